@@ -1,0 +1,326 @@
+//! The smaller commands: `profiles list|show|validate` and `doctor`.
+
+use crate::cli::Format;
+use crate::error::AppError;
+use crate::exit;
+use crate::profile::{self, ProfileError, ProfileErrors, ProfileSource};
+use crate::run::Context;
+use serde::Serialize;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn out(text: &str) -> Result<(), AppError> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(AppError::Output)
+}
+
+pub fn profiles_list(ctx: &Context, format: Format) -> Result<i32, AppError> {
+    let set = ctx.load_profiles()?;
+    match format {
+        Format::Json => {
+            let roles: Vec<_> = set
+                .roles
+                .values()
+                .map(|r| json!({"role": r.name, "description": r.description, "allowed_tools": r.allowed_tools}))
+                .collect();
+            out(&format!(
+                "{}\n",
+                json!({"source": set.source.to_string(), "roles": roles})
+            ))?;
+        }
+        Format::Text => {
+            let mut s = format!("# from {}\n", set.source);
+            for r in set.roles.values() {
+                s.push_str(&format!("{:<24} {}\n", r.name, r.description));
+            }
+            out(&s)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub fn profiles_show(ctx: &Context, role: &str, format: Format) -> Result<i32, AppError> {
+    let set = ctx.load_profiles()?;
+    let Some(r) = set.roles.get(role) else {
+        eprintln!(
+            "agentjail: denied: unknown role `{role}`; known roles: {}",
+            set.role_names().join(", ")
+        );
+        return Ok(exit::DENIED);
+    };
+    let tools: std::collections::BTreeMap<_, _> = r
+        .allowed_tools
+        .iter()
+        .filter_map(|t| set.catalog.tools.get(t).map(|s| (t.clone(), s.clone())))
+        .collect();
+    match format {
+        Format::Json => out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"role": r.name, "profile": r, "tools": tools}))
+                .unwrap_or_default()
+        ))?,
+        Format::Text => {
+            let text = toml::to_string_pretty(r).unwrap_or_default();
+            out(&format!(
+                "# role {} (from {}), every default filled in\n{text}",
+                r.name, set.source
+            ))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Validates directories (tools.toml + roles/) or single files; prints every error.
+pub fn profiles_validate(ctx: &Context, paths: &[PathBuf]) -> Result<i32, AppError> {
+    let mut errors: Vec<ProfileError> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut checked = Vec::new();
+    let mut collect = |r: Result<profile::ProfileSet, ProfileErrors>, label: String| match r {
+        Ok(set) => {
+            warnings.extend(set.warnings);
+            checked.push(format!(
+                "{label}: {} roles, {} tools",
+                set.roles.len(),
+                set.catalog.tools.len()
+            ));
+        }
+        Err(e) => errors.extend(e.0),
+    };
+    if paths.is_empty() {
+        let dir = profile::locate(ctx.profiles.as_deref())?;
+        let label = dir
+            .as_ref()
+            .map_or("bundled profiles".into(), |d| d.display().to_string());
+        collect(profile::load(dir.as_deref()), label);
+    }
+    for p in paths {
+        if p.is_dir() {
+            collect(profile::load(Some(p)), p.display().to_string());
+        } else {
+            collect(validate_file(ctx, p), p.display().to_string());
+        }
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if errors.is_empty() {
+        out(&checked
+            .iter()
+            .map(|c| format!("ok: {c}\n"))
+            .collect::<String>())?;
+        Ok(exit::OK)
+    } else {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{} error(s)", errors.len());
+        Ok(exit::CONFIG)
+    }
+}
+
+/// A single file: a catalog if it has `[tools]` or is named tools.toml, else a
+/// role checked against the catalog in use.
+fn validate_file(ctx: &Context, path: &Path) -> Result<profile::ProfileSet, ProfileErrors> {
+    let read_err = |e: std::io::Error| {
+        ProfileErrors(vec![ProfileError::Read {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        }])
+    };
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let label = path.display().to_string();
+    let is_catalog = path.file_name().is_some_and(|n| n == "tools.toml")
+        || text.lines().any(|l| l.trim_start().starts_with("[tools"));
+    if is_catalog {
+        return profile::build_set(
+            ProfileSource::Directory(path.to_path_buf()),
+            &label,
+            &text,
+            vec![],
+            vec![],
+        );
+    }
+    let (catalog_label, catalog_text) = match profile::locate(ctx.profiles.as_deref())? {
+        Some(dir) => {
+            let p = dir.join("tools.toml");
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).map_err(read_err)?,
+            )
+        }
+        None => ("tools.toml".to_string(), profile::BUNDLED_TOOLS.to_string()),
+    };
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    profile::build_set(
+        ProfileSource::Directory(path.to_path_buf()),
+        &catalog_label,
+        &catalog_text,
+        vec![(label, name, text)],
+        vec![],
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    required: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Tries to create the namespaces a run needs, in a throwaway child.
+fn try_unshare() -> Result<(), String> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let flags = crate::sandbox::namespaces::clone_flags(crate::profile::NetworkMode::None);
+    // SAFETY: single-threaded here; the child only calls unshare and _exit.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let code = match nix::sched::unshare(flags) {
+                Ok(()) => 0,
+                Err(e) => e as i32,
+            };
+            // SAFETY: end the probe child without unwinding.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+            Ok(WaitStatus::Exited(_, e)) => Err(nix::errno::Errno::from_raw(e).desc().to_string()),
+            other => Err(format!("probe ended unexpectedly: {other:?}")),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn cgroup_report() -> (String, Vec<String>) {
+    if let Some(c) = read_trim("/sys/fs/cgroup/cgroup.controllers") {
+        return (
+            "v2".into(),
+            c.split_whitespace().map(String::from).collect(),
+        );
+    }
+    let mut v1 = Vec::new();
+    if let Some(text) = read_trim("/proc/cgroups") {
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 4
+                && f[1] != "0"
+                && f[3] == "1"
+                && ["memory", "cpu", "pids", "io", "blkio"].contains(&f[0])
+            {
+                v1.push(f[0].to_string());
+            }
+        }
+    }
+    let unified = read_trim("/sys/fs/cgroup/unified/cgroup.controllers");
+    let version = match unified {
+        Some(u) if !u.is_empty() => format!("hybrid (v2 controllers: {u})"),
+        Some(_) => "v1 (with an empty cgroup2 hierarchy at /sys/fs/cgroup/unified)".into(),
+        None => "v1".into(),
+    };
+    (version, v1)
+}
+
+pub fn doctor(json_out: bool) -> Result<i32, AppError> {
+    let mut checks = Vec::new();
+    let root = nix::unistd::geteuid().is_root();
+    let max_ns = read_trim("/proc/sys/user/max_user_namespaces");
+    let unpriv = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
+    let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    let probe = try_unshare();
+    let mut fix = None;
+    if max_ns.as_deref() == Some("0") {
+        fix = Some("sysctl -w user.max_user_namespaces=15000".to_string());
+    } else if unpriv.as_deref() == Some("0") {
+        fix = Some("sysctl -w kernel.unprivileged_userns_clone=1".to_string());
+    } else if apparmor.as_deref() == Some("1") {
+        fix = Some("install an AppArmor profile granting `userns` to agentjail, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0".to_string());
+    }
+    checks.push(Check {
+        name: "namespaces",
+        ok: probe.is_ok(),
+        required: true,
+        detail: match &probe {
+            Ok(()) => format!(
+                "user, mount, pid, net, ipc, uts and cgroup namespaces can be created (as {}; max_user_namespaces={})",
+                if root { "root" } else { "an unprivileged user" },
+                max_ns.as_deref().unwrap_or("?")
+            ),
+            Err(e) => format!("unshare failed: {e}"),
+        },
+        fix: if probe.is_ok() { None } else { fix.or(Some("enable user namespaces (CONFIG_USER_NS) and check the sysctls above".into())) },
+    });
+    let seccomp = crate::sandbox::seccomp_available();
+    checks.push(Check {
+        name: "seccomp",
+        ok: seccomp,
+        required: true,
+        detail: if seccomp {
+            "seccomp filters available".into()
+        } else {
+            "no seccomp support".into()
+        },
+        fix: (!seccomp).then(|| "boot a kernel with CONFIG_SECCOMP_FILTER=y".into()),
+    });
+    let abi = crate::sandbox::landlock::kernel_abi();
+    checks.push(Check {
+        name: "landlock",
+        ok: abi > 0,
+        required: true,
+        detail: if abi > 0 {
+            format!("Landlock ABI {abi} (agentjail uses up to 6)")
+        } else {
+            "Landlock unavailable".into()
+        },
+        fix: (abi == 0).then(|| {
+            "boot with CONFIG_SECURITY_LANDLOCK=y and add landlock to the lsm= kernel parameter"
+                .into()
+        }),
+    });
+    let (version, controllers) = cgroup_report();
+    checks.push(Check {
+        name: "cgroup",
+        ok: true,
+        required: false,
+        detail: format!(
+            "{version}; controllers: {}; per-run cgroup limits are not enforced by this version of agentjail",
+            if controllers.is_empty() { "none".into() } else { controllers.join(", ") }
+        ),
+        fix: None,
+    });
+    let all_ok = checks.iter().all(|c| c.ok || !c.required);
+    if json_out {
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": checks}))
+                .unwrap_or_default()
+        ))?;
+    } else {
+        let mut s = String::new();
+        for c in &checks {
+            s.push_str(&format!(
+                "{:<4} {:<11} {}\n",
+                if c.ok { "ok" } else { "FAIL" },
+                c.name,
+                c.detail
+            ));
+            if let Some(f) = &c.fix {
+                s.push_str(&format!("     fix: {f}\n"));
+            }
+        }
+        out(&s)?;
+    }
+    Ok(if all_ok { exit::OK } else { 1 })
+}

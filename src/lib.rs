@@ -1,0 +1,15 @@
+//! agentjail: run AI agents' tool calls under a policy, inside a sandbox,
+//! with an audit trail.
+
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod exit;
+pub mod params;
+pub mod policy;
+pub mod profile;
+pub mod run;
+pub mod sandbox;
+pub mod screening;
+pub mod units;

@@ -1,0 +1,86 @@
+use agentjail::cli::{Cli, Command, Format, ProfilesCommand};
+use agentjail::error::AppError;
+use agentjail::run::Context;
+use agentjail::{commands, exit};
+use clap::{CommandFactory, Parser};
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => exit::OK,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::USAGE,
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    init_logging(&cli);
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("agentjail: {:#}", anyhow::Error::from(e));
+            code
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_logging(cli: &Cli) {
+    let level = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("AGENTJAIL_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> Result<i32, AppError> {
+    let ctx = Context {
+        profiles: cli.profiles,
+        audit_log: cli.audit_log,
+    };
+    match cli.command {
+        Command::Run { call, json } => agentjail::run::run(&ctx, &call, json),
+        Command::Check { call, format } => agentjail::run::check(&ctx, &call, format),
+        Command::Profiles(ProfilesCommand::List { format }) => {
+            commands::profiles_list(&ctx, format)
+        }
+        Command::Profiles(ProfilesCommand::Show { role, format }) => {
+            commands::profiles_show(&ctx, &role, format)
+        }
+        Command::Profiles(ProfilesCommand::Validate { paths }) => {
+            commands::profiles_validate(&ctx, &paths)
+        }
+        Command::Doctor { format } => commands::doctor(format == Format::Json),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "agentjail", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut buf = Vec::new();
+            man.render(&mut buf).map_err(AppError::Output)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &buf).map_err(AppError::Output)?;
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Tool parameters: coercion from the command line, checks against the
+//! tool's parameter spec, and argv building from the tool's template.
+//!
+//! A parameter value always fills exactly one argv element: there is no
+//! shell, no word splitting and no glob expansion anywhere.
+
+use crate::profile::{ParamSpec, ParamType, ToolSpec};
+use regex::Regex;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use thiserror::Error;
+
+pub type Params = BTreeMap<String, Value>;
+
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ParamError {
+    #[error("parameter `{name}` is not known to tool `{tool}` (known: {known})")]
+    Unknown {
+        name: String,
+        tool: String,
+        known: String,
+    },
+    #[error("parameter `{name}` is required")]
+    Missing { name: String },
+    #[error("parameter `{name}`: expected {expected}, got {got}")]
+    Type {
+        name: String,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("parameter `{name}`: value does not match pattern {pattern}")]
+    Pattern { name: String, pattern: String },
+    #[error("parameter `{name}`: value is not one of {allowed}")]
+    Enum { name: String, allowed: String },
+    #[error("parameter `{name}`: length {len} is outside {min}..={max}")]
+    Length {
+        name: String,
+        len: usize,
+        min: usize,
+        max: usize,
+    },
+    #[error("parameter `{name}`: {value} is outside {min}..={max}")]
+    Range {
+        name: String,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("parameter `{name}`: {reason}")]
+    Path { name: String, reason: &'static str },
+    #[error("parameter `{name}`: contains a NUL byte")]
+    Nul { name: String },
+    #[error("tool `{tool}` takes no extra arguments after `--`")]
+    ExtraNotAllowed { tool: String },
+    #[error("extra argument {index} ({arg:?}) does not match pattern {pattern}")]
+    ExtraPattern {
+        index: usize,
+        arg: String,
+        pattern: String,
+    },
+    #[error("{count} extra arguments given; tool `{tool}` takes at most {max}")]
+    TooManyExtra {
+        tool: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("--param {0:?}: expected NAME=VALUE")]
+    Syntax(String),
+    #[error("--params: {0}")]
+    Json(String),
+}
+
+impl ParamError {
+    /// The parameter an error is about, when there is one.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ParamError::Unknown { name, .. }
+            | ParamError::Missing { name }
+            | ParamError::Type { name, .. }
+            | ParamError::Pattern { name, .. }
+            | ParamError::Enum { name, .. }
+            | ParamError::Length { name, .. }
+            | ParamError::Range { name, .. }
+            | ParamError::Path { name, .. }
+            | ParamError::Nul { name } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `NAME=VALUE` from `--param`.
+pub fn parse_assignment(text: &str) -> Result<(String, String), ParamError> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(ParamError::Syntax(text.to_string())),
+    }
+}
+
+/// Parses the JSON object given with `--params`.
+pub fn parse_json_object(text: &str) -> Result<Params, ParamError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| ParamError::Json(e.to_string()))?;
+    match v {
+        Value::Object(m) => Ok(m.into_iter().collect()),
+        other => Err(ParamError::Json(format!(
+            "expected a JSON object of parameters, got {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// The text a value contributes to argv.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A command-line string becomes the parameter's type (`--param n=5` for an integer).
+fn coerce(name: &str, spec: &ParamSpec, v: Value) -> Result<Value, ParamError> {
+    let Value::String(s) = &v else { return Ok(v) };
+    let bad = |expected| ParamError::Type {
+        name: name.to_string(),
+        expected,
+        got: format!("{s:?}"),
+    };
+    Ok(match spec.kind {
+        ParamType::Integer => Value::from(s.trim().parse::<i64>().map_err(|_| bad("an integer"))?),
+        ParamType::Number => {
+            let f: f64 = s.trim().parse().map_err(|_| bad("a number"))?;
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| bad("a finite number"))?
+        }
+        ParamType::Boolean => match s.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(bad("true or false")),
+        },
+        ParamType::String | ParamType::Path => v,
+    })
+}
+
+fn full_match(pattern: &str, value: &str) -> bool {
+    Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value))
+}
+
+/// Checks one value against its spec (type, pattern, enum, length, range, path shape).
+pub fn check_value(name: &str, spec: &ParamSpec, v: &Value) -> Result<(), ParamError> {
+    let type_err = |expected| ParamError::Type {
+        name: name.to_string(),
+        expected,
+        got: kind_of(v),
+    };
+    match (spec.kind, v) {
+        (ParamType::String | ParamType::Path, Value::String(s)) => {
+            if s.contains('\0') {
+                return Err(ParamError::Nul { name: name.into() });
+            }
+            let len = s.chars().count();
+            let (min, max) = (
+                spec.min_length.unwrap_or(0),
+                spec.max_length.unwrap_or(usize::MAX),
+            );
+            if len < min || len > max {
+                return Err(ParamError::Length {
+                    name: name.into(),
+                    len,
+                    min,
+                    max,
+                });
+            }
+            if let Some(p) = &spec.pattern {
+                if !full_match(p, s) {
+                    return Err(ParamError::Pattern {
+                        name: name.into(),
+                        pattern: p.clone(),
+                    });
+                }
+            }
+            if spec.kind == ParamType::Path {
+                check_path(name, s)?;
+            }
+        }
+        (ParamType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            check_range(name, spec, n.as_f64().unwrap_or(f64::NAN))?
+        }
+        (ParamType::Number, Value::Number(n)) => {
+            check_range(name, spec, n.as_f64().unwrap_or(f64::NAN))?
+        }
+        (ParamType::Boolean, Value::Bool(_)) => {}
+        (ParamType::String, _) => return Err(type_err("a string")),
+        (ParamType::Path, _) => return Err(type_err("a path string")),
+        (ParamType::Integer, _) => return Err(type_err("an integer")),
+        (ParamType::Number, _) => return Err(type_err("a number")),
+        (ParamType::Boolean, _) => return Err(type_err("true or false")),
+    }
+    if let Some(allowed) = &spec.allowed {
+        let allowed: Vec<Value> = allowed.iter().map(crate::profile::toml_to_json).collect();
+        if !allowed.iter().any(|a| values_equal(a, v)) {
+            return Err(ParamError::Enum {
+                name: name.into(),
+                allowed: allowed
+                    .iter()
+                    .map(value_text)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn check_range(name: &str, spec: &ParamSpec, x: f64) -> Result<(), ParamError> {
+    let (min, max) = (
+        spec.min.unwrap_or(f64::NEG_INFINITY),
+        spec.max.unwrap_or(f64::INFINITY),
+    );
+    if x.is_nan() || x < min || x > max {
+        return Err(ParamError::Range {
+            name: name.into(),
+            value: x,
+            min,
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn check_path(name: &str, s: &str) -> Result<(), ParamError> {
+    let err = |reason| ParamError::Path {
+        name: name.into(),
+        reason,
+    };
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(err("must be an absolute path"));
+    }
+    for segment in s.split('/').skip(1) {
+        match segment {
+            ".." => return Err(err("must not contain `..`")),
+            "." => return Err(err("must not contain `.`")),
+            _ => {}
+        }
+    }
+    if s.contains("//") || (s.len() > 1 && s.ends_with('/')) {
+        return Err(err(
+            "must be written in normal form (no `//`, no trailing `/`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the given parameters against the tool: unknown names are refused,
+/// missing required ones too; defaults fill the rest.
+pub fn resolve(tool_name: &str, tool: &ToolSpec, given: Params) -> Result<Params, ParamError> {
+    let mut out = Params::new();
+    for (name, v) in given {
+        let Some(spec) = tool.params.get(&name) else {
+            return Err(ParamError::Unknown {
+                name,
+                tool: tool_name.into(),
+                known: if tool.params.is_empty() {
+                    "none".into()
+                } else {
+                    tool.params.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+            });
+        };
+        let v = coerce(&name, spec, v)?;
+        check_value(&name, spec, &v)?;
+        out.insert(name, v);
+    }
+    for (name, spec) in &tool.params {
+        if out.contains_key(name) {
+            continue;
+        }
+        match &spec.default {
+            Some(d) => {
+                out.insert(name.clone(), crate::profile::toml_to_json(d));
+            }
+            None if spec.is_required() => return Err(ParamError::Missing { name: name.clone() }),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the arguments given after `--` against the tool's rule.
+pub fn check_extra_args(
+    tool_name: &str,
+    tool: &ToolSpec,
+    extra: &[String],
+) -> Result<(), ParamError> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let Some(rule) = &tool.extra_args else {
+        return Err(ParamError::ExtraNotAllowed {
+            tool: tool_name.into(),
+        });
+    };
+    if extra.len() > rule.max {
+        return Err(ParamError::TooManyExtra {
+            tool: tool_name.into(),
+            count: extra.len(),
+            max: rule.max,
+        });
+    }
+    for (i, arg) in extra.iter().enumerate() {
+        if arg.contains('\0') || !full_match(&rule.pattern, arg) {
+            return Err(ParamError::ExtraPattern {
+                index: i + 1,
+                arg: arg.clone(),
+                pattern: rule.pattern.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fills one template element in a single pass: text that a value brings in
+/// is never scanned for placeholders again.
+fn fill(element: &str, params: &Params) -> String {
+    let mut out = String::new();
+    let mut rest = element;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match params.get(name) {
+                    Some(v) => out.push_str(&value_text(v)),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Builds the argv: the template with each element filled, then the extra arguments.
+pub fn build_argv(tool: &ToolSpec, params: &Params, extra: &[String]) -> Vec<String> {
+    tool.command
+        .iter()
+        .map(|e| fill(e, params))
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tool(toml_text: &str) -> ToolSpec {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn kubectl() -> ToolSpec {
+        tool(
+            r#"risk = "read"
+command = ["kubectl", "get", "{resource}", "--namespace", "{namespace}", "--limit={n}"]
+params.resource = { type = "string", pattern = "[a-z][a-z0-9.-]*" }
+params.namespace = { type = "string", pattern = "[a-z0-9-]{1,63}" }
+params.n = { type = "integer", default = 10, min = 1, max = 100 }
+"#,
+        )
+    }
+
+    fn p(pairs: &[(&str, Value)]) -> Params {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn resolve_table() {
+        let t = kubectl();
+        let ok = |r: Result<Params, ParamError>| r.map(|_| ()).map_err(|e| e.to_string());
+        let cases: Vec<(Params, Result<(), &str>)> = vec![
+            (
+                p(&[
+                    ("resource", "pods".into()),
+                    ("namespace", "monitoring".into()),
+                ]),
+                Ok(()),
+            ),
+            (
+                p(&[("resource", "pods".into())]),
+                Err("parameter `namespace` is required"),
+            ),
+            (
+                p(&[
+                    ("resource", "pods".into()),
+                    ("namespace", "a".into()),
+                    ("x", "1".into()),
+                ]),
+                Err("parameter `x` is not known to tool `k` (known: n, namespace, resource)"),
+            ),
+            (
+                p(&[("resource", "Pods!".into()), ("namespace", "a".into())]),
+                Err("parameter `resource`: value does not match pattern [a-z][a-z0-9.-]*"),
+            ),
+            (
+                p(&[
+                    ("resource", "pods".into()),
+                    ("namespace", "a".into()),
+                    ("n", "500".into()),
+                ]),
+                Err("parameter `n`: 500 is outside 1..=100"),
+            ),
+            (
+                p(&[
+                    ("resource", "pods".into()),
+                    ("namespace", "a".into()),
+                    ("n", "ten".into()),
+                ]),
+                Err("parameter `n`: expected an integer, got \"ten\""),
+            ),
+            (
+                p(&[("resource", Value::from(3)), ("namespace", "a".into())]),
+                Err("parameter `resource`: expected a string, got a number"),
+            ),
+        ];
+        for (given, want) in cases {
+            let got = ok(resolve("k", &t, given.clone()));
+            assert_eq!(got, want.map_err(String::from), "{given:?}");
+        }
+    }
+
+    #[test]
+    fn pattern_must_match_whole_value() {
+        let t = kubectl();
+        let e = resolve(
+            "k",
+            &t,
+            p(&[("resource", "pods x".into()), ("namespace", "a".into())]),
+        );
+        assert!(matches!(e, Err(ParamError::Pattern { .. })));
+    }
+
+    #[test]
+    fn defaults_fill_and_argv_is_built() {
+        let t = kubectl();
+        let r = resolve(
+            "k",
+            &t,
+            p(&[
+                ("resource", "pods".into()),
+                ("namespace", "monitoring".into()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            build_argv(&t, &r, &[]),
+            [
+                "kubectl",
+                "get",
+                "pods",
+                "--namespace",
+                "monitoring",
+                "--limit=10"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_are_normal_and_absolute() {
+        let spec: ParamSpec = toml::from_str("type = \"path\"").unwrap();
+        for bad in ["rel/x", "/a/../b", "/a/./b", "/a//b", "/a/"] {
+            assert!(check_value("p", &spec, &Value::from(bad)).is_err(), "{bad}");
+        }
+        assert!(check_value("p", &spec, &Value::from("/usr/lib/os-release")).is_ok());
+    }
+
+    #[test]
+    fn extra_args_rules() {
+        let mut t = kubectl();
+        assert!(check_extra_args("k", &t, &[]).is_ok());
+        assert_eq!(
+            check_extra_args("k", &t, &["-x".into()])
+                .unwrap_err()
+                .to_string(),
+            "tool `k` takes no extra arguments after `--`"
+        );
+        t.extra_args = Some(crate::profile::ExtraArgs {
+            pattern: "[a-z]+".into(),
+            max: 2,
+        });
+        assert!(check_extra_args("k", &t, &["ab".into()]).is_ok());
+        assert!(check_extra_args("k", &t, &["a b".into()]).is_err());
+        assert!(check_extra_args("k", &t, &["a".into(), "b".into(), "c".into()]).is_err());
+    }
+
+    #[test]
+    fn a_value_is_never_rescanned_for_placeholders() {
+        let t = tool("command = [\"echo\", \"{a}\", \"{b}\"]\nparams.a = { type = \"string\" }\nparams.b = { type = \"string\" }\n");
+        let params = p(&[("a", "{b}".into()), ("b", "x".into())]);
+        assert_eq!(build_argv(&t, &params, &[]), ["echo", "{b}", "x"]);
+    }
+
+    proptest! {
+        #[test]
+        fn a_value_fills_exactly_one_element(value in any::<String>()) {
+            let t = tool("command = [\"prog\", \"--flag\", \"{v}\", \"tail\"]\nparams.v = { type = \"string\" }\n");
+            let params = p(&[("v", Value::from(value.clone()))]);
+            let argv = build_argv(&t, &params, &[]);
+            prop_assert_eq!(argv.len(), 4);
+            prop_assert_eq!(&argv[2], &value);
+            prop_assert_eq!(&argv[3], "tail");
+        }
+
+        #[test]
+        fn an_embedded_value_stays_inside_its_element(value in any::<String>()) {
+            let t = tool("command = [\"prog\", \"--v={v}\"]\nparams.v = { type = \"string\" }\n");
+            let params = p(&[("v", Value::from(value.clone()))]);
+            let argv = build_argv(&t, &params, &[]);
+            prop_assert_eq!(argv.len(), 2);
+            prop_assert_eq!(argv[1].clone(), format!("--v={value}"));
+        }
+    }
+}

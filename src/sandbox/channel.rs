@@ -1,0 +1,99 @@
+//! The setup channel: a SOCK_SEQPACKET socket pair carrying typed messages
+//! between the launcher and the processes it starts, so a failed step reads
+//! "mounting tmpfs on /tmp: Operation not permitted", not "child exited 1".
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// What the Landlock layer achieved, reported by the tool's process just before exec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confinement {
+    /// The Landlock ABI the kernel offers (0 when unavailable).
+    pub landlock_abi: i32,
+    /// "full", "partial" or "none".
+    pub landlock: String,
+    pub seccomp: bool,
+    pub no_new_privs: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// The setup process has unshared its namespaces: the launcher writes the id maps.
+    Unshared,
+    /// The launcher has written the id maps.
+    MapsWritten,
+    /// The sandbox's pid 1, as the launcher sees it.
+    InitPid(i32),
+    /// A setup step failed; `error` is the OS error text.
+    SetupFailed { step: String, error: String },
+    /// The tool's process is confined and about to exec.
+    Confined(Confinement),
+    /// execve of the tool failed with this errno.
+    ExecFailed { errno: i32 },
+    /// The tool exited with a code.
+    Exited { code: i32 },
+    /// The tool was killed by a signal.
+    Signaled { signal: i32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("creating the setup channel: {0}")]
+    Create(nix::Error),
+    #[error("sending on the setup channel: {0}")]
+    Send(nix::Error),
+    #[error("receiving on the setup channel: {0}")]
+    Recv(nix::Error),
+    #[error("malformed message on the setup channel: {0}")]
+    Decode(String),
+}
+
+/// Creates the pair, close-on-exec on both ends so the tool never inherits it.
+pub fn pair() -> Result<(OwnedFd, OwnedFd), ChannelError> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(ChannelError::Create)
+}
+
+pub fn send_msg(fd: RawFd, msg: &Message) -> Result<(), ChannelError> {
+    let bytes = serde_json::to_vec(msg).map_err(|e| ChannelError::Decode(e.to_string()))?;
+    send(fd, &bytes, MsgFlags::MSG_NOSIGNAL).map_err(ChannelError::Send)?;
+    Ok(())
+}
+
+/// Receives one message; `None` at end of stream (every sender has closed).
+pub fn recv_msg(fd: &impl AsRawFd) -> Result<Option<Message>, ChannelError> {
+    let mut buf = [0u8; 8192];
+    loop {
+        match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                return serde_json::from_slice(&buf[..n])
+                    .map(Some)
+                    .map_err(|e| ChannelError::Decode(e.to_string()))
+            }
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(ChannelError::Recv(e)),
+        }
+    }
+}
+
+/// Reports a failed step and ends the calling (child) process. Used only in
+/// the forked children, where there is nobody else to return to.
+pub fn fail(fd: RawFd, step: &str, error: impl std::fmt::Display) -> ! {
+    let _ = send_msg(
+        fd,
+        &Message::SetupFailed {
+            step: step.to_string(),
+            error: error.to_string(),
+        },
+    );
+    // SAFETY: _exit ends the process without running atexit handlers or
+    // unwinding, which is what a forked child must do.
+    unsafe { libc::_exit(125) }
+}
