@@ -89,8 +89,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    Man,
+    /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
+    Man {
+        /// A command whose page to print (run, check, profiles, doctor, completions, man)
+        #[arg(value_name = "COMMAND")]
+        page: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod exit;
+pub mod manual;
 pub mod params;
 pub mod policy;
 pub mod profile;

@@ -75,10 +75,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             clap_complete::generate(shell, &mut cmd, "agentjail", &mut std::io::stdout());
             Ok(exit::OK)
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut buf = Vec::new();
-            man.render(&mut buf).map_err(AppError::Output)?;
+        Command::Man { page } => {
+            let buf = agentjail::manual::render(page.as_deref())
+                .map_err(|e| AppError::Usage(e.to_string()))?;
             std::io::Write::write_all(&mut std::io::stdout(), &buf).map_err(AppError::Output)?;
             Ok(exit::OK)
         }

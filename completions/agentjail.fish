@@ -1,0 +1,123 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_agentjail_global_optspecs
+    string join \n profiles= audit-log= v/verbose q/quiet h/help V/version
+end
+
+function __fish_agentjail_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_agentjail_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_agentjail_using_subcommand
+    set -l cmd (__fish_agentjail_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c agentjail -n "__fish_agentjail_needs_command" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_needs_command" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentjail -n "__fish_agentjail_needs_command" -s V -l version -d 'Print version'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "profiles" -d 'List, show and validate role profiles'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l role -d 'The agent\'s role, which selects the permission profile' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l agent -d 'The calling agent\'s id (recorded in the audit log)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l session -d 'The agent\'s session id (recorded; budgets are kept per session)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s p -l param -d 'One parameter; repeatable. VALUE is converted to the parameter\'s type' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l params -d 'All parameters as a JSON object, inline, from @FILE, or from stdin with -' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l tokens -d 'Tokens the agent spent producing this call (recorded)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l json -d 'Capture the tool\'s output and print one JSON result object'
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l role -d 'The agent\'s role, which selects the permission profile' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l agent -d 'The calling agent\'s id (recorded in the audit log)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l session -d 'The agent\'s session id (recorded; budgets are kept per session)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s p -l param -d 'One parameter; repeatable. VALUE is converted to the parameter\'s type' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l params -d 'All parameters as a JSON object, inline, from @FILE, or from stdin with -' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l tokens -d 'Tokens the agent spent producing this call (recorded)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -f -a "list" -d 'List the roles and where they were loaded from'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -f -a "show" -d 'Show one role\'s profile with every default filled in'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -f -a "validate" -d 'Check profile directories and print every error (exit 78 on any)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l format -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l format -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the roles and where they were loaded from'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one role\'s profile with every default filled in'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Check profile directories and print every error (exit 78 on any)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "profiles" -d 'List, show and validate role profiles'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "list" -d 'List the roles and where they were loaded from'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "show" -d 'Show one role\'s profile with every default filled in'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "validate" -d 'Check profile directories and print every error (exit 78 on any)'

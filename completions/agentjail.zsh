@@ -1,0 +1,454 @@
+#compdef agentjail
+
+autoload -U is-at-least
+
+_agentjail() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_agentjail_commands" \
+"*::: :->agentjail" \
+&& ret=0
+    case $state in
+    (agentjail)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-command-$line[1]:"
+        case $line[1] in
+            (run)
+_arguments "${_arguments_options[@]}" : \
+'--role=[The agent'\''s role, which selects the permission profile]:ROLE:_default' \
+'--agent=[The calling agent'\''s id (recorded in the audit log)]:ID:_default' \
+'--session=[The agent'\''s session id (recorded; budgets are kept per session)]:ID:_default' \
+'*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
+'*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
+'--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
+'--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--json[Capture the tool'\''s output and print one JSON result object]' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+':tool -- The tool to call, as named in the tool catalog:_default' \
+'*::extra_args -- Extra arguments for tools that accept them (each checked against the tool'\''s pattern):_default' \
+&& ret=0
+;;
+(check)
+_arguments "${_arguments_options[@]}" : \
+'--role=[The agent'\''s role, which selects the permission profile]:ROLE:_default' \
+'--agent=[The calling agent'\''s id (recorded in the audit log)]:ID:_default' \
+'--session=[The agent'\''s session id (recorded; budgets are kept per session)]:ID:_default' \
+'*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
+'*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
+'--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
+'--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+':tool -- The tool to call, as named in the tool catalog:_default' \
+'*::extra_args -- Extra arguments for tools that accept them (each checked against the tool'\''s pattern):_default' \
+&& ret=0
+;;
+(profiles)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_agentjail__subcmd__profiles_commands" \
+"*::: :->profiles" \
+&& ret=0
+
+    case $state in
+    (profiles)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-profiles-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':role -- The role'\''s name:_default' \
+&& ret=0
+;;
+(validate)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::paths -- Profile directories, or single role/catalog files; default\: the profiles in use:_files' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__profiles__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-profiles-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(validate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(doctor)
+_arguments "${_arguments_options[@]}" : \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':shell -- The shell to generate for:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'::page -- A command whose page to print (run, check, profiles, doctor, completions, man):_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-help-command-$line[1]:"
+        case $line[1] in
+            (run)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(check)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(profiles)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__help__subcmd__profiles_commands" \
+"*::: :->profiles" \
+&& ret=0
+
+    case $state in
+    (profiles)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-help-profiles-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(validate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(doctor)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_agentjail_commands] )) ||
+_agentjail_commands() {
+    local commands; commands=(
+'run:Decide, then run the tool inside the sandbox' \
+'check:Decide without running\: print the decision, its reasons, the argv and the sandbox plan' \
+'profiles:List, show and validate role profiles' \
+'doctor:Report what this host offers for sandboxing and how to fix what is missing' \
+'completions:Print a shell completion script' \
+'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__check_commands] )) ||
+_agentjail__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail check commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__completions_commands] )) ||
+_agentjail__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail completions commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__doctor_commands] )) ||
+_agentjail__subcmd__doctor_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail doctor commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help_commands] )) ||
+_agentjail__subcmd__help_commands() {
+    local commands; commands=(
+'run:Decide, then run the tool inside the sandbox' \
+'check:Decide without running\: print the decision, its reasons, the argv and the sandbox plan' \
+'profiles:List, show and validate role profiles' \
+'doctor:Report what this host offers for sandboxing and how to fix what is missing' \
+'completions:Print a shell completion script' \
+'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__check_commands] )) ||
+_agentjail__subcmd__help__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help check commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__completions_commands] )) ||
+_agentjail__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help completions commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__doctor_commands] )) ||
+_agentjail__subcmd__help__subcmd__doctor_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help doctor commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__help_commands] )) ||
+_agentjail__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__man_commands] )) ||
+_agentjail__subcmd__help__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help man commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__profiles_commands] )) ||
+_agentjail__subcmd__help__subcmd__profiles_commands() {
+    local commands; commands=(
+'list:List the roles and where they were loaded from' \
+'show:Show one role'\''s profile with every default filled in' \
+'validate:Check profile directories and print every error (exit 78 on any)' \
+    )
+    _describe -t commands 'agentjail help profiles commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__profiles__subcmd__list_commands] )) ||
+_agentjail__subcmd__help__subcmd__profiles__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help profiles list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__profiles__subcmd__show_commands] )) ||
+_agentjail__subcmd__help__subcmd__profiles__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help profiles show commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__profiles__subcmd__validate_commands] )) ||
+_agentjail__subcmd__help__subcmd__profiles__subcmd__validate_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help profiles validate commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__run_commands] )) ||
+_agentjail__subcmd__help__subcmd__run_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help run commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__man_commands] )) ||
+_agentjail__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail man commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles_commands] )) ||
+_agentjail__subcmd__profiles_commands() {
+    local commands; commands=(
+'list:List the roles and where they were loaded from' \
+'show:Show one role'\''s profile with every default filled in' \
+'validate:Check profile directories and print every error (exit 78 on any)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail profiles commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__help_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__help_commands() {
+    local commands; commands=(
+'list:List the roles and where they were loaded from' \
+'show:Show one role'\''s profile with every default filled in' \
+'validate:Check profile directories and print every error (exit 78 on any)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail profiles help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__help__subcmd__help_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles help help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__help__subcmd__list_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles help list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__help__subcmd__show_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles help show commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__help__subcmd__validate_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__help__subcmd__validate_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles help validate commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__list_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__show_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles show commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__profiles__subcmd__validate_commands] )) ||
+_agentjail__subcmd__profiles__subcmd__validate_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail profiles validate commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__run_commands] )) ||
+_agentjail__subcmd__run_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail run commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_agentjail" ]; then
+    _agentjail "$@"
+else
+    compdef _agentjail agentjail
+fi
