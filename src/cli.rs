@@ -121,8 +121,8 @@ pub enum ProfilesCommand {
 #[derive(Debug, Clone, Args)]
 pub struct CallArgs {
     /// The agent's role, which selects the permission profile
-    #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", default_value = "")]
-    pub role: String,
+    #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE")]
+    pub role: Option<String>,
     /// The calling agent's id (recorded in the audit log)
     #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID")]
     pub agent: Option<String>,

@@ -7,10 +7,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum AppError {
-    #[error("{0}")]
+    #[error(transparent)]
     Profile(#[from] ProfileErrors),
     #[error("bad parameters: {0}")]
-    Params(#[from] ParamError),
+    Params(ParamError),
     #[error("reading parameters from {path}")]
     ParamsFile {
         path: String,
@@ -21,10 +21,8 @@ pub enum AppError {
     Audit(#[from] crate::audit::AuditError),
     #[error("the sandbox could not be built; the tool was not run")]
     Sandbox(#[from] crate::sandbox::SandboxError),
-    #[error("tool command `{program}` not found on PATH ({path})")]
-    NotFound { program: String, path: String },
-    #[error("tool command {path} is not executable: {reason}")]
-    NotExecutable { path: String, reason: String },
+    #[error("tool command {0}")]
+    Resolve(crate::sandbox::ResolveError),
     #[error("{0}")]
     Usage(String),
     #[error("writing output")]
@@ -37,11 +35,35 @@ impl AppError {
             AppError::Profile(_) => exit::CONFIG,
             AppError::Params(_) | AppError::ParamsFile { .. } => exit::BAD_PARAMETERS,
             AppError::Usage(_) => exit::USAGE,
-            AppError::NotFound { .. } => exit::NOT_FOUND,
-            AppError::NotExecutable { .. } => exit::NOT_EXECUTABLE,
+            AppError::Resolve(crate::sandbox::ResolveError::NotExecutable(_)) => {
+                exit::NOT_EXECUTABLE
+            }
+            AppError::Resolve(_) => exit::NOT_FOUND,
             AppError::Audit(_) | AppError::Sandbox(_) | AppError::Output(_) => {
                 exit::LAUNCHER_FAILED
             }
         }
     }
+}
+
+// Written by hand, not `#[from]`: the message already carries the cause, so
+// it must not be printed a second time as a source.
+impl From<ParamError> for AppError {
+    fn from(e: ParamError) -> Self {
+        AppError::Params(e)
+    }
+}
+
+/// Makes text safe for a terminal: control characters other than newline
+/// are shown as escapes, so a value cannot forge lines or colours.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

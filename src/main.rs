@@ -24,7 +24,8 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("agentjail: {:#}", anyhow::Error::from(e));
+            let text = format!("{:#}", anyhow::Error::from(e));
+            eprintln!("agentjail: {}", agentjail::error::printable(&text));
             code
         }
     };

@@ -130,16 +130,6 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         d.parameter_error = Some(e);
         d
     };
-    // Schema: types, patterns, enums, ranges; unknown names refused.
-    let mut resolved = match params::resolve(tool_name, tool, call.params.clone()) {
-        Ok(p) => p,
-        Err(e) => return bad(e),
-    };
-    let mut extra = call.extra_args.clone();
-    if let Err(e) = params::check_extra_args(tool_name, tool, &extra) {
-        return bad(e);
-    }
-    let mut reasons = Vec::new();
     let deny = |mut reasons: Vec<Reason>, rule, message, findings| {
         reasons.push(Reason { rule, message });
         Decision {
@@ -152,44 +142,36 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
             parameter_error: None,
         }
     };
-    // Data access: the role narrows what the parameters may name.
-    if let Err(message) = check_data_access(role, tool, &resolved) {
-        return deny(reasons, "data_access", message, Vec::new());
-    }
-    // Injection screening: deny, filter or flag per pattern.
-    let mut findings = screening::screen_injection(&role.screening, &mut resolved, &mut extra);
-    for f in &findings {
-        reasons.push(Reason {
-            rule: "injection",
-            message: format!(
-                "parameter `{}` matches injection pattern {:?} (action: {})",
-                f.param,
-                f.pattern,
-                match f.action {
-                    InjectionAction::Deny => "deny",
-                    InjectionAction::Filter => "filter",
-                    InjectionAction::Flag => "flag",
-                }
-            ),
-        });
-    }
+    let mut given = call.params.clone();
+    let mut extra = call.extra_args.clone();
+    // Screening comes first, on the values exactly as the agent sent them:
+    // an injection attempt is a security event whatever else is wrong.
+    let mut findings = screening::screen_injection(&role.screening, &mut given, &mut extra);
     if let Some(f) = findings.iter().find(|f| f.action == InjectionAction::Deny) {
         let message = format!(
             "parameter `{}` matches injection pattern {:?}",
             f.param, f.pattern
         );
-        return deny(reasons, "injection", message, findings);
+        return deny(Vec::new(), "injection", message, findings);
     }
-    // A filtered value must still fit its spec.
-    for (name, v) in &resolved {
-        if let Some(spec) = tool.params.get(name) {
-            if let Err(e) = params::check_value(name, spec, v) {
-                return bad(e);
-            }
-        }
-    }
+    let mut reasons: Vec<Reason> = findings
+        .iter()
+        .map(|f| Reason {
+            rule: "injection",
+            message: format!(
+                "parameter `{}` matches injection pattern {:?} ({})",
+                f.param,
+                f.pattern,
+                if f.action == InjectionAction::Filter {
+                    "filtered"
+                } else {
+                    "flagged"
+                }
+            ),
+        })
+        .collect();
     // Suspicious values deny outright, as critical.
-    let suspicious = screening::screen_suspicious(&role.screening, &resolved, &extra);
+    let suspicious = screening::screen_suspicious(&role.screening, &given, &extra);
     if let Some(f) = suspicious.first() {
         let message = format!(
             "parameter `{}` contains suspicious value {:?}",
@@ -197,6 +179,19 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         );
         findings.extend(suspicious);
         return deny(reasons, "suspicious_value", message, findings);
+    }
+    // Schema: types, patterns, enums, ranges; unknown names refused; a
+    // filtered value must still fit its spec.
+    let resolved = match params::resolve(tool_name, tool, given) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    if let Err(e) = params::check_extra_args(tool_name, tool, &extra) {
+        return bad(e);
+    }
+    // Data access: the role narrows what the parameters may name.
+    if let Err(message) = check_data_access(role, tool, &resolved) {
+        return deny(reasons, "data_access", message, findings);
     }
     let argv = params::build_argv(tool, &resolved, &extra);
     let (outcome, rule, message) = match risk {

@@ -446,7 +446,13 @@ pub fn syntax_error(file: &str, text: &str, err: &toml::de::Error) -> ProfileErr
         line,
         column,
         key: key.map(|k| format!("key `{k}`: ")).unwrap_or_default(),
-        message: err.message().trim().to_string(),
+        message: err
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 

@@ -66,7 +66,7 @@ pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
         given.insert(k, Value::String(v));
     }
     Ok(ToolCall {
-        role: args.role.clone(),
+        role: args.role.clone().unwrap_or_default(),
         tool: args.tool.clone(),
         params: given,
         extra_args: args.extra_args.clone(),
@@ -179,7 +179,7 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Text => write!(out, "{}", check_text(&report)),
+        Format::Text => write!(out, "{}", crate::error::printable(&check_text(&report))),
     }
     .map_err(AppError::Output)?;
     Ok(decision_exit(&d))
@@ -192,8 +192,41 @@ pub fn shell_quote(s: &str) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
     {
         s.to_string()
+    } else if s.chars().any(char::is_control) {
+        // $'...' keeps control characters visible instead of sending them to the terminal.
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\'' => out.push_str("\\'"),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quoting_table() {
+        for (raw, shown) in [
+            ("plain", "plain"),
+            ("a b", "'a b'"),
+            ("it's", "'it'\\''s'"),
+            ("", "''"),
+            ("a\u{1b}[31mb\nargv: x", "$'a\\x1b[31mb\\nargv: x'"),
+        ] {
+            assert_eq!(shell_quote(raw), shown);
+        }
     }
 }
 
@@ -298,33 +331,58 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
     if d.outcome != Outcome::Allow {
         return refuse(&d, &rec.id, json_out);
     }
-    // 6. Plan the sandbox; resolve the program on the host (127/126 before any sandbox).
-    let mut p = plan_for(&set, &call, &d)?;
-    let program = sandbox::resolve_program(&p).map_err(|e| match e {
-        sandbox::ResolveError::NotExecutable(path) => AppError::NotExecutable {
-            path,
-            reason: "no execute permission".into(),
-        },
-        other => AppError::NotFound {
-            program: p.argv.first().cloned().unwrap_or_default(),
-            path: other.to_string(),
-        },
-    })?;
-    p.program = Some(program.clone());
-    // 7. Check the mechanisms the role requires and build the filters.
-    let prepared = sandbox::prepare(p, program)?;
-    // 8. Run the tool in its sandbox and wait for it.
-    let outcome = sandbox::launch(&prepared, json_out)?;
-    // 9. Audit the result.
-    let code = outcome_exit(&outcome);
-    log.append(&result_record(
-        args, &call, &d, &prepared, &outcome, code, &rec.id,
-    ))?;
-    // 10. Report.
-    if json_out {
-        print_result(&rec.id, &d, &outcome, code)?;
+    let execute = || -> Result<i32, AppError> {
+        // 6. Plan the sandbox; resolve the program on the host (127/126 before any sandbox).
+        let mut p = plan_for(&set, &call, &d)?;
+        let program = sandbox::resolve_program(&p).map_err(AppError::Resolve)?;
+        p.program = Some(program.clone());
+        // 7. Check the mechanisms the role requires and build the filters.
+        let prepared = sandbox::prepare(p, program)?;
+        // 8. Run the tool in its sandbox and wait for it.
+        let outcome = sandbox::launch(&prepared, json_out)?;
+        // 9. Audit the result.
+        let code = outcome_exit(&outcome);
+        log.append(&result_record(
+            args, &call, &d, &prepared, &outcome, code, &rec.id,
+        ))?;
+        // 10. Report.
+        if outcome.timed_out {
+            eprintln!(
+                "agentjail: timeout: tool `{}` was killed after {}s (role `{}` limits.timeout_seconds)",
+                call.tool,
+                prepared.plan.timeout.as_secs(),
+                call.role
+            );
+        }
+        if json_out {
+            print_result(&rec.id, &d, &outcome, code)?;
+        }
+        Ok(code)
+    };
+    execute().inspect_err(|e| {
+        // A framework reading --json gets an object even when the launch fails.
+        if json_out {
+            let v = json!({
+                "audit_id": rec.id,
+                "decision": d.outcome.as_str(),
+                "exit_code": e.exit_code(),
+                "error": crate::error::printable(&anyhow_free_chain(e)),
+            });
+            println!("{v}");
+        }
+    })
+}
+
+/// The error with its causes, joined the way `main` prints them.
+fn anyhow_free_chain(e: &AppError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
-    Ok(code)
+    text
 }
 
 fn refuse(d: &Decision, id: &str, json_out: bool) -> Result<i32, AppError> {
@@ -392,6 +450,8 @@ fn result_record(
     r.agent_id = args.agent.clone();
     r.session_id = args.session.clone();
     r.tool = Some(call.tool.clone());
+    r.params = Some(Value::Object(d.params.clone().into_iter().collect()));
+    r.tokens_used = args.tokens;
     r.risk_level = d.risk.map(|x| x.to_string());
     r.decision = Some(d.outcome.as_str().to_string());
     r.result = Some(if o.timed_out {

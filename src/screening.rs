@@ -105,6 +105,9 @@ pub fn screen_injection(
     extra: &mut [String],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
+    if params.is_empty() && extra.is_empty() {
+        return findings;
+    }
     for (pattern, action) in injection_rules(s) {
         let Some(re) = ci(&pattern) else { continue };
         let mut visit = |name: &str, text: &mut String| {
@@ -133,6 +136,9 @@ pub fn screen_injection(
 
 /// Screens for suspicious values; every hit denies.
 pub fn screen_suspicious(s: &ScreeningSettings, params: &Params, extra: &[String]) -> Vec<Finding> {
+    if params.is_empty() && extra.is_empty() {
+        return Vec::new();
+    }
     let substrings: Vec<String> = match &s.suspicious_values {
         None => DEFAULT_SUSPICIOUS_VALUES
             .iter()
