@@ -98,7 +98,7 @@ _agentjail() {
 
     case "${cmd}" in
         agentjail)
-            opts="-v -q -h -V --profiles --audit-log --verbose --quiet --help --version run check profiles doctor completions man help"
+            opts="-v -q -h -V --profiles --audit-log --cgroup-parent --verbose --quiet --help --version run check profiles doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,6 +112,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -120,7 +124,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__check)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -166,6 +170,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -174,7 +182,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__completions)
-            opts="-v -q -h --profiles --audit-log --verbose --quiet --help bash elvish fish powershell zsh"
+            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,6 +196,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -196,7 +208,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__doctor)
-            opts="-v -q -h --format --profiles --audit-log --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -211,6 +223,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -376,7 +392,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__man)
-            opts="-v -q -h --profiles --audit-log --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,6 +403,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -398,7 +418,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles)
-            opts="-v -q -h --profiles --audit-log --verbose --quiet --help list show validate help"
+            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help list show validate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -409,6 +429,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -490,7 +514,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__list)
-            opts="-v -q -h --format --profiles --audit-log --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -505,6 +529,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -516,7 +544,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__show)
-            opts="-v -q -h --format --profiles --audit-log --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +562,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -542,7 +574,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__validate)
-            opts="-v -q -h --profiles --audit-log --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,6 +588,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -564,7 +600,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__run)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --profiles --audit-log --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --profiles --audit-log --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -603,6 +639,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

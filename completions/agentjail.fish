@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentjail_global_optspecs
-    string join \n profiles= audit-log= v/verbose q/quiet h/help V/version
+    string join \n profiles= audit-log= cgroup-parent= v/verbose q/quiet h/help V/version
 end
 
 function __fish_agentjail_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c agentjail -n "__fish_agentjail_needs_command" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_needs_command" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -45,6 +46,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l params -d 'A
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l tokens -d 'Tokens the agent spent producing this call (recorded)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l json -d 'Capture the tool\'s output and print one JSON result object'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s q -l quiet -d 'Only errors on stderr'
@@ -59,11 +61,13 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l format -d 
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s h -l help -d 'Print help'
@@ -75,6 +79,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -82,11 +87,13 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
@@ -98,16 +105,19 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l format -d
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s h -l help -d 'Print help'

@@ -17,6 +17,7 @@ _agentjail() {
     _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -45,6 +46,7 @@ _arguments "${_arguments_options[@]}" : \
 '--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--json[Capture the tool'\''s output and print one JSON result object]' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -68,6 +70,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -82,6 +85,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -103,6 +107,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -116,6 +121,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -129,6 +135,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -179,6 +186,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -191,6 +199,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -204,6 +213,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \

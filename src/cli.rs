@@ -37,6 +37,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "AGENTJAIL_AUDIT_LOG", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
 
+    /// Parent of each run's cgroup, relative to the cgroup mount (under every
+    /// v1 hierarchy alike); default: agentjail below the launcher's own cgroup (root)
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTJAIL_CGROUP_PARENT",
+        value_name = "PATH"
+    )]
+    pub cgroup_parent: Option<PathBuf>,
+
     /// More log output on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -204,36 +204,7 @@ fn try_unshare() -> Result<(), String> {
     }
 }
 
-fn cgroup_report() -> (String, Vec<String>) {
-    if let Some(c) = read_trim("/sys/fs/cgroup/cgroup.controllers") {
-        return (
-            "v2".into(),
-            c.split_whitespace().map(String::from).collect(),
-        );
-    }
-    let mut v1 = Vec::new();
-    if let Some(text) = read_trim("/proc/cgroups") {
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() >= 4
-                && f[1] != "0"
-                && f[3] == "1"
-                && ["memory", "cpu", "pids", "io", "blkio"].contains(&f[0])
-            {
-                v1.push(f[0].to_string());
-            }
-        }
-    }
-    let unified = read_trim("/sys/fs/cgroup/unified/cgroup.controllers");
-    let version = match unified {
-        Some(u) if !u.is_empty() => format!("hybrid (v2 controllers: {u})"),
-        Some(_) => "v1 (with an empty cgroup2 hierarchy at /sys/fs/cgroup/unified)".into(),
-        None => "v1".into(),
-    };
-    (version, v1)
-}
-
-pub fn doctor(json_out: bool) -> Result<i32, AppError> {
+pub fn doctor(ctx: &Context, json_out: bool) -> Result<i32, AppError> {
     let mut checks = Vec::new();
     let root = nix::unistd::geteuid().is_root();
     let max_ns = read_trim("/proc/sys/user/max_user_namespaces");
@@ -289,16 +260,13 @@ pub fn doctor(json_out: bool) -> Result<i32, AppError> {
                 .into()
         }),
     });
-    let (version, controllers) = cgroup_report();
+    let (ok, detail, fix) = crate::sandbox::cgroup::doctor_report(ctx.cgroup_parent.as_deref());
     checks.push(Check {
         name: "cgroup",
-        ok: true,
-        required: false,
-        detail: format!(
-            "{version}; controllers: {}; per-run cgroup limits are not enforced by this version of agentjail",
-            if controllers.is_empty() { "none".into() } else { controllers.join(", ") }
-        ),
-        fix: None,
+        ok,
+        required: true,
+        detail,
+        fix,
     });
     let all_ok = checks.iter().all(|c| c.ok || !c.required);
     if json_out {

@@ -57,6 +57,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let ctx = Context {
         profiles: cli.profiles,
         audit_log: cli.audit_log,
+        cgroup_parent: cli.cgroup_parent.clone(),
     };
     match cli.command {
         Command::Run { call, json } => agentjail::run::run(&ctx, &call, json),
@@ -70,7 +71,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Command::Profiles(ProfilesCommand::Validate { paths }) => {
             commands::profiles_validate(&ctx, &paths)
         }
-        Command::Doctor { format } => commands::doctor(format == Format::Json),
+        Command::Doctor { format } => commands::doctor(&ctx, format == Format::Json),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "agentjail", &mut std::io::stdout());

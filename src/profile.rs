@@ -245,7 +245,12 @@ pub enum NetworkMode {
 pub enum Mechanism {
     Landlock,
     Seccomp,
+    /// Every cgroup limit.
     Cgroup,
+    /// One cgroup limit.
+    Memory,
+    Cpu,
+    Pids,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 pub struct Context {
     pub profiles: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
+    pub cgroup_parent: Option<PathBuf>,
 }
 
 impl Context {
@@ -212,24 +213,6 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn quoting_table() {
-        for (raw, shown) in [
-            ("plain", "plain"),
-            ("a b", "'a b'"),
-            ("it's", "'it'\\''s'"),
-            ("", "''"),
-            ("a\u{1b}[31mb\nargv: x", "$'a\\x1b[31mb\\nargv: x'"),
-        ] {
-            assert_eq!(shell_quote(raw), shown);
-        }
-    }
-}
-
 fn check_text(r: &Value) -> String {
     let mut s = String::new();
     let str_of = |v: &Value| {
@@ -336,6 +319,7 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
         let mut p = plan_for(&set, &call, &d)?;
         let program = sandbox::resolve_program(&p).map_err(AppError::Resolve)?;
         p.program = Some(program.clone());
+        p.cgroup_parent = ctx.cgroup_parent.clone();
         // 7. Check the mechanisms the role requires and build the filters.
         let prepared = sandbox::prepare(p, program)?;
         // 8. Run the tool in its sandbox and wait for it.
@@ -468,6 +452,8 @@ fn result_record(
         .detail("signal", o.signal)
         .detail("timed_out", o.timed_out)
         .detail("duration_ms", o.duration_ms)
+        .detail("usage", &o.usage)
+        .detail("oom_killed", o.usage.oom_killed)
         .detail(
             "sandbox",
             json!({
@@ -478,7 +464,7 @@ fn result_record(
                 "landlock_abi": prep.mechanisms.landlock_abi,
                 "landlock": o.confinement.as_ref().map(|c| c.landlock.clone()),
                 "no_new_privs": o.confinement.as_ref().map(|c| c.no_new_privs),
-                "cgroup": "not applied",
+                "cgroup": o.cgroup,
             }),
         );
     if let Some(e) = o.exec_errno {
@@ -511,7 +497,28 @@ fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(),
         "truncated": { "stdout": truncated(&o.stdout), "stderr": truncated(&o.stderr) },
         "duration_ms": o.duration_ms,
         "confinement": o.confinement,
+        "cgroup": o.cgroup,
+        "usage": o.usage,
+        "oom_killed": o.usage.oom_killed,
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(AppError::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quoting_table() {
+        for (raw, shown) in [
+            ("plain", "plain"),
+            ("a b", "'a b'"),
+            ("it's", "'it'\\''s'"),
+            ("", "''"),
+            ("a\u{1b}[31mb\nargv: x", "$'a\\x1b[31mb\\nargv: x'"),
+        ] {
+            assert_eq!(shell_quote(raw), shown);
+        }
+    }
 }

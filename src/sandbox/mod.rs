@@ -11,6 +11,7 @@
 //! ```
 
 pub mod caps;
+pub mod cgroup;
 pub mod channel;
 pub mod init;
 pub mod landlock;
@@ -62,6 +63,8 @@ pub enum SandboxError {
     IdMap(#[from] namespaces::MapError),
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
     #[error("the sandbox ended without reporting the tool's status ({0})")]
     NoStatus(String),
 }
@@ -88,9 +91,20 @@ pub struct Captured {
     pub truncated: bool,
 }
 
+/// The cgroup a run had: version, limits applied and skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct CgroupReport {
+    pub version: Option<&'static str>,
+    pub applied: Vec<cgroup::Controller>,
+    pub skipped: Vec<cgroup::Controller>,
+    pub limits: cgroup::Limits,
+}
+
 /// What became of the tool.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutcome {
+    pub cgroup: CgroupReport,
+    pub usage: cgroup::Usage,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
@@ -116,6 +130,7 @@ pub struct Prepared {
     pub plan: SandboxPlan,
     pub program: PathBuf,
     pub mechanisms: Mechanisms,
+    cgroup_layout: Option<cgroup::Layout>,
     filters: Option<seccomp::SeccompFilters>,
     sources: Vec<SourceId>,
     c_program: CString,
@@ -199,6 +214,17 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
             fix: "boot a kernel with CONFIG_SECCOMP_FILTER=y, or list \"seccomp\" in the role's sandbox.optional".into(),
         });
     };
+    let cgroup_layout = cgroup::detect();
+    let all_optional = optional(Mechanism::Cgroup)
+        || [Mechanism::Memory, Mechanism::Cpu, Mechanism::Pids]
+            .iter()
+            .all(|m| optional(*m));
+    if cgroup_layout.is_none() && !all_optional {
+        return Err(SandboxError::Unavailable {
+            mechanism: "cgroups",
+            fix: "mount cgroup2 on /sys/fs/cgroup (or the v1 memory, cpu and pids hierarchies), or list \"cgroup\" in the role's sandbox.optional".into(),
+        });
+    }
     let sources = plan
         .binds
         .iter()
@@ -216,6 +242,7 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
         .map(|(k, v)| cstring(&format!("{k}={v}")))
         .collect::<Result<_, _>>()?;
     Ok(Prepared {
+        cgroup_layout,
         mechanisms: Mechanisms {
             seccomp: filters.is_some(),
             landlock_abi,
@@ -282,6 +309,24 @@ fn launch_blocked(
     };
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     let launcher = nix::unistd::getpid();
+    // The run's cgroup exists, with its limits, before any process does.
+    let limits = cgroup::Limits {
+        memory: prep.plan.memory,
+        cpu_millis: prep.plan.cpu_millis,
+        // The setup process sits in the cgroup beside the sandbox's processes.
+        pids: prep.plan.pids + 1,
+    };
+    let run_cgroup = match &prep.cgroup_layout {
+        Some(layout) => Some(cgroup::RunCgroup::create(
+            layout,
+            &cgroup::Request {
+                limits,
+                parent: prep.plan.cgroup_parent.clone(),
+                optional: prep.plan.optional.clone(),
+            },
+        )?),
+        None => None,
+    };
     // SAFETY: the launcher is single-threaded (nothing here starts threads),
     // so the child may allocate and run ordinary Rust code after fork.
     let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
@@ -300,6 +345,14 @@ fn launch_blocked(
         let _ = kill(setup, Signal::SIGKILL);
         let _ = waitpid(setup, None);
     };
+    // Step: the setup process joins the cgroup before it unshares anything.
+    if let Some(cg) = &run_cgroup {
+        if let Err(e) = cg.add(setup.as_raw()) {
+            kill_setup();
+            return Err(e.into());
+        }
+    }
+    send_msg(parent_end.as_raw_fd(), &Message::Proceed)?;
     // Step: the setup process has unshared; write its id maps.
     match recv_msg(&parent_end) {
         Ok(Some(Message::Unshared)) => {}
@@ -336,6 +389,28 @@ fn launch_blocked(
     };
     watch.run(&mut sfd, started + prep.plan.timeout)?;
     let duration_ms = started.elapsed().as_millis() as u64;
+    // Usage, then the cgroup goes (whatever is left in it is killed first).
+    let mut usage = run_cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
+    if usage.cpu_usec.is_none() {
+        usage.cpu_usec = children_cpu_usec();
+    }
+    let report = CgroupReport {
+        version: run_cgroup.as_ref().map(|c| c.version),
+        applied: run_cgroup.as_ref().map(|c| c.applied()).unwrap_or_default(),
+        skipped: run_cgroup
+            .as_ref()
+            .map(|c| c.skipped.clone())
+            .unwrap_or_default(),
+        limits: cgroup::Limits {
+            pids: prep.plan.pids,
+            ..limits
+        },
+    };
+    if let Some(cg) = run_cgroup {
+        if let Err(e) = cg.remove() {
+            tracing::warn!("removing the run's cgroup: {e}");
+        }
+    }
     if let Some((step, error)) = watch.failure {
         return Err(SandboxError::Setup { step, error });
     }
@@ -343,6 +418,11 @@ fn launch_blocked(
         (_, true) => (None, None),
         (Some(Message::Exited { code }), _) => (Some(*code), None),
         (Some(Message::Signaled { signal }), _) => (None, Some(*signal)),
+        _ if usage.oom_killed => {
+            return Err(SandboxError::NoStatus(
+                "the memory limit was reached and the OOM killer took the sandbox's pid 1".into(),
+            ))
+        }
         _ => {
             return Err(SandboxError::NoStatus(
                 "pid 1 ended without a status".into(),
@@ -350,6 +430,8 @@ fn launch_blocked(
         }
     };
     Ok(RunOutcome {
+        cgroup: report,
+        usage,
         exit_code,
         signal,
         timed_out: watch.timed_out,
@@ -359,6 +441,13 @@ fn launch_blocked(
         stdout: watch.out_done,
         stderr: watch.err_done,
     })
+}
+
+/// CPU time of every waited-for descendant, when no cgroup measures it.
+fn children_cpu_usec() -> Option<u64> {
+    let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).ok()?;
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+    Some(us(r.user_time()) + us(r.system_time()))
 }
 
 /// The launcher's event loop over the setup channel, the output pipes and signals.
@@ -505,7 +594,7 @@ impl Watch {
             Some(Message::Confined(c)) => self.confinement = Some(c),
             Some(Message::ExecFailed { errno }) => self.exec_errno = Some(errno),
             Some(m @ (Message::Exited { .. } | Message::Signaled { .. })) => self.status = Some(m),
-            Some(Message::Unshared | Message::MapsWritten) => {}
+            Some(Message::Unshared | Message::MapsWritten | Message::Proceed) => {}
         }
         Ok(())
     }
@@ -541,6 +630,12 @@ fn setup_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, map: IdMap, launch
     if nix::unistd::getppid() != launcher {
         // SAFETY: the launcher is already gone; end without unwinding.
         unsafe { libc::_exit(125) }
+    }
+    // Wait until the launcher has put this process in the run's cgroup.
+    match recv_msg(&BorrowedRaw(chan)) {
+        Ok(Some(Message::Proceed)) => {}
+        // SAFETY: the launcher failed or went away; end without unwinding.
+        _ => unsafe { libc::_exit(125) },
     }
     let flags = namespaces::clone_flags(prep.plan.network);
     if let Err(e) = nix::sched::unshare(flags) {
@@ -669,6 +764,16 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
         if let Err(e) = set_rlimit(res, v) {
             fail(&format!("setting {name}"), &e);
         }
+    }
+    // The tool, not pid 1, is what the OOM killer takes when the cgroup runs out
+    // (tmpfs pages belong to no process, so pid 1 could otherwise look largest).
+    // (pid 1's non-dumpable flag was inherited; /proc/self is only ours to write when
+    // dumpable, and exec resets the flag in any case.)
+    if let Err(e) = nix::sys::prctl::set_dumpable(true) {
+        fail("making the tool's process dumpable", &e);
+    }
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "1000") {
+        fail("raising the tool's oom_score_adj", &e);
     }
     if let Err(e) = caps::drop_all() {
         fail("dropping capabilities", &e);

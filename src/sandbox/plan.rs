@@ -72,6 +72,8 @@ pub struct SandboxPlan {
     pub max_output: u64,
     pub workdir: &'static str,
     pub optional: Vec<Mechanism>,
+    /// Parent for the run's cgroup, relative to the cgroup mount(s).
+    pub cgroup_parent: Option<PathBuf>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -213,6 +215,7 @@ pub fn build(
         })?,
         workdir: WORKDIR,
         optional: s.optional.clone(),
+        cgroup_parent: None,
     })
 }
 
@@ -351,6 +354,7 @@ pub mod tests_support {
             max_output: 1 << 20,
             workdir: WORKDIR,
             optional: vec![],
+            cgroup_parent: None,
         }
     }
 }

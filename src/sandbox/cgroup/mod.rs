@@ -1,0 +1,469 @@
+//! Per-run cgroups: memory (swap 0), cpu (quota over period) and pids limits,
+//! made before the tool starts, joined by the setup process before it
+//! unshares anything, read for usage, and removed after the run.
+//!
+//! cgroup v2 is used when `/sys/fs/cgroup` is a cgroup2 mount; otherwise the
+//! v1 hierarchies that hold the controllers (`v1.rs`).
+
+mod v1;
+mod v2;
+
+use crate::profile::Mechanism;
+use serde::Serialize;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The controllers a run's limits need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Controller {
+    Memory,
+    Cpu,
+    Pids,
+}
+
+impl Controller {
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Pids => "pids",
+        }
+    }
+
+    fn mechanism(self) -> Mechanism {
+        match self {
+            Controller::Memory => Mechanism::Memory,
+            Controller::Cpu => Mechanism::Cpu,
+            Controller::Pids => Mechanism::Pids,
+        }
+    }
+}
+
+pub const CONTROLLERS: [Controller; 3] = [Controller::Memory, Controller::Cpu, Controller::Pids];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {controller} controller unavailable: {why}; fix: {fix}")]
+    Unavailable {
+        controller: &'static str,
+        why: String,
+        fix: String,
+    },
+    #[error("{step} {path}: {source}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError {
+    let path = path.to_path_buf();
+    move |source| CgroupError::Io { step, path, source }
+}
+
+/// Limits for one run, in kernel units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub memory: u64,
+    pub cpu_millis: u64,
+    pub pids: u64,
+}
+
+/// What the run used, read before the cgroup is removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub cpu_usec: Option<u64>,
+    pub memory_peak: Option<u64>,
+    pub pids_peak: Option<u64>,
+    pub oom_killed: bool,
+}
+
+/// The cgroup layout found on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup2 mounted here, with these controllers available at the root.
+    V2 { mount: PathBuf },
+    /// v1 hierarchies: controller name -> mount point.
+    V1 { mounts: Vec<(String, PathBuf)> },
+}
+
+impl Layout {
+    pub fn version(&self) -> &'static str {
+        match self {
+            Layout::V2 { .. } => "v2",
+            Layout::V1 { .. } => "v1",
+        }
+    }
+}
+
+/// Reads /proc/self/mountinfo to find the cgroup mounts.
+pub fn detect() -> Option<Layout> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_layout(&info)
+}
+
+/// The pure part of `detect`: a cgroup2 mount at /sys/fs/cgroup wins; else
+/// the v1 hierarchies by the controllers in their super options.
+pub fn parse_layout(mountinfo: &str) -> Option<Layout> {
+    let mut v1 = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount_point = left.split_whitespace().nth(4).unwrap_or("");
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let _source = r.next();
+        let opts = r.next().unwrap_or("");
+        if fstype == "cgroup2" && mount_point == "/sys/fs/cgroup" {
+            return Some(Layout::V2 {
+                mount: PathBuf::from(mount_point),
+            });
+        }
+        if fstype == "cgroup" {
+            for o in opts.split(',') {
+                if ["memory", "cpu", "cpuacct", "pids"].contains(&o) {
+                    v1.push((o.to_string(), PathBuf::from(mount_point)));
+                }
+            }
+        }
+    }
+    (!v1.is_empty()).then_some(Layout::V1 { mounts: v1 })
+}
+
+/// The launcher's own cgroup path in a hierarchy, from /proc/self/cgroup.
+pub(crate) fn own_path(proc_cgroup: &str, controller: Option<&str>) -> Option<String> {
+    for line in proc_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_id, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let hit = match controller {
+            None => ctrls.is_empty(),
+            Some(c) => ctrls.split(',').any(|x| x == c),
+        };
+        if hit {
+            return Some(path.to_string());
+        }
+    }
+    None
+}
+
+/// A run's cgroup (one directory per v1 hierarchy, or one on v2). Removed on drop.
+#[derive(Debug)]
+pub struct RunCgroup {
+    pub version: &'static str,
+    /// Directories joined by the setup process.
+    dirs: Vec<PathBuf>,
+    /// Controllers applied, and where their files live.
+    applied: Vec<(Controller, PathBuf)>,
+    /// Limits that could not be applied because the role marked them optional.
+    pub skipped: Vec<Controller>,
+    cpuacct: Option<PathBuf>,
+    removed: bool,
+}
+
+/// Where the run cgroups go and what may be skipped.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub limits: Limits,
+    /// A parent relative to the cgroup mount(s), given by `--cgroup-parent`.
+    pub parent: Option<PathBuf>,
+    pub optional: Vec<Mechanism>,
+}
+
+impl Request {
+    fn optional(&self, c: Controller) -> bool {
+        self.optional.contains(&Mechanism::Cgroup) || self.optional.contains(&c.mechanism())
+    }
+}
+
+fn run_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("run-{}-{nanos:08x}", std::process::id())
+}
+
+/// Removes `run-PID-*` directories whose launcher is gone (killed with SIGKILL).
+pub(crate) fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("run-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = kill_and_remove(&e.path());
+        }
+    }
+}
+
+/// Kills whatever is left in a cgroup directory and removes it.
+pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let kill_file = dir.join("cgroup.kill");
+    for _ in 0..200 {
+        if kill_file.exists() {
+            let _ = fs::write(&kill_file, "1");
+        } else if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    fs::remove_dir(dir)
+}
+
+impl RunCgroup {
+    /// Creates the run's cgroup with its limits, before any process exists.
+    pub fn create(layout: &Layout, req: &Request) -> Result<RunCgroup, CgroupError> {
+        match layout {
+            Layout::V1 { mounts } => v1::create(mounts, req, &run_name()),
+            Layout::V2 { mount } => v2::create(mount, req, &run_name()),
+        }
+    }
+
+    /// Moves a process into every directory of the run's cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for d in &self.dirs {
+            let procs = d.join("cgroup.procs");
+            fs::write(&procs, pid.to_string()).map_err(io("joining", &procs))?;
+        }
+        Ok(())
+    }
+
+    /// Reads what the run used.
+    pub fn usage(&self) -> Usage {
+        let find = |c: Controller| {
+            self.applied
+                .iter()
+                .find(|(x, _)| *x == c)
+                .map(|(_, p)| p.as_path())
+        };
+        match self.version {
+            "v2" => v2::usage(self.dirs.first().map(PathBuf::as_path)),
+            _ => v1::usage(
+                find(Controller::Memory),
+                find(Controller::Pids),
+                self.cpuacct.as_deref(),
+            ),
+        }
+    }
+
+    /// The controllers applied, for the audit record.
+    pub fn applied(&self) -> Vec<Controller> {
+        self.applied.iter().map(|(c, _)| *c).collect()
+    }
+
+    /// Kills anything left and removes the directories.
+    pub fn remove(mut self) -> std::io::Result<()> {
+        self.removed = true;
+        let mut first_err = None;
+        for d in self.dirs.iter().rev() {
+            if let Err(e) = kill_and_remove(d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            for d in self.dirs.iter().rev() {
+                let _ = kill_and_remove(d);
+            }
+        }
+    }
+}
+
+/// Reads a single number from a cgroup file ("max" is None).
+pub(crate) fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Reads `key value` lines (memory.events, cpu.stat, memory.oom_control).
+pub(crate) fn read_keyed(path: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some(key)).then(|| f.next()?.parse().ok())?
+    })
+}
+
+/// A description of the cgroup state for `agentjail doctor`.
+pub fn doctor_report(parent: Option<&Path>) -> (bool, String, Option<String>) {
+    let Some(layout) = detect() else {
+        return (
+            false,
+            "no cgroup hierarchy is mounted".into(),
+            Some(
+                "mount cgroup2 on /sys/fs/cgroup (or the v1 memory, cpu and pids hierarchies)"
+                    .into(),
+            ),
+        );
+    };
+    let req = Request {
+        limits: Limits {
+            memory: 64 << 20,
+            cpu_millis: 1000,
+            pids: 64,
+        },
+        parent: parent.map(Path::to_path_buf),
+        optional: vec![],
+    };
+    match RunCgroup::create(&layout, &req) {
+        Ok(cg) => {
+            let text = format!(
+                "{}; a run cgroup with {} limits can be created here",
+                layout_text(&layout),
+                cg.applied()
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let _ = cg.remove();
+            (true, text, None)
+        }
+        Err(CgroupError::Unavailable {
+            controller,
+            why,
+            fix,
+        }) => (
+            false,
+            format!("{}; {controller}: {why}", layout_text(&layout)),
+            Some(fix),
+        ),
+        Err(e) => (
+            false,
+            format!("{}; {e}", layout_text(&layout)),
+            Some(delegation_fix(&layout)),
+        ),
+    }
+}
+
+fn layout_text(layout: &Layout) -> String {
+    match layout {
+        Layout::V2 { mount } => {
+            let c = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+            format!(
+                "cgroup v2 at {} (controllers: {})",
+                mount.display(),
+                c.trim()
+            )
+        }
+        Layout::V1 { mounts } => format!(
+            "cgroup v1 ({})",
+            mounts
+                .iter()
+                .map(|(c, p)| format!("{c} at {}", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The commands that give an unprivileged user a cgroup parent on this host.
+pub fn delegation_fix(layout: &Layout) -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::getuid().to_string());
+    match layout {
+        Layout::V2 { .. } => format!(
+            "run agentjail in a delegated scope: `systemd-run --user --scope -p Delegate=yes agentjail ...`, or as root: `mkdir /sys/fs/cgroup/agentjail-{user} && chown -R {user} /sys/fs/cgroup/agentjail-{user}` and pass `--cgroup-parent agentjail-{user}`"
+        ),
+        Layout::V1 { mounts } => {
+            let dirs: Vec<String> = mounts
+                .iter()
+                .map(|(_, p)| format!("{}/agentjail-{user}", p.display()))
+                .collect();
+            format!(
+                "as root: `mkdir -p {d} && chown -R {user} {d}`, then pass `--cgroup-parent agentjail-{user}` (or set AGENTJAIL_CGROUP_PARENT)",
+                d = dirs.join(" ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn v1_hierarchies_are_found_and_an_empty_unified_mount_ignored() {
+        let Some(Layout::V1 { mounts }) = parse_layout(HYBRID) else {
+            panic!("expected v1")
+        };
+        let names: Vec<&str> = mounts.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, ["cpu", "cpuacct", "memory", "pids"]);
+    }
+
+    #[test]
+    fn unified_at_the_usual_place_is_v2() {
+        let info = "25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            parse_layout(info),
+            Some(Layout::V2 {
+                mount: "/sys/fs/cgroup".into()
+            })
+        );
+    }
+
+    #[test]
+    fn own_path_per_controller() {
+        let pc = "9:name=systemd:/\n4:memory:/process_api/x\n1:cpu:/\n0::/user.slice/u\n";
+        assert_eq!(
+            own_path(pc, Some("memory")).as_deref(),
+            Some("/process_api/x")
+        );
+        assert_eq!(own_path(pc, Some("cpu")).as_deref(), Some("/"));
+        assert_eq!(own_path(pc, None).as_deref(), Some("/user.slice/u"));
+        assert_eq!(own_path(pc, Some("pids")), None);
+    }
+
+    #[test]
+    fn keyed_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("memory.events");
+        fs::write(&p, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(read_keyed(&p, "oom_kill"), Some(1));
+        assert_eq!(read_keyed(&p, "max"), Some(3));
+        assert_eq!(read_keyed(&p, "absent"), None);
+    }
+}
