@@ -16,6 +16,9 @@ _agentjail() {
             ",$1")
                 cmd="agentjail"
                 ;;
+            agentjail,audit)
+                cmd="agentjail__subcmd__audit"
+                ;;
             agentjail,check)
                 cmd="agentjail__subcmd__check"
                 ;;
@@ -37,6 +40,33 @@ _agentjail() {
             agentjail,run)
                 cmd="agentjail__subcmd__run"
                 ;;
+            agentjail__subcmd__audit,head)
+                cmd="agentjail__subcmd__audit__subcmd__head"
+                ;;
+            agentjail__subcmd__audit,help)
+                cmd="agentjail__subcmd__audit__subcmd__help"
+                ;;
+            agentjail__subcmd__audit,tail)
+                cmd="agentjail__subcmd__audit__subcmd__tail"
+                ;;
+            agentjail__subcmd__audit,verify)
+                cmd="agentjail__subcmd__audit__subcmd__verify"
+                ;;
+            agentjail__subcmd__audit__subcmd__help,head)
+                cmd="agentjail__subcmd__audit__subcmd__help__subcmd__head"
+                ;;
+            agentjail__subcmd__audit__subcmd__help,help)
+                cmd="agentjail__subcmd__audit__subcmd__help__subcmd__help"
+                ;;
+            agentjail__subcmd__audit__subcmd__help,tail)
+                cmd="agentjail__subcmd__audit__subcmd__help__subcmd__tail"
+                ;;
+            agentjail__subcmd__audit__subcmd__help,verify)
+                cmd="agentjail__subcmd__audit__subcmd__help__subcmd__verify"
+                ;;
+            agentjail__subcmd__help,audit)
+                cmd="agentjail__subcmd__help__subcmd__audit"
+                ;;
             agentjail__subcmd__help,check)
                 cmd="agentjail__subcmd__help__subcmd__check"
                 ;;
@@ -57,6 +87,15 @@ _agentjail() {
                 ;;
             agentjail__subcmd__help,run)
                 cmd="agentjail__subcmd__help__subcmd__run"
+                ;;
+            agentjail__subcmd__help__subcmd__audit,head)
+                cmd="agentjail__subcmd__help__subcmd__audit__subcmd__head"
+                ;;
+            agentjail__subcmd__help__subcmd__audit,tail)
+                cmd="agentjail__subcmd__help__subcmd__audit__subcmd__tail"
+                ;;
+            agentjail__subcmd__help__subcmd__audit,verify)
+                cmd="agentjail__subcmd__help__subcmd__audit__subcmd__verify"
                 ;;
             agentjail__subcmd__help__subcmd__profiles,list)
                 cmd="agentjail__subcmd__help__subcmd__profiles__subcmd__list"
@@ -98,7 +137,7 @@ _agentjail() {
 
     case "${cmd}" in
         agentjail)
-            opts="-v -q -h -V --profiles --audit-log --cgroup-parent --verbose --quiet --help --version run check profiles doctor completions man help"
+            opts="-v -q -h -V --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help --version run check profiles doctor completions man audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,6 +148,244 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit)
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help verify head tail help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__head)
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__help)
+            opts="verify head tail help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__help__subcmd__head)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__tail)
+            opts="-f -n -v -q -h --follow --lines --role --session --risk --event --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --risk)
+                    COMPREPLY=($(compgen -W "read modify delete external" -- "${cur}"))
+                    return 0
+                    ;;
+                --event)
+                    COMPREPLY=($(compgen -W "decision tool_call tool_result approval error" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__verify)
+            opts="-v -q -h --head --after --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --head)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -124,7 +401,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__check)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +447,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -182,7 +463,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__completions)
-            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help bash elvish fish powershell zsh"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +474,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -208,7 +493,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__doctor)
-            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +511,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -238,8 +527,64 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__help)
-            opts="run check profiles doctor completions man help"
+            opts="run check profiles doctor completions man audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__audit)
+            opts="verify head tail"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__audit__subcmd__head)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__audit__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__audit__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -392,7 +737,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__man)
-            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +748,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -418,7 +767,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles)
-            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help list show validate help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help list show validate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +778,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -514,7 +867,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__list)
-            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +882,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -544,7 +901,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__show)
-            opts="-v -q -h --format --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,6 +919,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cgroup-parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -574,7 +935,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__validate)
-            opts="-v -q -h --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +946,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -600,7 +965,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__run)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --profiles --audit-log --cgroup-parent --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -639,6 +1004,10 @@ _agentjail() {
                     return 0
                     ;;
                 --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

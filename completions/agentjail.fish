@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentjail_global_optspecs
-    string join \n profiles= audit-log= cgroup-parent= v/verbose q/quiet h/help V/version
+    string join \n profiles= audit-log= alert-command= cgroup-parent= v/verbose q/quiet h/help V/version
 end
 
 function __fish_agentjail_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c agentjail -n "__fish_agentjail_needs_command" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_needs_command" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_needs_command" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_needs_command" -s q -l quiet -d 'Only errors on stderr'
@@ -37,6 +38,7 @@ complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "profiles" -d 'L
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "audit" -d 'Verify the audit log\'s hash chain, print its head, or follow it'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l role -d 'The agent\'s role, which selects the permission profile' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l agent -d 'The calling agent\'s id (recorded in the audit log)' -r
@@ -46,6 +48,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l params -d 'A
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l tokens -d 'Tokens the agent spent producing this call (recorded)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l json -d 'Capture the tool\'s output and print one JSON result object'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -61,12 +64,14 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l format -d 
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s q -l quiet -d 'Only errors on stderr'
@@ -79,6 +84,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
@@ -87,12 +93,14 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors on stderr'
@@ -105,29 +113,93 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l format -d
 json\t''"
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s h -l help -d 'Print help'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "profiles" -d 'List, show and validate role profiles'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -f -a "verify" -d 'Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -f -a "head" -d 'Print the last record\'s SEQ:HASH, to be stored elsewhere and given to verify --head'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -f -a "tail" -d 'Show the last records, one line each (colour only on a terminal)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l head -d 'A head saved earlier (`agentjail audit head`) that must still be in the chain; catches records cut from the end' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l after -d 'The first file continues the chain after this record (its older files are gone)' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l format -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s n -l lines -d 'How many records to show' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l role -d 'Only this role\'s records' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l session -d 'Only this session\'s records' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l risk -d 'Only records of this risk class' -r -f -a "read\t''
+modify\t''
+delete\t''
+external\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l event -d 'Only records of this event type' -r -f -a "decision\t''
+tool_call\t''
+tool_result\t''
+approval\t''
+error\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l format -d 'Output format: text, or the records\' JSON lines as stored' -r -f -a "text\t''
+json\t''"
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s f -l follow -d 'Keep printing records as they are appended'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "head" -d 'Print the last record\'s SEQ:HASH, to be stored elsewhere and given to verify --head'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Show the last records, one line each (colour only on a terminal)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "profiles" -d 'List, show and validate role profiles'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "completions" -d 'Print a shell completion script'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "audit" -d 'Verify the audit log\'s hash chain, print its head, or follow it'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "list" -d 'List the roles and where they were loaded from'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "show" -d 'Show one role\'s profile with every default filled in'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "validate" -d 'Check profile directories and print every error (exit 78 on any)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "head" -d 'Print the last record\'s SEQ:HASH, to be stored elsewhere and given to verify --head'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "tail" -d 'Show the last records, one line each (colour only on a terminal)'

@@ -17,6 +17,7 @@ _agentjail() {
     _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -46,6 +47,7 @@ _arguments "${_arguments_options[@]}" : \
 '--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--json[Capture the tool'\''s output and print one JSON result object]' \
 '*-v[More log output on stderr (repeat for more)]' \
@@ -70,6 +72,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -85,6 +88,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -107,6 +111,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -121,6 +126,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -135,6 +141,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -186,6 +193,7 @@ _arguments "${_arguments_options[@]}" : \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -199,6 +207,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -213,6 +222,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -220,8 +230,122 @@ _arguments "${_arguments_options[@]}" : \
 '(-v --verbose)--quiet[Only errors on stderr]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'::page -- A command whose page to print (run, check, profiles, doctor, completions, man):_default' \
+'::page -- A command whose page to print (run, check, profiles, doctor, completions, man, audit):_default' \
 && ret=0
+;;
+(audit)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_agentjail__subcmd__audit_commands" \
+"*::: :->audit" \
+&& ret=0
+
+    case $state in
+    (audit)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-audit-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+'--head=[A head saved earlier (\`agentjail audit head\`) that must still be in the chain; catches records cut from the end]:SEQ:HASH:_default' \
+'--after=[The first file continues the chain after this record (its older files are gone)]:SEQ:HASH:_default' \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'*::paths -- Log files, oldest first; default\: the audit log after its rotated PATH.N … PATH.1:_files' \
+&& ret=0
+;;
+(head)
+_arguments "${_arguments_options[@]}" : \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(tail)
+_arguments "${_arguments_options[@]}" : \
+'-n+[How many records to show]:N:_default' \
+'--lines=[How many records to show]:N:_default' \
+'--role=[Only this role'\''s records]:ROLE:_default' \
+'--session=[Only this session'\''s records]:ID:_default' \
+'--risk=[Only records of this risk class]:CLASS:(read modify delete external)' \
+'--event=[Only records of this event type]:TYPE:(decision tool_call tool_result approval error)' \
+'--format=[Output format\: text, or the records'\'' JSON lines as stored]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'-f[Keep printing records as they are appended]' \
+'--follow[Keep printing records as they are appended]' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__audit__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-audit-help-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(head)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(tail)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
 ;;
 (help)
 _arguments "${_arguments_options[@]}" : \
@@ -283,6 +407,34 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(audit)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__help__subcmd__audit_commands" \
+"*::: :->audit" \
+&& ret=0
+
+    case $state in
+    (audit)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-help-audit-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(head)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(tail)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -305,9 +457,65 @@ _agentjail_commands() {
 'doctor:Report what this host offers for sandboxing and how to fix what is missing' \
 'completions:Print a shell completion script' \
 'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
+'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit_commands] )) ||
+_agentjail__subcmd__audit_commands() {
+    local commands; commands=(
+'verify:Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it' \
+'head:Print the last record'\''s SEQ\:HASH, to be stored elsewhere and given to verify --head' \
+'tail:Show the last records, one line each (colour only on a terminal)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail audit commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__head_commands] )) ||
+_agentjail__subcmd__audit__subcmd__head_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit head commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__help_commands] )) ||
+_agentjail__subcmd__audit__subcmd__help_commands() {
+    local commands; commands=(
+'verify:Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it' \
+'head:Print the last record'\''s SEQ\:HASH, to be stored elsewhere and given to verify --head' \
+'tail:Show the last records, one line each (colour only on a terminal)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail audit help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__help__subcmd__head_commands] )) ||
+_agentjail__subcmd__audit__subcmd__help__subcmd__head_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit help head commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__help__subcmd__help_commands] )) ||
+_agentjail__subcmd__audit__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit help help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__help__subcmd__tail_commands] )) ||
+_agentjail__subcmd__audit__subcmd__help__subcmd__tail_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit help tail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__help__subcmd__verify_commands] )) ||
+_agentjail__subcmd__audit__subcmd__help__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit help verify commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__tail_commands] )) ||
+_agentjail__subcmd__audit__subcmd__tail_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit tail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__audit__subcmd__verify_commands] )) ||
+_agentjail__subcmd__audit__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail audit verify commands' commands "$@"
 }
 (( $+functions[_agentjail__subcmd__check_commands] )) ||
 _agentjail__subcmd__check_commands() {
@@ -333,9 +541,34 @@ _agentjail__subcmd__help_commands() {
 'doctor:Report what this host offers for sandboxing and how to fix what is missing' \
 'completions:Print a shell completion script' \
 'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
+'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__audit_commands] )) ||
+_agentjail__subcmd__help__subcmd__audit_commands() {
+    local commands; commands=(
+'verify:Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it' \
+'head:Print the last record'\''s SEQ\:HASH, to be stored elsewhere and given to verify --head' \
+'tail:Show the last records, one line each (colour only on a terminal)' \
+    )
+    _describe -t commands 'agentjail help audit commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__audit__subcmd__head_commands] )) ||
+_agentjail__subcmd__help__subcmd__audit__subcmd__head_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help audit head commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__audit__subcmd__tail_commands] )) ||
+_agentjail__subcmd__help__subcmd__audit__subcmd__tail_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help audit tail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__audit__subcmd__verify_commands] )) ||
+_agentjail__subcmd__help__subcmd__audit__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help audit verify commands' commands "$@"
 }
 (( $+functions[_agentjail__subcmd__help__subcmd__check_commands] )) ||
 _agentjail__subcmd__help__subcmd__check_commands() {

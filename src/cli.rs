@@ -12,10 +12,12 @@ Exit codes:
   77   denied by policy     78   bad profile or configuration
   124  timeout              125  agentjail itself failed
   126  tool not executable  127  tool command not found
+  1    audit verify: the chain is broken; audit head, tail: the log cannot be read
 
 Environment:
   AGENTJAIL_ROLE, AGENTJAIL_AGENT, AGENTJAIL_SESSION  stand in for --role, --agent, --session
   AGENTJAIL_PROFILES, AGENTJAIL_AUDIT_LOG            stand in for --profiles, --audit-log
+  AGENTJAIL_ALERT_COMMAND                            stands in for --alert-command
   AGENTJAIL_LOG                                      log filter (e.g. debug, agentjail=trace)";
 
 /// Run AI agents' tool calls under a policy, inside a sandbox, with an audit trail.
@@ -36,6 +38,16 @@ pub struct Cli {
     /// $XDG_STATE_HOME/agentjail/audit.jsonl for a user
     #[arg(long, global = true, env = "AGENTJAIL_AUDIT_LOG", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
+
+    /// Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk
+    /// delete or external, critical denials, errors; killed after 2s, its failure audited
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTJAIL_ALERT_COMMAND",
+        value_name = "CMD"
+    )]
+    pub alert_command: Option<String>,
 
     /// Parent of each run's cgroup, relative to the cgroup mount (under every
     /// v1 hierarchy alike); default: agentjail below the launcher's own cgroup (root)
@@ -101,9 +113,66 @@ pub enum Command {
     },
     /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
     Man {
-        /// A command whose page to print (run, check, profiles, doctor, completions, man)
+        /// A command whose page to print (run, check, profiles, doctor, completions, man, audit)
         #[arg(value_name = "COMMAND")]
         page: Option<String>,
+    },
+    /// Verify the audit log's hash chain, print its head, or follow it
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 0 when intact, 1 at the first line that breaks it
+    ///
+    /// Prints the number of records and the head (SEQ:HASH) when the chain is
+    /// intact, otherwise the first line that fails and why: edited, deleted,
+    /// inserted, reordered, truncated, not JSON.
+    Verify {
+        /// Log files, oldest first; default: the audit log after its rotated PATH.N … PATH.1
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// A head saved earlier (`agentjail audit head`) that must still be in the chain;
+        /// catches records cut from the end
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
+        /// The first file continues the chain after this record (its older files are gone)
+        #[arg(long, value_name = "SEQ:HASH")]
+        after: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the last record's SEQ:HASH, to be stored elsewhere and given to verify --head
+    Head {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show the last records, one line each (colour only on a terminal)
+    Tail {
+        /// Keep printing records as they are appended
+        #[arg(short, long)]
+        follow: bool,
+        /// How many records to show
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+        lines: usize,
+        /// Only this role's records
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        /// Only this session's records
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
+        /// Only records of this risk class
+        #[arg(long, value_name = "CLASS", value_parser = ["read", "modify", "delete", "external"])]
+        risk: Option<String>,
+        /// Only records of this event type
+        #[arg(long, value_name = "TYPE", value_parser = ["decision", "tool_call", "tool_result", "approval", "error"])]
+        event: Option<String>,
+        /// Output format: text, or the records' JSON lines as stored
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 

@@ -27,6 +27,8 @@ pub enum AppError {
     Usage(String),
     #[error("writing output")]
     Output(#[source] std::io::Error),
+    #[error(transparent)]
+    AuditCmd(#[from] crate::audit_cmd::AuditCmdError),
 }
 
 impl AppError {
@@ -42,6 +44,7 @@ impl AppError {
             AppError::Audit(_) | AppError::Sandbox(_) | AppError::Output(_) => {
                 exit::LAUNCHER_FAILED
             }
+            AppError::AuditCmd(e) => e.exit_code(),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! agentjail: run AI agents' tool calls under a policy, inside a sandbox,
 //! with an audit trail.
 
+pub mod alert;
 pub mod audit;
+pub mod audit_cmd;
 pub mod cli;
 pub mod commands;
+pub mod egress;
 pub mod error;
 pub mod exit;
 pub mod manual;

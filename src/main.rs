@@ -58,6 +58,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         profiles: cli.profiles,
         audit_log: cli.audit_log,
         cgroup_parent: cli.cgroup_parent.clone(),
+        alert_command: cli.alert_command,
     };
     match cli.command {
         Command::Run { call, json } => agentjail::run::run(&ctx, &call, json),
@@ -83,5 +84,6 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             std::io::Write::write_all(&mut std::io::stdout(), &buf).map_err(AppError::Output)?;
             Ok(exit::OK)
         }
+        Command::Audit(cmd) => agentjail::audit_cmd::dispatch(&ctx, &cmd),
     }
 }

@@ -8,7 +8,15 @@ use clap::CommandFactory;
 const EXTRA_SECTIONS: &str = include_str!("manual.roff");
 
 /// The pages `agentjail man` can print: the main page and one per command.
-pub const PAGES: &[&str] = &["run", "check", "profiles", "doctor", "completions", "man"];
+pub const PAGES: &[&str] = &[
+    "run",
+    "check",
+    "profiles",
+    "doctor",
+    "completions",
+    "man",
+    "audit",
+];
 
 /// Page titles, static because clap names are.
 const TITLES: &[&str] = &[
@@ -18,6 +26,7 @@ const TITLES: &[&str] = &[
     "agentjail-doctor",
     "agentjail-completions",
     "agentjail-man",
+    "agentjail-audit",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.

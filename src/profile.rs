@@ -284,6 +284,13 @@ pub struct SandboxSettings {
     pub ephemeral_storage: String,
     #[serde(default = "default_network")]
     pub network: NetworkMode,
+    /// Destinations reachable through agentjail's egress proxy: `host:port`,
+    /// `*.domain:port`, `CIDR:port`, ports as `N` or `N-M`.
+    #[serde(default)]
+    pub egress: Vec<String>,
+    /// Concurrent proxied connections per run.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     #[serde(default = "default_hostname")]
     pub hostname: String,
     #[serde(default)]
@@ -324,6 +331,9 @@ fn default_ephemeral() -> String {
 fn default_network() -> NetworkMode {
     NetworkMode::None
 }
+fn default_max_connections() -> usize {
+    32
+}
 fn default_hostname() -> String {
     "agentjail".into()
 }
@@ -344,6 +354,8 @@ impl Default for SandboxSettings {
             tmp_size: default_tmp_size(),
             ephemeral_storage: default_ephemeral(),
             network: default_network(),
+            egress: Vec::new(),
+            max_connections: default_max_connections(),
             hostname: default_hostname(),
             binds: Vec::new(),
             env: BTreeMap::new(),
@@ -779,6 +791,15 @@ fn validate_role(
                 ));
             }
         }
+    }
+    if s.network == NetworkMode::Host && !s.egress.is_empty() {
+        err("sandbox.egress needs network = \"none\": with the host's network there is nothing to filter".into());
+    }
+    if let Err(e) = crate::egress::EgressRules::parse(&s.egress) {
+        err(format!("sandbox.egress: {e}"));
+    }
+    if s.max_connections == 0 {
+        err("sandbox.max_connections must be at least 1".into());
     }
     if s.network == NetworkMode::Host {
         warnings.push(format!(

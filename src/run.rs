@@ -18,6 +18,8 @@ pub struct Context {
     pub profiles: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
     pub cgroup_parent: Option<PathBuf>,
+    /// Run for alerting audit records (see `crate::alert`).
+    pub alert_command: Option<String>,
 }
 
 impl Context {
@@ -35,7 +37,7 @@ impl Context {
             Some(p) => p.clone(),
             None => audit::default_path()?,
         };
-        Ok(AuditLog::new(&path))
+        Ok(AuditLog::new(&path).with_alert_command(self.alert_command.clone()))
     }
 }
 
@@ -322,13 +324,35 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
         p.cgroup_parent = ctx.cgroup_parent.clone();
         // 7. Check the mechanisms the role requires and build the filters.
         let prepared = sandbox::prepare(p, program)?;
-        // 8. Run the tool in its sandbox and wait for it.
-        let outcome = sandbox::launch(&prepared, json_out)?;
+        // 8. Run the tool in its sandbox and wait for it; the role's egress
+        //    allow-list is served from outside, on the listener pid 1 hands over.
+        let mut proxy: Option<crate::egress::Proxy> = None;
+        let mut serve_egress = |listener: std::net::TcpListener| {
+            match start_proxy(ctx, listener, &prepared.plan, log.path(), &rec) {
+                Ok(p) => proxy = Some(p),
+                // The listener is dropped: the tool's connections are refused.
+                Err(e) => {
+                    tracing::error!("egress proxy not started: {e}");
+                    let _ = log
+                        .append(&rec.error_after(&format!("starting the egress proxy: {e}"), 125));
+                }
+            }
+        };
+        let launched = sandbox::launch(&prepared, json_out, &mut serve_egress);
+        if let Some(p) = proxy.take() {
+            p.stop();
+        }
+        let outcome = launched?;
         // 9. Audit the result.
         let code = outcome_exit(&outcome);
         log.append(&result_record(
             args, &call, &d, &prepared, &outcome, code, &rec.id,
         ))?;
+        if let Some(errno) = outcome.exec_errno {
+            let why = nix::errno::Errno::from_raw(errno).desc();
+            let what = format!("executing {}: {why}", prepared.program.display());
+            let _ = log.append(&rec.error_after(&what, code));
+        }
         // 10. Report.
         if outcome.timed_out {
             eprintln!(
@@ -344,6 +368,8 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
         Ok(code)
     };
     execute().inspect_err(|e| {
+        // Best effort: the failure is audited (and alerted) too.
+        let _ = log.append(&rec.error_after(&anyhow_free_chain(e), e.exit_code()));
         // A framework reading --json gets an object even when the launch fails.
         if json_out {
             let v = json!({
@@ -355,6 +381,40 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
             println!("{v}");
         }
     })
+}
+
+/// Starts the egress proxy on the sandbox's listener; every connection
+/// attempt becomes a `network` audit record.
+fn start_proxy(
+    ctx: &Context,
+    listener: std::net::TcpListener,
+    plan: &plan::SandboxPlan,
+    log_path: &std::path::Path,
+    decision: &AuditRecord,
+) -> Result<crate::egress::Proxy, String> {
+    let rules = crate::egress::EgressRules::parse(&plan.egress).map_err(|e| e.to_string())?;
+    // Connection threads share one writer; the file lock orders them with other launchers.
+    let log = std::sync::Mutex::new(
+        AuditLog::new(log_path).with_alert_command(ctx.alert_command.clone()),
+    );
+    let template = decision.follow_up("network");
+    let on_event = std::sync::Arc::new(move |ev: crate::egress::NetworkEvent| {
+        let mut r = template.clone();
+        r.id = crate::audit::AuditRecord::new("network", &template.role).id;
+        r.result = Some(if ev.allowed { "allowed" } else { "denied" }.into());
+        if let Ok(Value::Object(fields)) = serde_json::to_value(&ev) {
+            for (k, v) in fields {
+                r.detail(&k, v);
+            }
+        }
+        let log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = log.append(&r) {
+            tracing::error!("auditing a network connection: {e}");
+        }
+    });
+    let mut config = crate::egress::ProxyConfig::new(rules, on_event);
+    config.max_connections = plan.max_connections;
+    crate::egress::Proxy::start(listener, config).map_err(|e| e.to_string())
 }
 
 /// The error with its causes, joined the way `main` prints them.
@@ -475,6 +535,9 @@ fn result_record(
             r.detail(&format!("{name}_bytes"), c.bytes)
                 .detail(&format!("{name}_truncated"), c.truncated);
         }
+        // Of the captured bytes (after truncation); null when not captured.
+        let sum = c.as_ref().map(|c| audit::sha256_hex(&c.data));
+        r.detail(&format!("{name}_sha256"), sum);
     }
     r
 }

@@ -394,6 +394,14 @@ fn a_stale_cgroup_from_a_killed_launcher_is_removed_by_the_next_run() {
         .collect();
     for s in &stale {
         fs::create_dir(s).unwrap();
+        // Stale means older than a minute: age it.
+        let ok = Command::new("touch")
+            .args(["-d", "2 minutes ago"])
+            .arg(s)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "could not age {}", s.display());
     }
     let fx = Fixture::new("", 10);
     let out = run(Mode::Delegated, &fx, Some(&deleg), "true");

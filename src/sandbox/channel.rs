@@ -2,9 +2,12 @@
 //! between the launcher and the processes it starts, so a failed step reads
 //! "mounting tmpfs on /tmp: Operation not permitted", not "child exited 1".
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// What the Landlock layer achieved, reported by the tool's process just before exec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,8 @@ pub enum Message {
     Confined(Confinement),
     /// execve of the tool failed with this errno.
     ExecFailed { errno: i32 },
+    /// pid 1's egress listener (127.0.0.1 inside the sandbox) is attached.
+    ProxyListener,
     /// The tool exited with a code.
     Exited { code: i32 },
     /// The tool was killed by a signal.
@@ -69,20 +74,59 @@ pub fn send_msg(fd: RawFd, msg: &Message) -> Result<(), ChannelError> {
 }
 
 /// Receives one message; `None` at end of stream (every sender has closed).
+/// A descriptor passed along with it is closed; see `recv_msg_fd`.
 pub fn recv_msg(fd: &impl AsRawFd) -> Result<Option<Message>, ChannelError> {
+    Ok(recv_msg_fd(fd)?.map(|(m, _)| m))
+}
+
+/// Receives one message and the descriptor passed with it (SCM_RIGHTS), if any.
+pub fn recv_msg_fd(fd: &impl AsRawFd) -> Result<Option<(Message, Option<OwnedFd>)>, ChannelError> {
     let mut buf = [0u8; 8192];
     loop {
-        match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-            Ok(0) => return Ok(None),
-            Ok(n) => {
-                return serde_json::from_slice(&buf[..n])
-                    .map(Some)
-                    .map_err(|e| ChannelError::Decode(e.to_string()))
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let r = recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        );
+        match r {
+            Ok(msg) => {
+                let n = msg.bytes;
+                let mut passed = None;
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for f in fds {
+                                // SAFETY: the kernel just installed this descriptor for us.
+                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                                passed.get_or_insert(owned);
+                            }
+                        }
+                    }
+                }
+                if n == 0 {
+                    return Ok(None);
+                }
+                let m = serde_json::from_slice(&buf[..n])
+                    .map_err(|e| ChannelError::Decode(e.to_string()))?;
+                return Ok(Some((m, passed)));
             }
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(ChannelError::Recv(e)),
         }
     }
+}
+
+/// Sends a message with a descriptor attached (SCM_RIGHTS).
+pub fn send_msg_fd(fd: RawFd, msg: &Message, passed: RawFd) -> Result<(), ChannelError> {
+    let bytes = serde_json::to_vec(msg).map_err(|e| ChannelError::Decode(e.to_string()))?;
+    let iov = [std::io::IoSlice::new(&bytes)];
+    let fds = [passed];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map_err(ChannelError::Send)?;
+    Ok(())
 }
 
 /// Reports a failed step and ends the calling (child) process. Used only in

@@ -24,6 +24,41 @@ pub fn handled_signals() -> SigSet {
     set
 }
 
+/// The name pid 1 shows in /proc/1/cmdline instead of the launcher's arguments.
+const INIT_NAME: &[u8] = b"agentjail-init\0";
+
+/// Overwrites this process's argument area (inherited from the launcher by
+/// fork) so that /proc/self/cmdline reads `agentjail-init`. Nothing in this
+/// process reads its arguments afterwards.
+pub fn hide_cmdline() -> std::io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // arg_start and arg_end are fields 48 and 49 of stat(5); `rest` starts at field 3.
+    let parse = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (parse(48), parse(49)) else {
+        return Err(std::io::Error::other(
+            "no arg_start/arg_end in /proc/self/stat",
+        ));
+    };
+    if end <= start || end - start > 1 << 20 {
+        return Err(std::io::Error::other("implausible argument area"));
+    }
+    let len = end - start;
+    // SAFETY: [arg_start, arg_end) is this process's own argument area on its
+    // stack, as the kernel reports it: mapped, writable and not aliased by any
+    // Rust reference (std keeps only raw pointers to it and is not asked for
+    // the arguments again in this process).
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        area.fill(0);
+        let n = INIT_NAME.len().min(len);
+        area[..n].copy_from_slice(&INIT_NAME[..n]);
+    }
+    Ok(())
+}
+
 /// Runs pid 1's loop until the tool has exited; never returns.
 pub fn supervise(tool: Pid, channel: RawFd) -> ! {
     let sfd = match SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC) {

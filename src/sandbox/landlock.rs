@@ -6,7 +6,7 @@
 use super::plan::SandboxPlan;
 use crate::profile::NetworkMode;
 use landlock::{
-    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
@@ -84,7 +84,8 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)?;
-    if plan.network == NetworkMode::None {
+    let handle_net = plan.network == NetworkMode::None;
+    if handle_net {
         ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
     }
     let created = ruleset
@@ -114,10 +115,12 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
     for d in DEVICES {
         add(d, dev_access)?;
     }
-    Ok(created
-        .add_rules(rules.into_iter().map(Ok::<_, landlock::RulesetError>))?
-        .restrict_self()?
-        .ruleset)
+    let mut created = created.add_rules(rules.into_iter().map(Ok::<_, landlock::RulesetError>))?;
+    // With an egress list, the only TCP connect allowed is to the proxy's port.
+    if handle_net && !plan.egress.is_empty() {
+        created = created.add_rule(NetPort::new(super::plan::PROXY_PORT, AccessNet::ConnectTcp))?;
+    }
+    Ok(created.restrict_self()?.ruleset)
 }
 
 #[cfg(test)]

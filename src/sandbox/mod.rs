@@ -22,7 +22,7 @@ pub mod plan;
 pub mod seccomp;
 
 use crate::profile::{Mechanism, NetworkMode};
-use channel::{recv_msg, send_msg, ChannelError, Confinement, Message};
+use channel::{recv_msg, recv_msg_fd, send_msg, ChannelError, Confinement, Message};
 use mounts::SourceId;
 use namespaces::IdMap;
 use nix::errno::Errno;
@@ -153,28 +153,34 @@ pub enum ResolveError {
 /// inside the sandbox's read-only view.
 pub fn resolve_program(plan: &SandboxPlan) -> Result<PathBuf, ResolveError> {
     let name = plan.argv.first().cloned().unwrap_or_default();
-    let found = if name.contains('/') {
-        let p = PathBuf::from(&name);
-        if !p.exists() {
+    // `found` is the path inside the sandbox, `host` where the file is on the host.
+    let (found, host) = if name.contains('/') {
+        let inside = PathBuf::from(&name);
+        let host = plan::host_path(plan, &inside);
+        if !host.exists() {
             return Err(ResolveError::NotFound(name));
         }
-        p
+        (inside, host)
     } else {
-        which::which_in(&name, Some(plan::SANDBOX_PATH), "/")
-            .map_err(|_| ResolveError::NotFound(name.clone()))?
+        let p = which::which_in(&name, Some(plan::SANDBOX_PATH), "/")
+            .map_err(|_| ResolveError::NotFound(name.clone()))?;
+        (p.clone(), p)
     };
     if !plan::visible_inside(plan, &found) {
         return Err(ResolveError::NotVisible(found.display().to_string()));
     }
-    let real = std::fs::canonicalize(&found)
+    let real = std::fs::canonicalize(&host)
         .map_err(|_| ResolveError::NotFound(found.display().to_string()))?;
-    if !plan::visible_inside(plan, &real) {
+    // A symlink must lead somewhere the sandbox sees too (under a system path,
+    // or inside the bind it came from).
+    let inside_real = plan::inside_path(plan, &real);
+    if !inside_real.is_some_and(|p| plan::visible_inside(plan, &p)) {
         return Err(ResolveError::NotVisible(real.display().to_string()));
     }
     let executable =
         nix::unistd::access(&real, nix::unistd::AccessFlags::X_OK).is_ok() && real.is_file();
     if !executable {
-        return Err(ResolveError::NotExecutable(real.display().to_string()));
+        return Err(ResolveError::NotExecutable(found.display().to_string()));
     }
     Ok(found)
 }
@@ -281,13 +287,21 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
 }
 
 /// Runs the prepared tool in a new sandbox and waits for it.
-pub fn launch(prep: &Prepared, capture: bool) -> Result<RunOutcome, SandboxError> {
+/// Called with the sandbox's egress listener (bound inside its network
+/// namespace) when the role has an egress allow-list; the caller serves it.
+pub type ListenerHook<'a> = &'a mut dyn FnMut(std::net::TcpListener);
+
+pub fn launch(
+    prep: &Prepared,
+    capture: bool,
+    on_listener: ListenerHook<'_>,
+) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let signals = init::handled_signals();
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
         .map_err(os("blocking signals"))?;
-    let result = launch_blocked(prep, capture, started);
+    let result = launch_blocked(prep, capture, started, on_listener);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     result
 }
@@ -296,6 +310,7 @@ fn launch_blocked(
     prep: &Prepared,
     capture: bool,
     started: Instant,
+    on_listener: ListenerHook<'_>,
 ) -> Result<RunOutcome, SandboxError> {
     let mut sfd = SignalFd::with_flags(
         &init::handled_signals(),
@@ -387,7 +402,7 @@ fn launch_blocked(
         out_done: None,
         err_done: None,
     };
-    watch.run(&mut sfd, started + prep.plan.timeout)?;
+    watch.run(&mut sfd, started + prep.plan.timeout, on_listener)?;
     let duration_ms = started.elapsed().as_millis() as u64;
     // Usage, then the cgroup goes (whatever is left in it is killed first).
     let mut usage = run_cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
@@ -474,7 +489,12 @@ impl Watch {
         }
     }
 
-    fn run(&mut self, sfd: &mut SignalFd, deadline: Instant) -> Result<(), SandboxError> {
+    fn run(
+        &mut self,
+        sfd: &mut SignalFd,
+        deadline: Instant,
+        on_listener: ListenerHook<'_>,
+    ) -> Result<(), SandboxError> {
         let out_open = |w: &Watch| w.out.as_ref().map(|o| o.0.as_raw_fd());
         let err_open = |w: &Watch| w.err.as_ref().map(|o| o.0.as_raw_fd());
         while self.channel.is_some()
@@ -529,7 +549,9 @@ impl Watch {
                 if fd == sfd.as_fd().as_raw_fd() {
                     self.on_signals(sfd);
                 } else if Some(fd) == chan_fd {
-                    self.on_message()?;
+                    if let Some(listener) = self.on_message()? {
+                        on_listener(listener);
+                    }
                 } else if Some(fd) == out_open(self) {
                     if drain(&mut self.out, self.max_output) {
                         self.close_stream(1);
@@ -578,25 +600,37 @@ impl Watch {
         }
     }
 
-    fn on_message(&mut self) -> Result<(), SandboxError> {
+    /// Handles one message; returns the egress listener when it arrives.
+    fn on_message(&mut self) -> Result<Option<std::net::TcpListener>, SandboxError> {
         let Some(chan) = &self.channel else {
-            return Ok(());
+            return Ok(None);
         };
-        match recv_msg(chan)? {
+        match recv_msg_fd(chan)? {
             None => self.channel = None,
-            Some(Message::InitPid(p)) => self.init = Some(Pid::from_raw(p)),
-            Some(Message::SetupFailed { step, error }) => {
+            Some((Message::ProxyListener, Some(fd))) => {
+                return Ok(Some(std::net::TcpListener::from(fd)));
+            }
+            Some((Message::InitPid(p), _)) => self.init = Some(Pid::from_raw(p)),
+            Some((Message::SetupFailed { step, error }, _)) => {
                 if self.failure.is_none() {
                     self.failure = Some((step, error));
                 }
                 self.kill_all();
             }
-            Some(Message::Confined(c)) => self.confinement = Some(c),
-            Some(Message::ExecFailed { errno }) => self.exec_errno = Some(errno),
-            Some(m @ (Message::Exited { .. } | Message::Signaled { .. })) => self.status = Some(m),
-            Some(Message::Unshared | Message::MapsWritten | Message::Proceed) => {}
+            Some((Message::Confined(c), _)) => self.confinement = Some(c),
+            Some((Message::ExecFailed { errno }, _)) => self.exec_errno = Some(errno),
+            Some((m @ (Message::Exited { .. } | Message::Signaled { .. }), _)) => {
+                self.status = Some(m)
+            }
+            Some((
+                Message::Unshared
+                | Message::MapsWritten
+                | Message::Proceed
+                | Message::ProxyListener,
+                _,
+            )) => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -658,6 +692,15 @@ fn setup_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, map: IdMap, launch
             e,
         );
     }
+    // Changing the host uid (root's 0 to the sandbox's 65534) clears the
+    // parent-death signal: set it again, then make sure the launcher is still there.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting the parent-death signal again", e);
+    }
+    if nix::unistd::getppid() != launcher {
+        // SAFETY: the launcher is already gone; end without unwinding.
+        unsafe { libc::_exit(125) }
+    }
     // SAFETY: single-threaded process; see launch_blocked.
     match unsafe { nix::unistd::fork() } {
         Err(e) => channel::fail(chan, "forking the sandbox's pid 1", e),
@@ -688,6 +731,11 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         channel::fail(chan, "setting pid 1's parent-death signal", e);
     }
+    // /proc/1/cmdline is world-readable: do not show the launcher's arguments
+    // (host paths of profiles and logs) to the tool.
+    if let Err(e) = init::hide_cmdline() {
+        channel::fail(chan, "hiding pid 1's command line", e);
+    }
     // Not dumpable: the tool can neither trace pid 1 nor open /proc/1/exe or its fds.
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         channel::fail(chan, "making pid 1 non-dumpable", e);
@@ -698,6 +746,21 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     if plan.network == NetworkMode::None {
         if let Err(e) = net::loopback_up() {
             channel::fail(chan, "bringing up loopback", e);
+        }
+        // The egress proxy's door: a listener on the sandbox's own loopback,
+        // handed to the launcher, which serves it from outside.
+        if !plan.egress.is_empty() {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], plan::PROXY_PORT));
+            let listener = match std::net::TcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => channel::fail(chan, "opening the egress proxy listener", e),
+            };
+            if let Err(e) =
+                channel::send_msg_fd(chan, &Message::ProxyListener, listener.as_raw_fd())
+            {
+                channel::fail(chan, "handing the egress listener to the launcher", e);
+            }
+            drop(listener);
         }
     }
     let sources = match mounts::open_sources(plan, &prep.sources) {

@@ -380,6 +380,7 @@ pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
     for e in src.system.iter().chain(&src.etc) {
         place_entry(e)?;
     }
+    mkdir_p(&root.join("etc"))?;
     write_file(&root.join("etc/passwd"), &passwd(plan))?;
     write_file(&root.join("etc/group"), &group(plan))?;
     write_file(

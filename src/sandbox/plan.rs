@@ -37,6 +37,9 @@ pub const ETC_PATHS: &[&str] = &[
 /// Places a bind may not target: the sandbox builds these itself.
 const RESERVED_TARGETS: &[&str] = &["/proc", "/dev", "/sys", "/etc/passwd", "/etc/group"];
 
+/// The port of the egress proxy inside the sandbox (its own network namespace, so always free).
+pub const PROXY_PORT: u16 = 3128;
+
 /// The working directory of the tool.
 pub const WORKDIR: &str = "/tmp";
 
@@ -57,6 +60,9 @@ pub struct SandboxPlan {
     pub gid: u32,
     pub hostname: String,
     pub network: NetworkMode,
+    /// Egress allow-list served by the proxy; empty means no connection leaves.
+    pub egress: Vec<String>,
+    pub max_connections: usize,
     pub namespaces: Vec<&'static str>,
     /// Binds from the profile and from path parameters (system paths are implied).
     pub binds: Vec<Bind>,
@@ -137,9 +143,27 @@ pub fn build(
     role: &Role,
     tool: &ToolSpec,
     decision: &Decision,
-    env: Vec<(String, String)>,
+    mut env: Vec<(String, String)>,
 ) -> Result<SandboxPlan, PlanError> {
     let s = &role.sandbox;
+    if !s.egress.is_empty() {
+        // The tool reaches the network only through the proxy on its own loopback.
+        let url = format!("http://127.0.0.1:{PROXY_PORT}");
+        let socks = format!("socks5h://127.0.0.1:{PROXY_PORT}");
+        for (k, v) in [
+            ("HTTP_PROXY", &url),
+            ("HTTPS_PROXY", &url),
+            ("ALL_PROXY", &socks),
+            ("http_proxy", &url),
+            ("https_proxy", &url),
+            ("all_proxy", &socks),
+            ("NO_PROXY", &String::new()),
+            ("no_proxy", &String::new()),
+        ] {
+            env.retain(|(name, _)| name != k);
+            env.push((k.to_string(), v.clone()));
+        }
+    }
     let tmp_size = size("tmp_size", &s.tmp_size)?;
     let ephemeral = size("ephemeral_storage", &s.ephemeral_storage)?;
     if tmp_size >= ephemeral {
@@ -196,6 +220,8 @@ pub fn build(
         gid: s.user,
         hostname: s.hostname.clone(),
         network: s.network,
+        egress: s.egress.clone(),
+        max_connections: s.max_connections,
         namespaces,
         binds,
         tmp_size,
@@ -217,6 +243,41 @@ pub fn build(
         optional: s.optional.clone(),
         cgroup_parent: None,
     })
+}
+
+/// Where a path inside the sandbox lives on the host: under the bind with the
+/// longest matching target, else the same path (system paths).
+pub fn host_path(plan: &SandboxPlan, inside: &Path) -> PathBuf {
+    plan.binds
+        .iter()
+        .filter_map(|b| inside.strip_prefix(&b.target).ok().map(|rest| (b, rest)))
+        .max_by_key(|(b, _)| b.target.components().count())
+        .map(|(b, rest)| {
+            if rest.as_os_str().is_empty() {
+                b.source.clone()
+            } else {
+                b.source.join(rest)
+            }
+        })
+        .unwrap_or_else(|| inside.to_path_buf())
+}
+
+/// Where a host path appears inside the sandbox, if it does.
+pub fn inside_path(plan: &SandboxPlan, host: &Path) -> Option<PathBuf> {
+    if SYSTEM_PATHS.iter().any(|p| host.starts_with(p)) {
+        return Some(host.to_path_buf());
+    }
+    plan.binds
+        .iter()
+        .filter_map(|b| host.strip_prefix(&b.source).ok().map(|rest| (b, rest)))
+        .max_by_key(|(b, _)| b.source.components().count())
+        .map(|(b, rest)| {
+            if rest.as_os_str().is_empty() {
+                b.target.clone()
+            } else {
+                b.target.join(rest)
+            }
+        })
 }
 
 /// Is `path` visible inside the sandbox: under a system path or a bind?
@@ -284,6 +345,33 @@ mod tests {
     }
 
     #[test]
+    fn bind_targets_map_to_host_sources_and_back() {
+        let mut p = tests_support::empty_plan();
+        p.binds.push(Bind {
+            source: "/srv/tools".into(),
+            target: "/opt/t".into(),
+            writable: false,
+        });
+        assert_eq!(
+            host_path(&p, Path::new("/opt/t/bin/x")),
+            PathBuf::from("/srv/tools/bin/x")
+        );
+        assert_eq!(
+            host_path(&p, Path::new("/usr/bin/ls")),
+            PathBuf::from("/usr/bin/ls")
+        );
+        assert_eq!(
+            inside_path(&p, Path::new("/srv/tools/bin/x")),
+            Some(PathBuf::from("/opt/t/bin/x"))
+        );
+        assert_eq!(
+            inside_path(&p, Path::new("/usr/bin/ls")),
+            Some(PathBuf::from("/usr/bin/ls"))
+        );
+        assert_eq!(inside_path(&p, Path::new("/root/x")), None);
+    }
+
+    #[test]
     fn env_is_clean_plus_profile() {
         let mut role: Role =
             toml::from_str("[sandbox]\npass_env = [\"KUBECONFIG\"]\nenv = { A = \"1\" }").unwrap();
@@ -341,6 +429,8 @@ pub mod tests_support {
             gid: 65534,
             hostname: "agentjail".into(),
             network: NetworkMode::None,
+            egress: vec![],
+            max_connections: 32,
             namespaces: vec![],
             binds: vec![],
             tmp_size: 50 << 20,

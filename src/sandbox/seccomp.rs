@@ -316,6 +316,14 @@ const IOCTL_DENIALS: &[DenyWhen] = &[
         }],
         why: "TIOCLINUX: console selection paste and other virtual-console controls",
     },
+    DenyWhen {
+        all: &[ArgCond {
+            arg: 1,
+            op: ArgOp::Eq(libc::TIOCSCTTY as u32),
+        }],
+        why:
+            "TIOCSCTTY: taking the caller's terminal as the sandbox session's controlling terminal",
+    },
 ];
 
 /// `personality` values other than the harmless ones moby allows.

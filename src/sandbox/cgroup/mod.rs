@@ -50,7 +50,7 @@ pub enum CgroupError {
         why: String,
         fix: String,
     },
-    #[error("{step} {path}: {source}")]
+    #[error("{step} {path}")]
     Io {
         step: &'static str,
         path: PathBuf,
@@ -187,7 +187,11 @@ fn run_name() -> String {
     format!("run-{}-{nanos:08x}", std::process::id())
 }
 
-/// Removes `run-PID-*` directories whose launcher is gone (killed with SIGKILL).
+/// Removes `run-PID-*` directories a launcher killed with SIGKILL left behind.
+/// Its sandbox died with it (parent-death signal), so such a directory is
+/// empty; an empty one whose launcher pid is gone and which is older than a
+/// minute is stale. Nothing is killed here: a directory with processes in it
+/// may belong to a launcher in another pid namespace.
 pub(crate) fn remove_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -201,9 +205,17 @@ pub(crate) fn remove_stale(parent: &Path) {
         else {
             continue;
         };
+        let path = e.path();
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-        if !alive {
-            let _ = kill_and_remove(&e.path());
+        let empty =
+            fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+        let old = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        if !alive && empty && old {
+            let _ = fs::remove_dir(&path);
         }
     }
 }
@@ -396,8 +408,9 @@ pub fn delegation_fix(layout: &Layout) -> String {
         .map(|u| u.name)
         .unwrap_or_else(|| nix::unistd::getuid().to_string());
     match layout {
+        Layout::V2 { .. } if nix::unistd::geteuid().is_root() => "the cgroup2 root holds processes, so it cannot hand controllers down (a container's cgroup namespace): move them into a leaf first, e.g. `mkdir /sys/fs/cgroup/init && for p in $(cat /sys/fs/cgroup/cgroup.procs); do echo $p > /sys/fs/cgroup/init/cgroup.procs; done`".to_string(),
         Layout::V2 { .. } => format!(
-            "run agentjail in a delegated scope: `systemd-run --user --scope -p Delegate=yes agentjail ...`, or as root: `mkdir /sys/fs/cgroup/agentjail-{user} && chown -R {user} /sys/fs/cgroup/agentjail-{user}` and pass `--cgroup-parent agentjail-{user}`"
+            "run agentjail in a delegated scope: `systemd-run --user --scope -p Delegate=yes agentjail ...`; or, as root, `mkdir -p /sys/fs/cgroup/agentjail-{user}/shell && chown -R {user} /sys/fs/cgroup/agentjail-{user}`, move the user's shell into its `shell` leaf (the kernel requires write access to the common ancestor), and pass `--cgroup-parent agentjail-{user}`"
         ),
         Layout::V1 { mounts } => {
             let dirs: Vec<String> = mounts
