@@ -13,17 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
 /// The uid the unprivileged runs use (no passwd entry needed).
 const TEST_UID: u32 = 64100;
 
-fn require() -> bool {
-    std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1")
-}
-
-/// Prints `skipped: why`, or fails when privileged tests are required.
-fn skip(why: &str) {
-    if require() {
-        panic!("skipped: {why} (AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1 makes this a failure)");
-    }
-    eprintln!("skipped: {why}");
-}
+mod common;
+use common::skip;
 
 /// The v1 hierarchies of the controllers agentjail limits, or why not.
 fn v1_mounts() -> Result<Vec<(String, PathBuf)>, String> {

@@ -15,15 +15,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
 const TEST_UID: u32 = 64200;
 const BODY: &str = "hello-from-the-host";
 
-fn require() -> bool {
-    std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1")
-}
+mod common;
 
+/// Prints `skipped: why` (a failure when privileged tests are required).
 fn skip(why: &str) -> bool {
-    if require() {
-        panic!("skipped: {why} (AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1 makes this a failure)");
-    }
-    eprintln!("skipped: {why}");
+    common::skip(why);
     true
 }
 
