@@ -81,7 +81,7 @@ pub enum AuditError {
     },
     #[error(
         "audit log {path} cannot be extended: {why}; check it with `agentjail audit verify`, \
-         then move it aside so a new chain can start"
+         then move it aside (not to PATH.1, which a new log continues) so a new chain can start"
     )]
     Damaged { path: PathBuf, why: String },
     #[error("appending to audit log {path}")]
@@ -813,54 +813,76 @@ pub fn sensitive_key(key: &str) -> bool {
 struct Shape {
     re: regex::Regex,
     group: usize,
+    guarded: bool,
 }
 
-const SHAPES: &[(&str, usize)] = &[
+/// Whether a word after `Bearer`/`Basic` looks like a credential rather
+/// than prose: a digit, both cases, or a base64/token punctuation mark.
+fn looks_random(s: &str) -> bool {
+    s.bytes()
+        .any(|b| b.is_ascii_digit() || b"+/=_-.~".contains(&b))
+        || (s.bytes().any(|b| b.is_ascii_uppercase()) && s.bytes().any(|b| b.is_ascii_lowercase()))
+}
+
+/// (pattern, group replaced, the group must look random: see [`looks_random`]).
+const SHAPES: &[(&str, usize, bool)] = &[
     // PEM private keys, up to their END line (or the end of the text).
     (
         r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
         0,
+        false,
     ),
     // AWS access key ids.
     (
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[0-9A-Z]{16}\b",
         0,
+        false,
     ),
     // GitHub, GitLab and Slack tokens.
     (
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,})",
         0,
+        false,
     ),
     // Google API keys.
-    (r"\bAIza[0-9A-Za-z_-]{35}", 0),
+    (r"\bAIza[0-9A-Za-z_-]{35}", 0, false),
     // OpenAI/Anthropic-style and Stripe keys.
     (
         r"\b(?:sk-[A-Za-z0-9_-]{20,}|[rsp]k_(?:live|test)_[0-9A-Za-z]{16,})",
         0,
+        false,
     ),
     // JSON Web Tokens.
     (
         r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
         0,
+        false,
     ),
     // Bearer and Basic credentials (Authorization headers).
-    (r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)", 1),
+    (
+        r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)",
+        1,
+        true,
+    ),
     // Passwords in URLs: scheme://user:PASSWORD@host.
-    (r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@", 1),
+    (r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@", 1, false),
     // NAME=VALUE and NAME: VALUE with a secret's name.
     (
         r#"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)["']?\s*[=:]\s*("[^"]+"|'[^']+'|[^\s"'&;,]+)"#,
         1,
+        false,
     ),
 ];
 
 static SHAPE_RES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
     SHAPES
         .iter()
-        .filter_map(|(p, group)| {
-            regex::Regex::new(p)
-                .ok()
-                .map(|re| Shape { re, group: *group })
+        .filter_map(|(p, group, guarded)| {
+            regex::Regex::new(p).ok().map(|re| Shape {
+                re,
+                group: *group,
+                guarded: *guarded,
+            })
         })
         .collect()
 });
@@ -885,7 +907,10 @@ pub fn redact_text(text: &str, secrets: &[String]) -> Option<String> {
                     return String::new();
                 };
                 match c.get(shape.group) {
-                    Some(m) if !is_redacted(m.as_str()) => {
+                    Some(m)
+                        if !is_redacted(m.as_str())
+                            && (!shape.guarded || looks_random(m.as_str())) =>
+                    {
                         let rel = m.start() - whole.start()..m.end() - whole.start();
                         let w = whole.as_str();
                         format!(
@@ -993,23 +1018,51 @@ pub struct Appended {
 pub struct AuditLog {
     path: PathBuf,
     lock_timeout: Duration,
-    set_append_only: bool,
+    set_append_only: AppendOnly,
     alerts: Alerts,
+}
+
+/// When root sets the append-only flag on a log it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOnly {
+    /// Unless the log lies in a temporary directory ($TMPDIR, /tmp,
+    /// /var/tmp, /dev/shm), whose cleaners must be able to remove it.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether `dir` lies in a temporary directory.
+fn in_temp_dir(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    [
+        std::env::temp_dir(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+        PathBuf::from("/dev/shm"),
+    ]
+    .iter()
+    .filter_map(|t| t.canonicalize().ok())
+    .any(|t| dir.starts_with(t))
 }
 
 impl AuditLog {
     /// A log at `path`. `AGENTJAIL_AUDIT_LOCK_TIMEOUT` (e.g. `10s`, `500ms`)
-    /// bounds the wait for the lock; `AGENTJAIL_AUDIT_APPEND_ONLY=0` keeps
-    /// root from setting the append-only flag on a new log.
+    /// bounds the wait for the lock; `AGENTJAIL_AUDIT_APPEND_ONLY` is `0`
+    /// (root never sets the append-only flag on a new log), `1` (always,
+    /// also in a temporary directory) or unset ([`AppendOnly::Auto`]).
     pub fn new(path: &Path) -> AuditLog {
         let lock_timeout = std::env::var("AGENTJAIL_AUDIT_LOCK_TIMEOUT")
             .ok()
             .and_then(|v| humantime::parse_duration(v.trim()).ok())
             .unwrap_or(DEFAULT_LOCK_TIMEOUT);
-        let set_append_only = !matches!(
-            std::env::var("AGENTJAIL_AUDIT_APPEND_ONLY").as_deref(),
-            Ok("0" | "no" | "off" | "false")
-        );
+        let set_append_only = match std::env::var("AGENTJAIL_AUDIT_APPEND_ONLY").as_deref() {
+            Ok("0" | "no" | "off" | "false") => AppendOnly::Never,
+            Ok("1" | "yes" | "on" | "true") => AppendOnly::Always,
+            _ => AppendOnly::Auto,
+        };
         AuditLog {
             path: path.to_path_buf(),
             lock_timeout,
@@ -1025,9 +1078,9 @@ impl AuditLog {
         self
     }
 
-    /// Whether root sets the append-only flag on a log it creates.
-    pub fn with_append_only_flag(mut self, on: bool) -> AuditLog {
-        self.set_append_only = on;
+    /// When root sets the append-only flag on a log it creates.
+    pub fn with_append_only_flag(mut self, when: AppendOnly) -> AuditLog {
+        self.set_append_only = when;
         self
     }
 
@@ -1107,7 +1160,12 @@ impl AuditLog {
         } else {
             self.continued_chain()?
         };
-        if created && self.set_append_only && nix::unistd::geteuid().is_root() {
+        let flag = match self.set_append_only {
+            AppendOnly::Never => false,
+            AppendOnly::Always => true,
+            AppendOnly::Auto => !path.parent().is_some_and(in_temp_dir),
+        };
+        if created && flag && nix::unistd::geteuid().is_root() {
             if let Err(e) = set_append_only(&file) {
                 tracing::info!("append-only flag not set on {}: {e}", path.display());
             }
@@ -1629,7 +1687,14 @@ mod tests {
             assert!(!out.contains(secret), "{out}");
             assert!(out.contains(&redact_token(secret)), "{out}");
         }
-        for clean in ["hello", "kubectl get pods", "sha256:abc", "max_tokens=100"] {
+        for clean in [
+            "hello",
+            "kubectl get pods",
+            "sha256:abc",
+            "max_tokens=100",
+            "basic functionality",
+            "Bearer considerations",
+        ] {
             assert_eq!(redact_text(clean, &[]), None, "{clean}");
         }
     }
@@ -1688,7 +1753,7 @@ mod tests {
     fn appends_chain_and_continue_after_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/audit.jsonl");
-        let log = AuditLog::new(&p).with_append_only_flag(false);
+        let log = AuditLog::new(&p).with_append_only_flag(AppendOnly::Never);
         let a = log.append(&AuditRecord::new("decision", "r")).unwrap();
         let b = log.append(&AuditRecord::new("tool_result", "r")).unwrap();
         assert_eq!((a.seq, b.seq), (1, 2));

@@ -9,7 +9,7 @@ use nix::fcntl::FlockArg;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -354,11 +354,14 @@ fn short(h: &[u8; 32]) -> String {
     audit::hex(&h[..6])
 }
 
+/// How far ahead `verify` looks for a record that is out of its place.
+const REORDER_LOOKAHEAD: usize = 100_000;
+
 /// Recomputes the chain over `paths`, oldest first.
 pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) -> Verdict {
     let mut scan = Scanner::new(paths.to_vec());
     let genesis = [0u8; 32];
-    let mut exp_seq = after.map_or(1, |m| m.seq + 1);
+    let mut exp_seq = after.map_or(1, |m| m.seq.saturating_add(1));
     let mut exp_prev = after.map_or(genesis, |m| m.hash);
     let mut last_prev: Option<[u8; 32]> = None;
     let mut last_pos: Option<(usize, u64)> = None;
@@ -465,7 +468,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
                 }
             }
             records += 1;
-            exp_seq = r.seq + 1;
+            exp_seq = r.seq.saturating_add(1);
             last_prev = Some(r.prev);
             exp_prev = r.hash;
             last_pos = Some((e.file, e.line));
@@ -480,7 +483,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
             let next_chains = scan
                 .peek(0)
                 .and_then(|n| n.record().copied())
-                .is_some_and(|n| n.hash_ok && n.seq == r.seq + 1 && n.prev == r.hash);
+                .is_some_and(|n| n.hash_ok && n.seq == r.seq.saturating_add(1) && n.prev == r.hash);
             if let (true, Some((f, l))) = (next_chains, last_pos) {
                 return at(
                     f,
@@ -511,7 +514,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
             // Is the expected record further down (reordered) or gone (deleted)?
             let mut found = None;
             let mut k = 0;
-            while let Some(n) = scan.peek(k) {
+            while let Some(n) = scan.peek(k).filter(|_| k < REORDER_LOOKAHEAD) {
                 if let Some(x) = n.record() {
                     if x.hash_ok && x.seq == exp_seq && x.prev == exp_prev {
                         found = Some(n.line);
@@ -548,7 +551,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
             return at(e.file, e.line, Some(r.seq), "deleted", message);
         }
         // r.seq < exp_seq: a record out of its place.
-        if records > 0 && r.seq + 1 == exp_seq && Some(r.prev) == last_prev {
+        if records > 0 && r.seq.saturating_add(1) == exp_seq && Some(r.prev) == last_prev {
             let next_chains = scan
                 .peek(0)
                 .and_then(|n| n.record().copied())
@@ -718,9 +721,13 @@ fn verify(
                     out,
                     "{}",
                     printable(&format!(
-                        "broken: {} line {}{}: {}: {}",
+                        "broken: {}{}{}: {}: {}",
                         b.path.display(),
-                        b.line,
+                        if b.line > 0 {
+                            format!(" line {}", b.line)
+                        } else {
+                            String::new()
+                        },
                         b.seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
                         b.problem,
                         b.message
@@ -801,6 +808,10 @@ pub struct Filter {
 }
 
 impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none() && self.session.is_none() && self.risk.is_none() && self.event.is_none()
+    }
+
     pub fn matches(&self, r: &Value) -> bool {
         let is = |key: &str, want: &Option<String>| {
             want.as_deref()
@@ -939,33 +950,37 @@ fn tail(
     let mut pos = 0u64;
     if let Some(f) = &mut file {
         let size = settled_size(f, &path)?;
-        let mut text = Vec::new();
-        f.take(size)
-            .read_to_end(&mut text)
-            .map_err(|source| AuditCmdError::Read {
-                path: path.clone(),
-                source,
-            })?;
-        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        pos = complete as u64;
-        let mut last: VecDeque<&[u8]> = VecDeque::with_capacity(lines.min(4096) + 1);
-        for line in text[..complete].split(|&b| b == b'\n') {
-            if line.is_empty() {
+        let read_err = |source| AuditCmdError::Read {
+            path: path.clone(),
+            source,
+        };
+        // Stream the file; keep only the last `lines` matching lines.
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, f.take(size));
+        let mut last: VecDeque<Vec<u8>> = VecDeque::with_capacity(lines.min(4096) + 1);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(read_err)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break; // the end, or an incomplete last line
+            }
+            pos += n as u64;
+            line.pop();
+            if line.is_empty() || lines == 0 {
                 continue;
             }
-            let Ok(v) = serde_json::from_slice::<Value>(line) else {
-                continue;
-            };
-            if filter.matches(&v) && lines > 0 {
+            let wanted = filter.is_empty()
+                || serde_json::from_slice::<Value>(&line).is_ok_and(|v| filter.matches(&v));
+            if wanted {
                 if last.len() == lines {
                     last.pop_front();
                 }
-                last.push_back(line);
+                last.push_back(line.clone());
             }
         }
         let mut out = std::io::stdout().lock();
         for line in last {
-            emit(line, &mut out)?;
+            emit(&line, &mut out)?;
         }
     }
     if !follow {

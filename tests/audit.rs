@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentjail::audit::{self, AuditLog, AuditRecord};
+use agentjail::audit::{self, AppendOnly, AuditLog, AuditRecord};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,7 +92,7 @@ impl Env {
 
     /// `n` records written through the library (fast), alternating events.
     fn fill(&self, n: usize) {
-        let log = AuditLog::new(&self.log()).with_append_only_flag(false);
+        let log = AuditLog::new(&self.log()).with_append_only_flag(AppendOnly::Never);
         for i in 0..n {
             let ev = if i % 2 == 0 {
                 "decision"
@@ -1078,15 +1078,28 @@ echo "ro=$?"
     assert!(std::fs::read_dir(&mnt).unwrap().next().is_none());
 }
 
-#[test]
-fn root_sets_the_append_only_flag_on_a_new_log() {
-    if !nix::unistd::geteuid().is_root() {
-        return skip_or_fail("not root: the append-only flag needs CAP_LINUX_IMMUTABLE");
+/// Clears the append-only flag of a log when dropped, so it can be removed.
+struct ClearFlag(PathBuf);
+
+impl Drop for ClearFlag {
+    fn drop(&mut self) {
+        if let Ok(f) = std::fs::File::open(&self.0) {
+            let _ = audit::clear_append_only(&f);
+        }
     }
-    let env = Env::new();
+}
+
+/// Runs `check` as root with `AGENTJAIL_AUDIT_APPEND_ONLY` set to `mode`
+/// (or unset) on `log`; whether the log has the flag afterwards.
+fn check_flag(env: &Env, log: &Path, mode: Option<&str>) -> (bool, ClearFlag) {
+    let mut c = env.bare_cmd();
+    c.env_remove("AGENTJAIL_AUDIT_APPEND_ONLY");
+    if let Some(m) = mode {
+        c.env("AGENTJAIL_AUDIT_APPEND_ONLY", m);
+    }
     let out = Out(
-        env.cmd()
-            .env_remove("AGENTJAIL_AUDIT_APPEND_ONLY")
+        c.arg("--audit-log")
+            .arg(log)
             .args([
                 "check",
                 "--role",
@@ -1097,38 +1110,63 @@ fn root_sets_the_append_only_flag_on_a_new_log() {
             ])
             .output()
             .unwrap(),
-        "check".into(),
+        format!("check on {}", log.display()),
     );
+    let clear = ClearFlag(log.to_path_buf());
     out.code_is(0);
-    struct Clear(PathBuf);
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            if let Ok(f) = std::fs::File::open(&self.0) {
-                let _ = audit::clear_append_only(&f);
-            }
-        }
+    let flagged = audit::is_append_only(&std::fs::File::open(log).unwrap());
+    let text = std::fs::read_to_string(log).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(rec["log_append_only"], flagged, "{rec}");
+    (flagged, clear)
+}
+
+#[test]
+fn root_sets_the_append_only_flag_on_a_new_log() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip_or_fail("not root: the append-only flag needs CAP_LINUX_IMMUTABLE");
     }
-    let _clear = Clear(env.log());
-    let f = std::fs::File::open(env.log()).unwrap();
-    let flagged = audit::is_append_only(&f);
-    let rec = &env.records()[0];
-    assert_eq!(rec["log_append_only"], flagged);
+    let env = Env::new();
+    // In a temporary directory only when asked for.
+    let (flagged, _c1) = check_flag(&env, &env.path("auto.jsonl"), None);
+    assert!(!flagged, "a log in the temporary directory got the flag");
+    let (flagged, _c2) = check_flag(&env, &env.path("never.jsonl"), Some("0"));
+    assert!(!flagged);
+    let forced = env.path("forced.jsonl");
+    let (flagged, _c3) = check_flag(&env, &forced, Some("1"));
     if !flagged {
         return skip_or_fail("this filesystem does not support the append-only flag");
     }
     // Appending still works; rewriting does not.
-    env.run(&[
-        "check",
-        "--role",
-        "files_agent",
-        "echo_text",
-        "--param",
-        "text=y",
-    ])
-    .code_is(0);
-    assert!(std::fs::write(env.log(), "x").is_err());
-    env.run(&["audit", "verify"]).code_is(0);
-    assert_eq!(env.records()[1]["log_append_only"], true);
+    let (still, _c4) = check_flag(&env, &forced, None);
+    assert!(still);
+    assert!(std::fs::write(&forced, "x").is_err());
+    let verified = env
+        .bare_cmd()
+        .arg("--audit-log")
+        .arg(&forced)
+        .args(["audit", "verify"])
+        .status()
+        .unwrap();
+    assert!(verified.success());
+    // Outside the temporary directories, by default.
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let in_tmp = ["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .chain([std::env::temp_dir().to_str().unwrap_or("/tmp")].iter())
+        .any(|t| {
+            let t = std::fs::canonicalize(t).unwrap_or_default();
+            outside.path().canonicalize().unwrap().starts_with(t)
+        });
+    if in_tmp {
+        eprintln!("not checked: CARGO_TARGET_TMPDIR lies in a temporary directory");
+        return;
+    }
+    let (flagged, _c5) = check_flag(&env, &outside.path().join("audit.jsonl"), None);
+    assert!(
+        flagged,
+        "a new log outside the temporary directories lacks the flag"
+    );
 }
 
 #[test]
