@@ -887,6 +887,59 @@ static SHAPE_RES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Lower-case literals of which every credential shape contains at least one
+/// (case-insensitively): a cheap prefilter for `SHAPES`.
+const SHAPE_HINTS: &[&str] = &[
+    "private key",
+    "akia",
+    "asia",
+    "abia",
+    "acca",
+    "agpa",
+    "aida",
+    "aipa",
+    "anpa",
+    "anva",
+    "apka",
+    "aroa",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "aiza",
+    "sk-",
+    "k_live_",
+    "k_test_",
+    "eyj",
+    "bearer",
+    "basic",
+    "://",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "private-key",
+];
+
+/// Whether a text may match any credential shape (no false negatives).
+fn might_hold_credentials(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    SHAPE_HINTS.iter().any(|h| lower.contains(h))
+}
+
 /// Replaces credentials in one text: the known secret values first, then
 /// every credential shape. `None` when nothing changed.
 pub fn redact_text(text: &str, secrets: &[String]) -> Option<String> {
@@ -896,7 +949,14 @@ pub fn redact_text(text: &str, secrets: &[String]) -> Option<String> {
             out = Cow::Owned(out.replace(s.as_str(), &redact_token(s)));
         }
     }
-    for shape in SHAPE_RES.iter() {
+    // Most texts hold no hint of a credential: then the shapes are not even
+    // compiled (building them costs more than a whole launch otherwise).
+    let shapes: &[Shape] = if might_hold_credentials(&out) {
+        &SHAPE_RES
+    } else {
+        &[]
+    };
+    for shape in shapes {
         if !shape.re.is_match(&out) {
             continue;
         }
@@ -1649,6 +1709,33 @@ mod tests {
         assert_eq!(r["reasons"][0], format!("value {tok} rejected"));
         let text = serde_json::to_string(&r).unwrap();
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn the_prefilter_lets_every_credential_shape_through() {
+        let samples = [
+            "ASIAIOSFODNN7EXAMPLE",
+            "AROAIOSFODNN7EXAMPLE",
+            "gho_0123456789abcdefghijABCDEFGHIJ012345",
+            "github_pat_0123456789abcdefghijABCD",
+            "glpat-0123456789abcdefghij",
+            "rk_live_0123456789abcdefgh",
+            "pk_test_0123456789abcdefgh",
+            "Authorization: BASIC dXNlcjpwYXNzd29yZA==",
+            "https://bob:s3cr3tpass@example.com/x",
+            "PASSWD=hunter22",
+            "Client-Secret: abcdef",
+            "API-KEY=abc123",
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA",
+        ];
+        for s in samples {
+            let matched = SHAPE_RES.iter().any(|sh| sh.re.is_match(s));
+            assert!(matched, "sample matches no shape: {s}");
+            assert!(might_hold_credentials(s), "prefilter hides {s}");
+        }
+        assert!(!might_hold_credentials(
+            "risk class read: runs without approval"
+        ));
     }
 
     #[test]
