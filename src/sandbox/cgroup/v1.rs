@@ -1,5 +1,5 @@
-//! cgroup v1: one directory per hierarchy (memory, cpu, pids, and cpuacct
-//! for usage), limits in memory.limit_in_bytes and memsw, cpu.cfs_quota_us
+//! cgroup v1: one directory per hierarchy (memory, cpu, pids; cpuacct for
+//! usage when it is mounted with cpu), limits in memory.limit_in_bytes and memsw, cpu.cfs_quota_us
 //! over cpu.cfs_period_us, and pids.max.
 
 use super::{
@@ -161,14 +161,11 @@ pub(super) fn create(
             Err(e) => return Err(e),
         }
     }
-    // cpuacct, when it is its own hierarchy, only measures.
+    // cpuacct only measures, and only when it shares a hierarchy with cpu: a
+    // separate hierarchy would cost another attach (a synchronize_rcu in v1)
+    // for what the launcher's rusage of its children gives anyway.
     if let Some(mount) = mount_of(mounts, "cpuacct") {
-        if let Some(d) = cg.dirs.iter().find(|d| d.starts_with(mount)) {
-            cg.cpuacct = Some(d.clone());
-        } else if let Ok(d) = make_run_dir(&parent_dir(mount, "cpuacct", req), name) {
-            cg.dirs.push(d.clone());
-            cg.cpuacct = Some(d);
-        }
+        cg.cpuacct = cg.dirs.iter().find(|d| d.starts_with(mount)).cloned();
     }
     Ok(cg)
 }
