@@ -378,10 +378,11 @@ fn a_stale_cgroup_from_a_killed_launcher_is_removed_by_the_next_run() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let deleg = Delegation::new(&mounts, "stale");
     // A run directory named after a pid that cannot be alive.
-    let stale: Vec<PathBuf> = deleg
-        .dirs
+    // In the hierarchies agentjail limits with (cpuacct only measures).
+    let stale: Vec<PathBuf> = mounts
         .iter()
-        .map(|d| d.join("run-999999999-00000000"))
+        .filter(|(c, _)| ["memory", "cpu", "pids"].contains(&c.as_str()))
+        .map(|(_, m)| m.join(&deleg.name).join("run-999999999-00000000"))
         .collect();
     for s in &stale {
         fs::create_dir(s).unwrap();
