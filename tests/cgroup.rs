@@ -402,3 +402,52 @@ fn a_stale_cgroup_from_a_killed_launcher_is_removed_by_the_next_run() {
         assert!(!s.exists(), "{} survived", s.display());
     }
 }
+
+/// The run's cgroup goes after a timeout and after SIGTERM to the launcher.
+#[test]
+fn the_cgroup_is_removed_after_a_timeout_and_after_sigterm() {
+    let mounts = match v1_mounts() {
+        Ok(m) => m,
+        Err(why) => return skip(&why),
+    };
+    if !is_root() {
+        return skip("not root");
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dirs = parents(Mode::Root, &mounts, None);
+    // Timeout: exit 124, nothing left.
+    let fx = Fixture::new("", 1);
+    let out = run(Mode::Root, &fx, None, "sleep 30");
+    assert_eq!(out.code, 124, "{}", out.stderr);
+    assert!(leftover_runs(&dirs, out.pid).is_empty());
+    // SIGTERM to the launcher: forwarded to the tool, which dies of it (143).
+    let fx = Fixture::new("", 30);
+    let mut child = Command::new(BIN)
+        .arg("--profiles")
+        .arg(fx.path())
+        .arg("--audit-log")
+        .arg(fx.path().join("log/audit.jsonl"))
+        .args(["run", "--role", "limited", "sh", "--param", "script=sleep 30"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    while leftover_runs(&dirs, pid).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the run's cgroup never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Let the tool start before the signal arrives.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    let left = leftover_runs(&dirs, pid);
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
