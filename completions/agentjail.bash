@@ -16,8 +16,14 @@ _agentjail() {
             ",$1")
                 cmd="agentjail"
                 ;;
+            agentjail,approvals)
+                cmd="agentjail__subcmd__approvals"
+                ;;
             agentjail,audit)
                 cmd="agentjail__subcmd__audit"
+                ;;
+            agentjail,budget)
+                cmd="agentjail__subcmd__budget"
                 ;;
             agentjail,check)
                 cmd="agentjail__subcmd__check"
@@ -39,6 +45,36 @@ _agentjail() {
                 ;;
             agentjail,run)
                 cmd="agentjail__subcmd__run"
+                ;;
+            agentjail__subcmd__approvals,approve)
+                cmd="agentjail__subcmd__approvals__subcmd__approve"
+                ;;
+            agentjail__subcmd__approvals,deny)
+                cmd="agentjail__subcmd__approvals__subcmd__deny"
+                ;;
+            agentjail__subcmd__approvals,help)
+                cmd="agentjail__subcmd__approvals__subcmd__help"
+                ;;
+            agentjail__subcmd__approvals,list)
+                cmd="agentjail__subcmd__approvals__subcmd__list"
+                ;;
+            agentjail__subcmd__approvals,show)
+                cmd="agentjail__subcmd__approvals__subcmd__show"
+                ;;
+            agentjail__subcmd__approvals__subcmd__help,approve)
+                cmd="agentjail__subcmd__approvals__subcmd__help__subcmd__approve"
+                ;;
+            agentjail__subcmd__approvals__subcmd__help,deny)
+                cmd="agentjail__subcmd__approvals__subcmd__help__subcmd__deny"
+                ;;
+            agentjail__subcmd__approvals__subcmd__help,help)
+                cmd="agentjail__subcmd__approvals__subcmd__help__subcmd__help"
+                ;;
+            agentjail__subcmd__approvals__subcmd__help,list)
+                cmd="agentjail__subcmd__approvals__subcmd__help__subcmd__list"
+                ;;
+            agentjail__subcmd__approvals__subcmd__help,show)
+                cmd="agentjail__subcmd__approvals__subcmd__help__subcmd__show"
                 ;;
             agentjail__subcmd__audit,head)
                 cmd="agentjail__subcmd__audit__subcmd__head"
@@ -64,8 +100,26 @@ _agentjail() {
             agentjail__subcmd__audit__subcmd__help,verify)
                 cmd="agentjail__subcmd__audit__subcmd__help__subcmd__verify"
                 ;;
+            agentjail__subcmd__budget,help)
+                cmd="agentjail__subcmd__budget__subcmd__help"
+                ;;
+            agentjail__subcmd__budget,show)
+                cmd="agentjail__subcmd__budget__subcmd__show"
+                ;;
+            agentjail__subcmd__budget__subcmd__help,help)
+                cmd="agentjail__subcmd__budget__subcmd__help__subcmd__help"
+                ;;
+            agentjail__subcmd__budget__subcmd__help,show)
+                cmd="agentjail__subcmd__budget__subcmd__help__subcmd__show"
+                ;;
+            agentjail__subcmd__help,approvals)
+                cmd="agentjail__subcmd__help__subcmd__approvals"
+                ;;
             agentjail__subcmd__help,audit)
                 cmd="agentjail__subcmd__help__subcmd__audit"
+                ;;
+            agentjail__subcmd__help,budget)
+                cmd="agentjail__subcmd__help__subcmd__budget"
                 ;;
             agentjail__subcmd__help,check)
                 cmd="agentjail__subcmd__help__subcmd__check"
@@ -88,6 +142,18 @@ _agentjail() {
             agentjail__subcmd__help,run)
                 cmd="agentjail__subcmd__help__subcmd__run"
                 ;;
+            agentjail__subcmd__help__subcmd__approvals,approve)
+                cmd="agentjail__subcmd__help__subcmd__approvals__subcmd__approve"
+                ;;
+            agentjail__subcmd__help__subcmd__approvals,deny)
+                cmd="agentjail__subcmd__help__subcmd__approvals__subcmd__deny"
+                ;;
+            agentjail__subcmd__help__subcmd__approvals,list)
+                cmd="agentjail__subcmd__help__subcmd__approvals__subcmd__list"
+                ;;
+            agentjail__subcmd__help__subcmd__approvals,show)
+                cmd="agentjail__subcmd__help__subcmd__approvals__subcmd__show"
+                ;;
             agentjail__subcmd__help__subcmd__audit,head)
                 cmd="agentjail__subcmd__help__subcmd__audit__subcmd__head"
                 ;;
@@ -96,6 +162,9 @@ _agentjail() {
                 ;;
             agentjail__subcmd__help__subcmd__audit,verify)
                 cmd="agentjail__subcmd__help__subcmd__audit__subcmd__verify"
+                ;;
+            agentjail__subcmd__help__subcmd__budget,show)
+                cmd="agentjail__subcmd__help__subcmd__budget__subcmd__show"
                 ;;
             agentjail__subcmd__help__subcmd__profiles,list)
                 cmd="agentjail__subcmd__help__subcmd__profiles__subcmd__list"
@@ -137,7 +206,7 @@ _agentjail() {
 
     case "${cmd}" in
         agentjail)
-            opts="-v -q -h -V --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help --version run check profiles doctor completions man audit help"
+            opts="-v -q -h -V --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help --version run check profiles doctor completions man audit approvals budget help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,6 +228,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -166,8 +243,8 @@ _agentjail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        agentjail__subcmd__audit)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help verify head tail help"
+        agentjail__subcmd__approvals)
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help list show approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,6 +266,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -196,8 +281,180 @@ _agentjail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        agentjail__subcmd__audit__subcmd__head)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+        agentjail__subcmd__approvals__subcmd__approve)
+            opts="-v -q -h --ttl --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__deny)
+            opts="-v -q -h --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help)
+            opts="list show approve deny help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__list)
+            opts="-v -q -h --all --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +477,136 @@ _agentjail() {
                     return 0
                     ;;
                 --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__approvals__subcmd__show)
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit)
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help verify head tail help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__audit__subcmd__head)
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -301,7 +688,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit__subcmd__tail)
-            opts="-f -n -v -q -h --follow --lines --role --session --risk --event --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-f -n -v -q -h --follow --lines --role --session --risk --event --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +738,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -359,7 +754,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit__subcmd__verify)
-            opts="-v -q -h --head --after --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --head --after --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,6 +788,144 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__budget)
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__budget__subcmd__help)
+            opts="show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__budget__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__budget__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__budget__subcmd__show)
+            opts="-v -q -h --session --role --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -401,7 +934,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__check)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -455,6 +988,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -463,7 +1004,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__completions)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help bash elvish fish powershell zsh"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +1026,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -493,7 +1042,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__doctor)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +1068,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -527,8 +1084,78 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__help)
-            opts="run check profiles doctor completions man audit help"
+            opts="run check profiles doctor completions man audit approvals budget help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__approvals)
+            opts="list show approve deny"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__approvals__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__approvals__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__approvals__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__approvals__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -583,6 +1210,34 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__help__subcmd__audit__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__budget)
+            opts="show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__help__subcmd__budget__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -737,7 +1392,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__man)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -756,6 +1411,14 @@ _agentjail() {
                     return 0
                     ;;
                 --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -767,7 +1430,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help list show validate help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help list show validate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -786,6 +1449,14 @@ _agentjail() {
                     return 0
                     ;;
                 --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -867,7 +1538,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__list)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -890,6 +1561,14 @@ _agentjail() {
                     return 0
                     ;;
                 --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -901,7 +1580,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__show)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -927,6 +1606,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -935,7 +1622,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__validate)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -957,6 +1644,14 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -965,7 +1660,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__run)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --profiles --audit-log --alert-command --cgroup-parent --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --interactive --no-interactive --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,6 +1707,14 @@ _agentjail() {
                     return 0
                     ;;
                 --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

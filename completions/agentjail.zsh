@@ -19,6 +19,8 @@ _agentjail() {
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -44,12 +46,16 @@ _arguments "${_arguments_options[@]}" : \
 '*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
-'--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
+'--tokens=[Tokens the agent spent producing this call\: counted against the role'\''s max_tokens for the session (check only shows the effect)]:N:_default' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '--json[Capture the tool'\''s output and print one JSON result object]' \
+'(--no-interactive)--interactive[Ask for approval at the terminal (/dev/tty) even when stdin is not one]' \
+'--no-interactive[Never ask at the terminal\: queue an approval request and exit 75]' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -68,12 +74,14 @@ _arguments "${_arguments_options[@]}" : \
 '*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
-'--tokens=[Tokens the agent spent producing this call (recorded)]:N:_default' \
+'--tokens=[Tokens the agent spent producing this call\: counted against the role'\''s max_tokens for the session (check only shows the effect)]:N:_default' \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -90,6 +98,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -113,6 +123,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -128,6 +140,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -143,6 +157,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -195,6 +211,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -209,6 +227,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -224,13 +244,15 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
 '(-v --verbose)--quiet[Only errors on stderr]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'::page -- A command whose page to print (run, check, profiles, doctor, completions, man, audit):_default' \
+'::page -- A command whose page to print (run, check, profiles, doctor, completions, man, audit, approvals, budget):_default' \
 && ret=0
 ;;
 (audit)
@@ -239,6 +261,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -264,6 +288,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -280,6 +306,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -301,6 +329,8 @@ _arguments "${_arguments_options[@]}" : \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
 '--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
 '-f[Keep printing records as they are appended]' \
 '--follow[Keep printing records as they are appended]' \
 '*-v[More log output on stderr (repeat for more)]' \
@@ -332,6 +362,214 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (tail)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(approvals)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+":: :_agentjail__subcmd__approvals_commands" \
+"*::: :->approvals" \
+&& ret=0
+
+    case $state in
+    (approvals)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-approvals-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--all[Also denied, consumed and expired requests]' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id -- The request'\''s id:_default' \
+&& ret=0
+;;
+(approve)
+_arguments "${_arguments_options[@]}" : \
+'--ttl=[How long the approval can be used (e.g. 90s, 10m, 1h); default\: the role'\''s approval.ttl (10m)]:DURATION:_default' \
+'--reason=[Why (recorded in the request and the audit log)]:TEXT:_default' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id -- The request'\''s id:_default' \
+&& ret=0
+;;
+(deny)
+_arguments "${_arguments_options[@]}" : \
+'--reason=[Why (recorded in the request and the audit log)]:TEXT:_default' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id -- The request'\''s id:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__approvals__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-approvals-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(approve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(deny)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(budget)
+_arguments "${_arguments_options[@]}" : \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_agentjail__subcmd__budget_commands" \
+"*::: :->budget" \
+&& ret=0
+
+    case $state in
+    (budget)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-budget-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+'--session=[Only this session]:ID:_default' \
+'--role=[Only this role]:ROLE:_default' \
+'--format=[Output format]:FORMAT:(text json)' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__budget__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-budget-help-command-$line[1]:"
+        case $line[1] in
+            (show)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -435,6 +673,58 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(approvals)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__help__subcmd__approvals_commands" \
+"*::: :->approvals" \
+&& ret=0
+
+    case $state in
+    (approvals)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-help-approvals-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(approve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(deny)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(budget)
+_arguments "${_arguments_options[@]}" : \
+":: :_agentjail__subcmd__help__subcmd__budget_commands" \
+"*::: :->budget" \
+&& ret=0
+
+    case $state in
+    (budget)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:agentjail-help-budget-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -458,9 +748,78 @@ _agentjail_commands() {
 'completions:Print a shell completion script' \
 'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
 'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
+'approvals:List, show, approve and deny approval requests' \
+'budget:Show usage against the roles'\'' per-session budgets' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals_commands] )) ||
+_agentjail__subcmd__approvals_commands() {
+    local commands; commands=(
+'list:List pending and approved requests (expired ones are marked and audited)' \
+'show:Show one request\: role, agent, session, tool, parameters, argv, sandbox' \
+'approve:Approve a pending request\: one run of exactly that call, until the TTL ends' \
+'deny:Deny a pending request; the identical call is refused (77) until the request'\''s TTL ends' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail approvals commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__approve_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__approve_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals approve commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__deny_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__deny_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals deny commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help_commands() {
+    local commands; commands=(
+'list:List pending and approved requests (expired ones are marked and audited)' \
+'show:Show one request\: role, agent, session, tool, parameters, argv, sandbox' \
+'approve:Approve a pending request\: one run of exactly that call, until the TTL ends' \
+'deny:Deny a pending request; the identical call is refused (77) until the request'\''s TTL ends' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail approvals help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help__subcmd__approve_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help__subcmd__approve_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals help approve commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help__subcmd__deny_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help__subcmd__deny_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals help deny commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help__subcmd__help_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals help help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help__subcmd__list_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals help list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__help__subcmd__show_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals help show commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__list_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__approvals__subcmd__show_commands] )) ||
+_agentjail__subcmd__approvals__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail approvals show commands' commands "$@"
 }
 (( $+functions[_agentjail__subcmd__audit_commands] )) ||
 _agentjail__subcmd__audit_commands() {
@@ -517,6 +876,37 @@ _agentjail__subcmd__audit__subcmd__verify_commands() {
     local commands; commands=()
     _describe -t commands 'agentjail audit verify commands' commands "$@"
 }
+(( $+functions[_agentjail__subcmd__budget_commands] )) ||
+_agentjail__subcmd__budget_commands() {
+    local commands; commands=(
+'show:Print usage against limits per role and session' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail budget commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__budget__subcmd__help_commands] )) ||
+_agentjail__subcmd__budget__subcmd__help_commands() {
+    local commands; commands=(
+'show:Print usage against limits per role and session' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'agentjail budget help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__budget__subcmd__help__subcmd__help_commands] )) ||
+_agentjail__subcmd__budget__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail budget help help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__budget__subcmd__help__subcmd__show_commands] )) ||
+_agentjail__subcmd__budget__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail budget help show commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__budget__subcmd__show_commands] )) ||
+_agentjail__subcmd__budget__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail budget show commands' commands "$@"
+}
 (( $+functions[_agentjail__subcmd__check_commands] )) ||
 _agentjail__subcmd__check_commands() {
     local commands; commands=()
@@ -542,9 +932,41 @@ _agentjail__subcmd__help_commands() {
 'completions:Print a shell completion script' \
 'man:Print a man page (roff)\: agentjail(1), or agentjail-COMMAND(1)' \
 'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
+'approvals:List, show, approve and deny approval requests' \
+'budget:Show usage against the roles'\'' per-session budgets' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail help commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__approvals_commands] )) ||
+_agentjail__subcmd__help__subcmd__approvals_commands() {
+    local commands; commands=(
+'list:List pending and approved requests (expired ones are marked and audited)' \
+'show:Show one request\: role, agent, session, tool, parameters, argv, sandbox' \
+'approve:Approve a pending request\: one run of exactly that call, until the TTL ends' \
+'deny:Deny a pending request; the identical call is refused (77) until the request'\''s TTL ends' \
+    )
+    _describe -t commands 'agentjail help approvals commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__approvals__subcmd__approve_commands] )) ||
+_agentjail__subcmd__help__subcmd__approvals__subcmd__approve_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help approvals approve commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__approvals__subcmd__deny_commands] )) ||
+_agentjail__subcmd__help__subcmd__approvals__subcmd__deny_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help approvals deny commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__approvals__subcmd__list_commands] )) ||
+_agentjail__subcmd__help__subcmd__approvals__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help approvals list commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__approvals__subcmd__show_commands] )) ||
+_agentjail__subcmd__help__subcmd__approvals__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help approvals show commands' commands "$@"
 }
 (( $+functions[_agentjail__subcmd__help__subcmd__audit_commands] )) ||
 _agentjail__subcmd__help__subcmd__audit_commands() {
@@ -569,6 +991,18 @@ _agentjail__subcmd__help__subcmd__audit__subcmd__tail_commands() {
 _agentjail__subcmd__help__subcmd__audit__subcmd__verify_commands() {
     local commands; commands=()
     _describe -t commands 'agentjail help audit verify commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__budget_commands] )) ||
+_agentjail__subcmd__help__subcmd__budget_commands() {
+    local commands; commands=(
+'show:Print usage against limits per role and session' \
+    )
+    _describe -t commands 'agentjail help budget commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__help__subcmd__budget__subcmd__show_commands] )) ||
+_agentjail__subcmd__help__subcmd__budget__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help budget show commands' commands "$@"
 }
 (( $+functions[_agentjail__subcmd__help__subcmd__check_commands] )) ||
 _agentjail__subcmd__help__subcmd__check_commands() {

@@ -355,10 +355,16 @@ mod tests {
         let l = limits(Some(10), Some(1000));
         assert_eq!(evaluate(&l, 9, 0, 0), None);
         let e = evaluate(&l, 10, 0, 0).unwrap();
-        assert_eq!((e.budget, e.limit, e.used, e.would), ("max_api_calls", 10, 10, 11));
+        assert_eq!(
+            (e.budget, e.limit, e.used, e.would),
+            ("max_api_calls", 10, 10, 11)
+        );
         assert_eq!(evaluate(&l, 0, 900, 100), None);
         let e = evaluate(&l, 0, 900, 101).unwrap();
-        assert_eq!((e.budget, e.limit, e.used, e.would), ("max_tokens", 1000, 900, 1001));
+        assert_eq!(
+            (e.budget, e.limit, e.used, e.would),
+            ("max_tokens", 1000, 900, 1001)
+        );
         assert_eq!(evaluate(&limits(None, None), u64::MAX, u64::MAX, 5), None);
     }
 

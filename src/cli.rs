@@ -12,11 +12,13 @@ Exit codes:
   77   denied by policy     78   bad profile or configuration
   124  timeout              125  agentjail itself failed
   126  tool not executable  127  tool command not found
-  1    audit verify: the chain is broken; audit head, tail: the log cannot be read
+  1    audit verify: the chain is broken; audit head, tail: the log cannot be read;
+       approvals: no such request, or it is no longer pending
 
 Environment:
   AGENTJAIL_ROLE, AGENTJAIL_AGENT, AGENTJAIL_SESSION  stand in for --role, --agent, --session
   AGENTJAIL_PROFILES, AGENTJAIL_AUDIT_LOG            stand in for --profiles, --audit-log
+  AGENTJAIL_STATE_DIR, AGENTJAIL_APPROVAL_HOOK       stand in for --state-dir, --approval-hook
   AGENTJAIL_ALERT_COMMAND                            stands in for --alert-command
   AGENTJAIL_LOG                                      log filter (e.g. debug, agentjail=trace)";
 
@@ -59,6 +61,21 @@ pub struct Cli {
     )]
     pub cgroup_parent: Option<PathBuf>,
 
+    /// State directory (approval requests, budget counters); default: /var/lib/agentjail
+    /// for root, $XDG_STATE_HOME/agentjail for a user
+    #[arg(long, global = true, env = "AGENTJAIL_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Shell command run (sh -c) for each new pending approval request, with the
+    /// request as JSON on stdin; killed after 5s, its failure audited
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTJAIL_APPROVAL_HOOK",
+        value_name = "CMD"
+    )]
+    pub approval_hook: Option<String>,
+
     /// More log output on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -78,12 +95,22 @@ pub enum Command {
     /// The tool inherits stdin, stdout and stderr and agentjail exits with the
     /// tool's exit code. With --json, its output is captured and one JSON object
     /// describing the run is printed instead.
+    ///
+    /// A delete- or external-class call runs once with a matching approval; else
+    /// agentjail asks at the terminal (when stdin is one), or queues a request and
+    /// exits 75. A call beyond the role's budget for the session exits 77.
     Run {
         #[command(flatten)]
         call: CallArgs,
         /// Capture the tool's output and print one JSON result object
         #[arg(long)]
         json: bool,
+        /// Ask for approval at the terminal (/dev/tty) even when stdin is not one
+        #[arg(long, conflicts_with = "no_interactive")]
+        interactive: bool,
+        /// Never ask at the terminal: queue an approval request and exit 75
+        #[arg(long)]
+        no_interactive: bool,
     },
     /// Decide without running: print the decision, its reasons, the argv and the sandbox plan
     ///
@@ -113,13 +140,91 @@ pub enum Command {
     },
     /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
     Man {
-        /// A command whose page to print (run, check, profiles, doctor, completions, man, audit)
+        /// A command whose page to print (run, check, profiles, doctor, completions, man, audit,
+        /// approvals, budget)
         #[arg(value_name = "COMMAND")]
         page: Option<String>,
     },
     /// Verify the audit log's hash chain, print its head, or follow it
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List, show, approve and deny approval requests
+    ///
+    /// An approval grants exactly one run of exactly the requested call (role,
+    /// tool, parameters, extra arguments, session), and expires.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Show usage against the roles' per-session budgets
+    #[command(subcommand)]
+    Budget(BudgetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List pending and approved requests (expired ones are marked and audited)
+    List {
+        /// Also denied, consumed and expired requests
+        #[arg(long)]
+        all: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show one request: role, agent, session, tool, parameters, argv, sandbox
+    Show {
+        /// The request's id
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Approve a pending request: one run of exactly that call, until the TTL ends
+    Approve {
+        /// The request's id
+        #[arg(value_name = "ID")]
+        id: String,
+        /// How long the approval can be used (e.g. 90s, 10m, 1h); default: the role's
+        /// approval.ttl (10m)
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
+        /// Why (recorded in the request and the audit log)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Deny a pending request; the identical call is refused (77) until the request's TTL ends
+    Deny {
+        /// The request's id
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Why (recorded in the request and the audit log)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+}
+
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err("must be longer than 0s".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Print usage against limits per role and session
+    Show {
+        /// Only this session
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
+        /// Only this role
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,7 +319,8 @@ pub struct CallArgs {
     /// All parameters as a JSON object, inline, from @FILE, or from stdin with -
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub params: Option<String>,
-    /// Tokens the agent spent producing this call (recorded)
+    /// Tokens the agent spent producing this call: counted against the role's max_tokens
+    /// for the session (check only shows the effect)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub tokens: u64,
     /// The tool to call, as named in the tool catalog

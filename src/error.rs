@@ -29,6 +29,10 @@ pub enum AppError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     AuditCmd(#[from] crate::audit_cmd::AuditCmdError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Approval(#[from] crate::approval::ApprovalError),
 }
 
 impl AppError {
@@ -45,6 +49,8 @@ impl AppError {
                 exit::LAUNCHER_FAILED
             }
             AppError::AuditCmd(e) => e.exit_code(),
+            AppError::State(_) => exit::LAUNCHER_FAILED,
+            AppError::Approval(e) => e.exit_code(),
         }
     }
 }

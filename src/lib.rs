@@ -2,8 +2,10 @@
 //! with an audit trail.
 
 pub mod alert;
+pub mod approval;
 pub mod audit;
 pub mod audit_cmd;
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod egress;
@@ -16,4 +18,5 @@ pub mod profile;
 pub mod run;
 pub mod sandbox;
 pub mod screening;
+pub mod state;
 pub mod units;

@@ -1,4 +1,4 @@
-use agentjail::cli::{Cli, Command, Format, ProfilesCommand};
+use agentjail::cli::{BudgetCommand, Cli, Command, Format, ProfilesCommand};
 use agentjail::error::AppError;
 use agentjail::run::Context;
 use agentjail::{commands, exit};
@@ -59,9 +59,24 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         audit_log: cli.audit_log,
         cgroup_parent: cli.cgroup_parent.clone(),
         alert_command: cli.alert_command,
+        state_dir: cli.state_dir,
+        approval_hook: cli.approval_hook,
     };
     match cli.command {
-        Command::Run { call, json } => agentjail::run::run(&ctx, &call, json),
+        Command::Run {
+            call,
+            json,
+            interactive,
+            no_interactive,
+        } => {
+            use agentjail::approval::Prompt;
+            let prompt = match (interactive, no_interactive) {
+                (true, _) => Prompt::Always,
+                (_, true) => Prompt::Never,
+                _ => Prompt::Auto,
+            };
+            agentjail::run::run(&ctx, &call, json, prompt)
+        }
         Command::Check { call, format } => agentjail::run::check(&ctx, &call, format),
         Command::Profiles(ProfilesCommand::List { format }) => {
             commands::profiles_list(&ctx, format)
@@ -85,5 +100,11 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             Ok(exit::OK)
         }
         Command::Audit(cmd) => agentjail::audit_cmd::dispatch(&ctx, &cmd),
+        Command::Approvals(cmd) => agentjail::approval::dispatch(&ctx, &cmd),
+        Command::Budget(BudgetCommand::Show {
+            session,
+            role,
+            format,
+        }) => agentjail::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
     }
 }

@@ -16,6 +16,8 @@ pub const PAGES: &[&str] = &[
     "completions",
     "man",
     "audit",
+    "approvals",
+    "budget",
 ];
 
 /// Page titles, static because clap names are.
@@ -27,6 +29,8 @@ const TITLES: &[&str] = &[
     "agentjail-completions",
     "agentjail-man",
     "agentjail-audit",
+    "agentjail-approvals",
+    "agentjail-budget",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.

@@ -167,6 +167,9 @@ pub struct Limits {
     /// Cap on each captured stream with `--json`.
     #[serde(default = "default_max_output")]
     pub max_output: String,
+    /// How long `run` waits for an answer at the terminal (then: denied).
+    #[serde(default = "crate::approval::default_timeout")]
+    pub approval_timeout: crate::approval::DurationSetting,
 }
 
 fn default_timeout() -> u64 {
@@ -183,6 +186,7 @@ impl Default for Limits {
             max_tokens: None,
             timeout_seconds: default_timeout(),
             max_output: default_max_output(),
+            approval_timeout: crate::approval::default_timeout(),
         }
     }
 }
@@ -386,6 +390,9 @@ pub struct Role {
     pub screening: ScreeningSettings,
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    /// Who approves, and how long requests and approvals last.
+    #[serde(default)]
+    pub approval: crate::approval::ApprovalSettings,
 }
 
 /// Where a profile set was read from.
@@ -778,6 +785,9 @@ fn validate_role(
     }
     if role.limits.timeout_seconds == 0 {
         err("limits.timeout_seconds must be at least 1".into());
+    }
+    for e in crate::approval::validate_role(role) {
+        err(e);
     }
     if s.hostname.is_empty() || s.hostname.len() > 64 {
         err("sandbox.hostname must be 1 to 64 characters".into());

@@ -20,6 +20,10 @@ pub struct Context {
     pub cgroup_parent: Option<PathBuf>,
     /// Run for alerting audit records (see `crate::alert`).
     pub alert_command: Option<String>,
+    /// Approval requests and budget counters (see `crate::state`).
+    pub state_dir: Option<PathBuf>,
+    /// Run for each new pending approval request (see `crate::approval`).
+    pub approval_hook: Option<String>,
 }
 
 impl Context {
@@ -32,12 +36,17 @@ impl Context {
         Ok(set)
     }
 
-    fn audit_log(&self) -> Result<AuditLog, AppError> {
+    pub(crate) fn audit_log(&self) -> Result<AuditLog, AppError> {
         let path = match &self.audit_log {
             Some(p) => p.clone(),
             None => audit::default_path()?,
         };
         Ok(AuditLog::new(&path).with_alert_command(self.alert_command.clone()))
+    }
+
+    /// The state directory (not created here).
+    pub fn state(&self) -> Result<crate::state::StateDir, AppError> {
+        Ok(crate::state::StateDir::locate(self.state_dir.as_deref())?)
     }
 }
 
@@ -143,7 +152,10 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
     // 2. Read the call.
     let call = gather_call(args)?;
     // 3. Decide.
-    let d = policy::decide(&set, &call);
+    let mut d = policy::decide(&set, &call);
+    // 3a. Look at the budget and the approvals (nothing counted or consumed).
+    let look = crate::approval::Gate::new(ctx, &set, args, &call, crate::approval::Prompt::Never)?
+        .look(&mut d)?;
     // 4. Plan the sandbox and resolve the program, for the report.
     let mut plan_json = Value::Null;
     let mut program = Value::Null;
@@ -159,7 +171,10 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
         plan_json = serde_json::to_value(&p).unwrap_or(Value::Null);
     }
     // 5. Audit the dry run.
-    let rec = decision_record(args, &call, &d, true);
+    let mut rec = decision_record(args, &call, &d, true);
+    if let Some(b) = &look.budget {
+        rec.detail("budget", b);
+    }
     ctx.audit_log()?.append(&rec)?;
     // 6. Report.
     let report = json!({
@@ -173,6 +188,8 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
         "argv": d.argv,
         "program": program,
         "sandbox": plan_json,
+        "budget": look.budget,
+        "approval": look.approval,
         "audit_id": rec.id,
     });
     let mut out = std::io::stdout().lock();
@@ -182,7 +199,12 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Text => write!(out, "{}", crate::error::printable(&check_text(&report))),
+        Format::Text => write!(
+            out,
+            "{}{}",
+            crate::error::printable(&check_text(&report)),
+            look.text()
+        ),
     }
     .map_err(AppError::Output)?;
     Ok(decision_exit(&d))
@@ -268,6 +290,19 @@ fn check_text(r: &Value) -> String {
             str_of(&p["network"]),
             str_of(&p["hostname"])
         ));
+        let egress: Vec<String> = p["egress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(str_of)
+            .collect();
+        if !egress.is_empty() {
+            s.push_str(&format!(
+                "  egress (through the proxy at 127.0.0.1:{}): {}\n",
+                plan::PROXY_PORT,
+                egress.join(", ")
+            ));
+        }
         s.push_str(&format!(
             "  filesystem: read-only root; /tmp tmpfs {} and /dev/shm {}\n",
             crate::units::format_size(p["tmp_size"].as_u64().unwrap_or(0)),
@@ -299,7 +334,12 @@ fn check_text(r: &Value) -> String {
 }
 
 /// `agentjail run`: decide, audit, sandbox, audit, report.
-pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppError> {
+pub fn run(
+    ctx: &Context,
+    args: &CallArgs,
+    json_out: bool,
+    prompt: crate::approval::Prompt,
+) -> Result<i32, AppError> {
     // 0. Nothing inherited beyond stdio reaches the sandbox.
     sandbox::close_inherited_fds();
     // 1. Load the role profiles.
@@ -307,11 +347,24 @@ pub fn run(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppErr
     // 2. Read the call.
     let call = gather_call(args)?;
     // 3. Decide.
-    let d = policy::decide(&set, &call);
-    // 4. Audit the decision before anything runs; no record, no run.
+    let mut d = policy::decide(&set, &call);
+    // 3a. Under the state lock (src/approval.rs): deny a sandbox that would show the
+    //     state directory; count the call against the session's budget (77 beyond it);
+    //     consume a matching approval, or queue a request for one.
     let log = ctx.audit_log()?;
-    let rec = decision_record(args, &call, &d, false);
+    let gate = crate::approval::Gate::new(ctx, &set, args, &call, prompt)?;
+    let mut admission = gate.admit(&mut d)?;
+    // 4. Audit the decision before anything runs; no record, no run.
+    let mut rec = decision_record(args, &call, &d, false);
+    gate.annotate(&admission, &mut rec);
     log.append(&rec)?;
+    gate.follow_up(&admission, &log, &rec);
+    // 4a. Still needs approval: ask at the terminal, or report the queued request (75).
+    if d.outcome == Outcome::NeedsApproval {
+        if let Some(code) = gate.ask(&mut admission, &mut d, &log, &rec, json_out)? {
+            return Ok(code);
+        }
+    }
     // 5. Stop unless allowed: denial, bad parameters, pending approval.
     if d.outcome != Outcome::Allow {
         return refuse(&d, &rec.id, json_out);

@@ -224,18 +224,27 @@ impl StateDir {
     pub fn lock(&self) -> Result<StateLock, StateError> {
         self.ensure(None)?;
         let path = self.sub("lock");
-        let file = OpenOptions::new()
+        // flock needs only a descriptor: read-only, so that operators who may
+        // only read the lock file (another user, the directory's group) can lock.
+        let opened = match OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o660)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(|source| StateError::Lock {
-                path: path.clone(),
-                source,
-            })?;
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o640)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path),
+            other => other,
+        };
+        let file = opened.map_err(|source| StateError::Lock {
+            path: path.clone(),
+            source,
+        })?;
         let timeout = std::env::var("AGENTJAIL_STATE_LOCK_TIMEOUT")
             .ok()
             .and_then(|v| humantime::parse_duration(v.trim()).ok())
@@ -436,12 +445,9 @@ impl StateDir {
                     return true;
                 }
                 match src.strip_prefix(state) {
-                    Ok(rest) => rest
-                        .components()
-                        .next()
-                        .map_or(true, |first| {
-                            ENTRIES.iter().any(|e| first.as_os_str() == *e)
-                        }),
+                    Ok(rest) => rest.components().next().map_or(true, |first| {
+                        ENTRIES.iter().any(|e| first.as_os_str() == *e)
+                    }),
                     Err(_) => false,
                 }
             })

@@ -60,6 +60,7 @@ impl Env {
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_STATE_HOME", home.join("state"))
             .env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
+            .env("AGENTJAIL_STATE_DIR", self.dir.path().join("state"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         c
@@ -1034,7 +1035,7 @@ fn a_full_or_read_only_filesystem_stops_the_run_with_125() {
     // Inside the namespace only: a 16k tmpfs over a directory of this test.
     let script = format!(
         r#"
-export AGENTJAIL_AUDIT_APPEND_ONLY=0 HOME={home} NO_COLOR=1
+export AGENTJAIL_AUDIT_APPEND_ONLY=0 HOME={home} NO_COLOR=1 AGENTJAIL_STATE_DIR={home}/state
 unset AGENTJAIL_AUDIT_LOG AGENTJAIL_PROFILES AGENTJAIL_ROLE AGENTJAIL_ALERT_COMMAND
 mount -t tmpfs -o size=16k,mode=0700 agentjail-test {m}
 aj() {{ {bin} --audit-log {m}/audit.jsonl "$@"; }}

@@ -427,7 +427,14 @@ fn the_cgroup_is_removed_after_a_timeout_and_after_sigterm() {
         .arg(fx.path())
         .arg("--audit-log")
         .arg(fx.path().join("log/audit.jsonl"))
-        .args(["run", "--role", "limited", "sh", "--param", "script=sleep 30"])
+        .args([
+            "run",
+            "--role",
+            "limited",
+            "sh",
+            "--param",
+            "script=sleep 30",
+        ])
         .spawn()
         .unwrap();
     let pid = child.id();

@@ -28,12 +28,16 @@ const DOCUMENTED: &[i32] = &[0, 64, 65, 75, 77, 78, 124, 125, 126, 127];
 /// HOME and the XDG directories.
 struct Env {
     dir: TempDir,
+    /// The state directory's parent, outside /tmp: tools here bind /tmp,
+    /// and a sandbox that would show the state directory is refused.
+    state: TempDir,
 }
 
 impl Env {
     fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap(),
         }
     }
 
@@ -58,6 +62,8 @@ impl Env {
         }
         let home = self.dir.path().join("home");
         c.env("AGENTJAIL_AUDIT_LOG", self.log())
+            .env("AGENTJAIL_STATE_DIR", self.state.path().join("state"))
+            .env_remove("AGENTJAIL_APPROVAL_HOOK")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_STATE_HOME", home.join("state"))
