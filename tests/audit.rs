@@ -1151,18 +1151,24 @@ fn root_sets_the_append_only_flag_on_a_new_log() {
         .unwrap();
     assert!(verified.success());
     // Outside the temporary directories, by default.
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let in_tmp = ["/tmp", "/var/tmp", "/dev/shm"]
-        .iter()
-        .chain([std::env::temp_dir().to_str().unwrap_or("/tmp")].iter())
-        .any(|t| {
-            let t = std::fs::canonicalize(t).unwrap_or_default();
-            outside.path().canonicalize().unwrap().starts_with(t)
-        });
-    if in_tmp {
-        eprintln!("not checked: CARGO_TARGET_TMPDIR lies in a temporary directory");
-        return;
-    }
+    let in_tmp = |p: &std::path::Path| {
+        ["/tmp", "/var/tmp", "/dev/shm"]
+            .iter()
+            .chain([std::env::temp_dir().to_str().unwrap_or("/tmp")].iter())
+            .any(|t| {
+                let t = std::fs::canonicalize(t).unwrap_or_default();
+                p.canonicalize().unwrap().starts_with(t)
+            })
+    };
+    // The target directory, or /var/cache when the checkout lies in /tmp.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let parent = if in_tmp(target) {
+        std::path::Path::new("/var/cache")
+    } else {
+        target
+    };
+    let outside = tempfile::tempdir_in(parent).unwrap();
+    assert!(!in_tmp(outside.path()), "{}", outside.path().display());
     let (flagged, _c5) = check_flag(&env, &outside.path().join("audit.jsonl"), None);
     assert!(
         flagged,
