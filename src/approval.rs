@@ -666,7 +666,7 @@ impl<'a> Gate<'a> {
             r.tokens_used = self.args.tokens;
             r.decision = Some(d.outcome.as_str().into());
             r.result = Some("error".into());
-            r.detail("error", error_chain(e))
+            r.detail("error", crate::error::chain(e))
                 .detail("exit_code", e.exit_code());
             if let Err(a) = self.ctx.audit_log().and_then(|l| Ok(l.append(&r)?)) {
                 tracing::error!("auditing a state failure: {a}");
@@ -1216,18 +1216,6 @@ impl Look {
         }
         crate::error::printable(&s)
     }
-}
-
-/// An error with its causes, the way `main` prints them.
-fn error_chain(e: &AppError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn exposure_message(state: &StateDir, src: &str) -> String {

@@ -106,15 +106,7 @@ pub fn default_path() -> Result<PathBuf, AuditError> {
     if nix::unistd::geteuid().is_root() {
         return Ok(PathBuf::from("/var/log/agentjail/audit.jsonl"));
     }
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })
-        .ok_or(AuditError::NoLocation)?;
+    let state = crate::state::user_state_home().ok_or(AuditError::NoLocation)?;
     Ok(state.join("agentjail/audit.jsonl"))
 }
 

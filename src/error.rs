@@ -76,3 +76,16 @@ pub fn printable(text: &str) -> String {
     }
     out
 }
+
+/// An error with its causes joined by ": ", the way `main` prints them
+/// (for JSON output and audit records, where there is no anyhow).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -422,14 +422,14 @@ pub fn run(
     };
     execute().inspect_err(|e| {
         // Best effort: the failure is audited (and alerted) too.
-        let _ = log.append(&rec.error_after(&anyhow_free_chain(e), e.exit_code()));
+        let _ = log.append(&rec.error_after(&crate::error::chain(e), e.exit_code()));
         // A framework reading --json gets an object even when the launch fails.
         if json_out {
             let v = json!({
                 "audit_id": rec.id,
                 "decision": d.outcome.as_str(),
                 "exit_code": e.exit_code(),
-                "error": crate::error::printable(&anyhow_free_chain(e)),
+                "error": crate::error::printable(&crate::error::chain(e)),
             });
             println!("{v}");
         }
@@ -468,18 +468,6 @@ fn start_proxy(
     let mut config = crate::egress::ProxyConfig::new(rules, on_event);
     config.max_connections = plan.max_connections;
     crate::egress::Proxy::start(listener, config).map_err(|e| e.to_string())
-}
-
-/// The error with its causes, joined the way `main` prints them.
-fn anyhow_free_chain(e: &AppError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn refuse(d: &Decision, id: &str, json_out: bool) -> Result<i32, AppError> {

@@ -83,7 +83,13 @@ pub fn default_path() -> Result<PathBuf, StateError> {
     if nix::unistd::geteuid().is_root() {
         return Ok(PathBuf::from(ROOT_DEFAULT));
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
+    let base = user_state_home().ok_or(StateError::NoLocation)?;
+    Ok(base.join("agentjail"))
+}
+
+/// A user's state home: `$XDG_STATE_HOME`, else `~/.local/state`.
+pub fn user_state_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
@@ -91,8 +97,6 @@ pub fn default_path() -> Result<PathBuf, StateError> {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".local/state"))
         })
-        .ok_or(StateError::NoLocation)?;
-    Ok(base.join("agentjail"))
 }
 
 /// Makes `path` absolute (against the working directory) and drops `.`
