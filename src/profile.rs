@@ -5,7 +5,6 @@
 //! into checked data and reports every problem with its file, line and key.
 
 use crate::units;
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -694,13 +693,13 @@ fn validate_catalog(
             }
         }
         if let Some(x) = &tool.extra_args {
-            if let Err(e) = Regex::new(&x.pattern) {
+            if let Err(e) = check_pattern(&x.pattern) {
                 err(format!("tool `{name}`: extra_args.pattern: {e}"));
             }
         }
         for (pname, spec) in &tool.params {
             if let Some(p) = &spec.pattern {
-                if let Err(e) = Regex::new(p) {
+                if let Err(e) = check_pattern(p) {
                     err(format!("tool `{name}`: parameter `{pname}`: pattern: {e}"));
                 }
                 if !matches!(spec.kind, ParamType::String | ParamType::Path) {
@@ -821,15 +820,25 @@ fn validate_role(
         let p = match rule {
             PatternRule::Plain(p) | PatternRule::WithAction { pattern: p, .. } => p,
         };
-        if let Err(e) = Regex::new(p) {
+        if let Err(e) = check_pattern(p) {
             err(format!("screening.injection_patterns: {e}"));
         }
     }
     for p in screening.suspicious_patterns.iter().flatten() {
-        if let Err(e) = Regex::new(p) {
+        if let Err(e) = check_pattern(p) {
             err(format!("screening.suspicious_patterns: {e}"));
         }
     }
+}
+
+/// Checks a regular expression's syntax without compiling it: loading a
+/// profile set must stay cheap (every run loads it); the patterns a call
+/// uses are compiled when it uses them.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Profile default values are TOML; parameters travel as JSON.

@@ -153,19 +153,30 @@ pub fn screen_suspicious(s: &ScreeningSettings, params: &Params, extra: &[String
             .collect(),
         Some(v) => v.clone(),
     };
-    let matchers: Vec<(String, Regex)> = substrings
+    // Substrings are compared lower-cased; only real patterns are compiled.
+    let lowered: Vec<(String, String)> = substrings
         .iter()
-        .filter_map(|sub| ci(&regex::escape(sub)).map(|r| (sub.clone(), r)))
-        .chain(
-            patterns
-                .iter()
-                .filter_map(|p| ci(p).map(|r| (p.clone(), r))),
-        )
+        .map(|sub| (sub.clone(), sub.to_lowercase()))
+        .collect();
+    let matchers: Vec<(String, Regex)> = patterns
+        .iter()
+        .filter_map(|p| ci(p).map(|r| (p.clone(), r)))
         .collect();
     let mut findings = Vec::new();
     let mut visit = |name: &str, text: &str| {
-        for (label, re) in &matchers {
-            if re.is_match(text) {
+        let text_lower = text.to_lowercase();
+        let hits = lowered
+            .iter()
+            .filter(|(_, low)| text_lower.contains(low.as_str()))
+            .map(|(label, _)| label)
+            .chain(
+                matchers
+                    .iter()
+                    .filter(|(_, re)| re.is_match(text))
+                    .map(|(label, _)| label),
+            );
+        for label in hits {
+            {
                 findings.push(Finding {
                     kind: FindingKind::SuspiciousValue,
                     param: name.to_string(),
