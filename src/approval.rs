@@ -26,8 +26,9 @@ use crate::error::AppError;
 use crate::exit;
 use crate::policy::{Decision, Outcome, Reason, ToolCall};
 use crate::profile::{ProfileSet, Role};
-use crate::run::{shell_quote, Context};
+use crate::run::Context;
 use crate::state::{StateDir, StateError, StateLock};
+use crate::text::{now_text, shell_quote, time_text};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fs::File;
@@ -38,13 +39,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 
-/// `limits.approval_timeout` when a role sets none.
-pub const DEFAULT_TIMEOUT: &str = "120s";
-/// `approval.ttl`: how long an approval can be used, when the role sets none.
-pub const DEFAULT_TTL: &str = "10m";
-/// `approval.request_ttl`: how long a request waits for a human (and how
-/// long a denial answers the identical call), when the role sets none.
-pub const DEFAULT_REQUEST_TTL: &str = "1h";
 /// How long the approval hook may run by default.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The exit code of `approvals` for an unknown request or one no longer pending.
@@ -52,102 +46,6 @@ pub const FAILED: i32 = 1;
 /// Finished requests (denied, consumed, expired) are removed this long after
 /// their last change.
 const KEEP_FINISHED: Duration = Duration::from_secs(7 * 86_400);
-
-// --------------------------------------------------------------------------
-// Profile settings
-// --------------------------------------------------------------------------
-
-/// A duration in a profile: whole seconds (`120`) or text (`"120s"`, `"10m"`, `"2h"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DurationSetting {
-    Seconds(u64),
-    Text(String),
-}
-
-impl DurationSetting {
-    pub fn secs(&self) -> Result<u64, String> {
-        match self {
-            DurationSetting::Seconds(n) => Ok(*n),
-            DurationSetting::Text(t) => {
-                crate::units::parse_duration_secs(t).map_err(|e| e.to_string())
-            }
-        }
-    }
-
-    /// The number of seconds, for a setting `validate` accepted.
-    pub fn duration(&self) -> Duration {
-        Duration::from_secs(self.secs().unwrap_or(0))
-    }
-}
-
-pub fn default_timeout() -> DurationSetting {
-    DurationSetting::Text(DEFAULT_TIMEOUT.into())
-}
-fn default_ttl() -> DurationSetting {
-    DurationSetting::Text(DEFAULT_TTL.into())
-}
-fn default_request_ttl() -> DurationSetting {
-    DurationSetting::Text(DEFAULT_REQUEST_TTL.into())
-}
-fn yes() -> bool {
-    true
-}
-
-/// A role's `[approval]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalSettings {
-    /// User names or uids who may approve or deny this role's requests;
-    /// empty: whoever can write the state directory.
-    #[serde(default)]
-    pub approvers: Vec<String>,
-    /// How long an approval can be used (`approve --ttl` overrides it).
-    #[serde(default = "default_ttl")]
-    pub ttl: DurationSetting,
-    /// How long a request waits for a human, and how long a denial refuses
-    /// the identical call.
-    #[serde(default = "default_request_ttl")]
-    pub request_ttl: DurationSetting,
-    /// Whether `run` may ask at the terminal.
-    #[serde(default = "yes")]
-    pub prompt: bool,
-}
-
-impl Default for ApprovalSettings {
-    fn default() -> Self {
-        ApprovalSettings {
-            approvers: Vec::new(),
-            ttl: default_ttl(),
-            request_ttl: default_request_ttl(),
-            prompt: true,
-        }
-    }
-}
-
-/// Errors in a role's approval settings and `limits.approval_timeout`.
-pub fn validate_role(role: &Role) -> Vec<String> {
-    let mut errors = Vec::new();
-    for (key, d) in [
-        ("limits.approval_timeout", &role.limits.approval_timeout),
-        ("approval.ttl", &role.approval.ttl),
-        ("approval.request_ttl", &role.approval.request_ttl),
-    ] {
-        match d.secs() {
-            Ok(0) => errors.push(format!("{key} must be at least 1s")),
-            Ok(_) => {}
-            Err(e) => errors.push(format!("{key}: {e}")),
-        }
-    }
-    for a in &role.approval.approvers {
-        if a.trim().is_empty() || a.contains(char::is_whitespace) {
-            errors.push(format!(
-                "approval.approvers: {a:?} is not a user name or uid"
-            ));
-        }
-    }
-    errors
-}
 
 // --------------------------------------------------------------------------
 // Errors
@@ -426,7 +324,7 @@ impl Request {
                 format!("{} by {} (pid {})", c.at, c.by.label(), c.pid),
             );
         }
-        crate::error::printable(&s)
+        crate::text::printable(&s)
     }
 }
 
@@ -461,15 +359,6 @@ fn sandbox_text(v: &Value) -> String {
         ));
     }
     s
-}
-
-/// The time now, as the state files and audit records write it.
-pub fn now_text() -> String {
-    time_text(SystemTime::now())
-}
-
-fn time_text(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 fn parse_time(path: &Path, text: &str) -> Result<SystemTime, StateError> {
@@ -666,7 +555,7 @@ impl<'a> Gate<'a> {
             r.tokens_used = self.args.tokens;
             r.decision = Some(d.outcome.as_str().into());
             r.result = Some("error".into());
-            r.detail("error", crate::error::chain(e))
+            r.detail("error", crate::text::chain(e))
                 .detail("exit_code", e.exit_code());
             if let Err(a) = self.ctx.audit_log().and_then(|l| Ok(l.append(&r)?)) {
                 tracing::error!("auditing a state failure: {a}");
@@ -993,7 +882,7 @@ impl<'a> Gate<'a> {
             let pending = adm.pending.as_ref().map(|(req, _)| req);
             eprintln!(
                 "agentjail: approval required: {} (audit id {})",
-                crate::error::printable(d.headline()),
+                crate::text::printable(d.headline()),
                 rec.id
             );
             let mut approval = Value::Null;
@@ -1073,7 +962,7 @@ impl<'a> Gate<'a> {
             });
             eprintln!(
                 "agentjail: denied: {}",
-                crate::error::printable(d.headline())
+                crate::text::printable(d.headline())
             );
             if json_out {
                 let approval = json!({"request_id": req.id, "status": "denied", "reason": why});
@@ -1102,7 +991,7 @@ impl<'a> Gate<'a> {
                 log.append(&r)?;
                 eprintln!(
                     "agentjail: denied: {}",
-                    crate::error::printable(d.headline())
+                    crate::text::printable(d.headline())
                 );
                 if json_out {
                     print_json(rec, d, exit::DENIED, Value::Null);
@@ -1214,7 +1103,7 @@ impl Look {
                 ));
             }
         }
-        crate::error::printable(&s)
+        crate::text::printable(&s)
     }
 }
 
@@ -1321,7 +1210,7 @@ enum Answer {
 fn ask_terminal(tty: &mut File, question: &str, timeout: Duration) -> Answer {
     let _ = nix::sys::termios::tcflush(tty.as_fd(), nix::sys::termios::FlushArg::TCIFLUSH);
     if let Err(e) = tty
-        .write_all(crate::error::printable(question).as_bytes())
+        .write_all(crate::text::printable(question).as_bytes())
         .and_then(|()| tty.flush())
     {
         return Answer::Failed(e.to_string());
@@ -1538,7 +1427,7 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
                     "(no pending requests)\n"
                 });
             }
-            out(&crate::error::printable(&s))?;
+            out(&crate::text::printable(&s))?;
         }
     }
     Ok(exit::OK)
@@ -1676,7 +1565,7 @@ fn decide(
             req.expires
         )
     };
-    out(&crate::error::printable(&text))?;
+    out(&crate::text::printable(&text))?;
     Ok(exit::OK)
 }
 
@@ -1684,19 +1573,6 @@ fn decide(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_in_profiles() {
-        assert_eq!(DurationSetting::Seconds(120).secs(), Ok(120));
-        assert_eq!(DurationSetting::Text("2m".into()).secs(), Ok(120));
-        assert!(DurationSetting::Text("soon".into()).secs().is_err());
-        let s: ApprovalSettings =
-            toml::from_str("approvers = [\"alice\", \"1001\"]\nttl = 30").unwrap();
-        assert_eq!(s.ttl.secs(), Ok(30));
-        assert_eq!(s.request_ttl.secs(), Ok(3600));
-        assert!(s.prompt);
-        assert!(toml::from_str::<ApprovalSettings>("approver = []").is_err());
-    }
 
     #[test]
     fn the_digest_binds_every_part_of_the_call() {

@@ -3,8 +3,9 @@
 
 use crate::audit::{self, check_line, LineFault, LineInfo};
 use crate::cli::{AuditCommand, Format};
-use crate::error::{printable, AppError};
+use crate::error::AppError;
 use crate::run::Context;
+use crate::text::printable;
 use nix::fcntl::FlockArg;
 use serde_json::{json, Value};
 use std::collections::VecDeque;

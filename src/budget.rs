@@ -106,7 +106,7 @@ impl Report {
 /// How a session appears in messages.
 pub fn session_label(session: Option<&str>) -> String {
     match session {
-        Some(s) => format!("`{}`", crate::error::printable(s)),
+        Some(s) => format!("`{}`", crate::text::printable(s)),
         None => "(none)".to_string(),
     }
 }
@@ -167,7 +167,7 @@ fn read(state: &StateDir, role: &str, session: Option<&str>) -> Result<Counter, 
             ),
         }),
         None => {
-            let now = crate::approval::now_text();
+            let now = crate::text::now_text();
             Ok(Counter {
                 role: role.to_string(),
                 session: session.map(str::to_string),
@@ -222,7 +222,7 @@ pub fn charge(
         state.ensure(Some("budgets"))?;
         c.calls = c.calls.saturating_add(1);
         c.tokens = c.tokens.saturating_add(call_tokens);
-        c.updated = crate::approval::now_text();
+        c.updated = crate::text::now_text();
         state.write_json(lock, &path(state, role, session), &c)?;
         r.counted = true;
     }
@@ -322,7 +322,7 @@ pub fn show(
             if rows.is_empty() {
                 s.push_str("(no usage counted)\n");
             }
-            crate::error::printable(&s)
+            crate::text::printable(&s)
         }
     };
     std::io::stdout()
@@ -429,6 +429,6 @@ mod tests {
     }
 
     fn now() -> String {
-        crate::approval::now_text()
+        crate::text::now_text()
     }
 }

@@ -1,7 +1,7 @@
 //! The top-level error: every failure maps to one exit code.
 
 use crate::exit;
-use crate::params::ParamError;
+use crate::policy::params::ParamError;
 use crate::profile::ProfileErrors;
 use thiserror::Error;
 
@@ -61,31 +61,4 @@ impl From<ParamError> for AppError {
     fn from(e: ParamError) -> Self {
         AppError::Params(e)
     }
-}
-
-/// Makes text safe for a terminal: control characters other than newline
-/// are shown as escapes, so a value cannot forge lines or colours.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// An error with its causes joined by ": ", the way `main` prints them
-/// (for JSON output and audit records, where there is no anyhow).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

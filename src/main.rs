@@ -25,7 +25,7 @@ fn main() {
         Err(e) => {
             let code = e.exit_code();
             let text = format!("{:#}", anyhow::Error::from(e));
-            eprintln!("agentjail: {}", agentjail::error::printable(&text));
+            eprintln!("agentjail: {}", agentjail::text::printable(&text));
             code
         }
     };

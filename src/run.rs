@@ -5,7 +5,7 @@ use crate::audit::{self, AuditLog, AuditRecord};
 use crate::cli::{CallArgs, Format};
 use crate::error::AppError;
 use crate::exit;
-use crate::params::{self, ParamError, Params};
+use crate::policy::params::{self, ParamError, Params};
 use crate::policy::{self, Decision, Outcome, ToolCall};
 use crate::profile::{self, ProfileSet};
 use crate::sandbox::{self, plan, RunOutcome};
@@ -202,39 +202,12 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
         Format::Text => write!(
             out,
             "{}{}",
-            crate::error::printable(&check_text(&report)),
+            crate::text::printable(&check_text(&report)),
             look.text()
         ),
     }
     .map_err(AppError::Output)?;
     Ok(decision_exit(&d))
-}
-
-/// Quotes an argv element for display the way a POSIX shell would read it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
-    {
-        s.to_string()
-    } else if s.chars().any(char::is_control) {
-        // $'...' keeps control characters visible instead of sending them to the terminal.
-        let mut out = String::from("$'");
-        for c in s.chars() {
-            match c {
-                '\'' => out.push_str("\\'"),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('\'');
-        out
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 fn check_text(r: &Value) -> String {
@@ -266,7 +239,7 @@ fn check_text(r: &Value) -> String {
     if let Some(argv) = r["argv"].as_array().filter(|a| !a.is_empty()) {
         let line: Vec<String> = argv
             .iter()
-            .map(|a| shell_quote(a.as_str().unwrap_or("")))
+            .map(|a| crate::text::shell_quote(a.as_str().unwrap_or("")))
             .collect();
         s.push_str(&format!("argv: {}\n", line.join(" ")));
         s.push_str(&format!("program: {}\n", str_of(&r["program"])));
@@ -422,14 +395,14 @@ pub fn run(
     };
     execute().inspect_err(|e| {
         // Best effort: the failure is audited (and alerted) too.
-        let _ = log.append(&rec.error_after(&crate::error::chain(e), e.exit_code()));
+        let _ = log.append(&rec.error_after(&crate::text::chain(e), e.exit_code()));
         // A framework reading --json gets an object even when the launch fails.
         if json_out {
             let v = json!({
                 "audit_id": rec.id,
                 "decision": d.outcome.as_str(),
                 "exit_code": e.exit_code(),
-                "error": crate::error::printable(&crate::error::chain(e)),
+                "error": crate::text::printable(&crate::text::chain(e)),
             });
             println!("{v}");
         }
@@ -607,22 +580,4 @@ fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(),
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(AppError::Output)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn quoting_table() {
-        for (raw, shown) in [
-            ("plain", "plain"),
-            ("a b", "'a b'"),
-            ("it's", "'it'\\''s'"),
-            ("", "''"),
-            ("a\u{1b}[31mb\nargv: x", "$'a\\x1b[31mb\\nargv: x'"),
-        ] {
-            assert_eq!(shell_quote(raw), shown);
-        }
-    }
 }

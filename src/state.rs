@@ -159,7 +159,7 @@ impl StateDir {
         if self.explicit {
             format!(
                 "--state-dir {} ",
-                crate::run::shell_quote(&self.path.to_string_lossy())
+                crate::text::shell_quote(&self.path.to_string_lossy())
             )
         } else {
             String::new()

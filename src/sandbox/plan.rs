@@ -188,7 +188,7 @@ pub fn build(
         if let (ParamType::Path, Some(mode), Some(v)) =
             (spec.kind, spec.bind, decision.params.get(name))
         {
-            let p = PathBuf::from(crate::params::value_text(v));
+            let p = PathBuf::from(crate::policy::params::value_text(v));
             binds.push(Bind {
                 source: p.clone(),
                 target: p,

@@ -2,11 +2,14 @@
 //! does a human have to approve it first? Pure logic over the profile model;
 //! it knows nothing of how a decision is enforced.
 
-use crate::params::{self, ParamError, Params};
+pub mod params;
+pub mod screening;
+
 use crate::profile::{
     AccessGrant, InjectionAction, ParamType, ProfileSet, RiskClass, Role, ToolSpec,
 };
-use crate::screening::{self, Finding};
+use params::{ParamError, Params};
+use screening::Finding;
 use serde::Serialize;
 use std::path::Path;
 

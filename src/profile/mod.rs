@@ -5,6 +5,10 @@
 //! into checked data and reports every problem with its file, line and key.
 
 use crate::units;
+
+pub mod approval;
+pub mod spec;
+pub use approval::{ApprovalSettings, DurationSetting};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,19 +16,19 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The profiles compiled into the binary, so a fresh install works with no files.
-pub const BUNDLED_TOOLS: &str = include_str!("../profiles/tools.toml");
+pub const BUNDLED_TOOLS: &str = include_str!("../../profiles/tools.toml");
 pub const BUNDLED_ROLES: &[(&str, &str)] = &[
     (
         "data_agent",
-        include_str!("../profiles/roles/data_agent.toml"),
+        include_str!("../../profiles/roles/data_agent.toml"),
     ),
     (
         "files_agent",
-        include_str!("../profiles/roles/files_agent.toml"),
+        include_str!("../../profiles/roles/files_agent.toml"),
     ),
     (
         "infrastructure_agent",
-        include_str!("../profiles/roles/infrastructure_agent.toml"),
+        include_str!("../../profiles/roles/infrastructure_agent.toml"),
     ),
 ];
 
@@ -167,8 +171,8 @@ pub struct Limits {
     #[serde(default = "default_max_output")]
     pub max_output: String,
     /// How long `run` waits for an answer at the terminal (then: denied).
-    #[serde(default = "crate::approval::default_timeout")]
-    pub approval_timeout: crate::approval::DurationSetting,
+    #[serde(default = "approval::default_timeout")]
+    pub approval_timeout: approval::DurationSetting,
 }
 
 fn default_timeout() -> u64 {
@@ -185,7 +189,7 @@ impl Default for Limits {
             max_tokens: None,
             timeout_seconds: default_timeout(),
             max_output: default_max_output(),
-            approval_timeout: crate::approval::default_timeout(),
+            approval_timeout: approval::default_timeout(),
         }
     }
 }
@@ -391,7 +395,7 @@ pub struct Role {
     pub sandbox: SandboxSettings,
     /// Who approves, and how long requests and approvals last.
     #[serde(default)]
-    pub approval: crate::approval::ApprovalSettings,
+    pub approval: approval::ApprovalSettings,
 }
 
 /// Where a profile set was read from.
@@ -715,7 +719,7 @@ fn validate_catalog(
             }
             if let Some(d) = &spec.default {
                 let json = toml_to_json(d);
-                if let Err(e) = crate::params::check_value(pname, spec, &json) {
+                if let Err(e) = spec::check_value(pname, spec, &json) {
                     err(format!("tool `{name}`: default: {e}"));
                 }
             }
@@ -785,7 +789,7 @@ fn validate_role(
     if role.limits.timeout_seconds == 0 {
         err("limits.timeout_seconds must be at least 1".into());
     }
-    for e in crate::approval::validate_role(role) {
+    for e in approval::validate_role(role) {
         err(e);
     }
     if s.hostname.is_empty() || s.hostname.len() > 64 {

@@ -1,7 +1,7 @@
 //! Screening of parameter values: prompt-injection patterns (deny, filter or
 //! flag) and suspicious values that deny a call outright.
 
-use crate::params::Params;
+use crate::policy::params::Params;
 use crate::profile::{InjectionAction, PatternRule, ScreeningSettings};
 use regex::{Regex, RegexBuilder};
 use serde::Serialize;
