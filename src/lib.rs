@@ -4,14 +4,11 @@
 pub mod alert;
 pub mod approval;
 pub mod audit;
-pub mod audit_cmd;
 pub mod budget;
 pub mod cli;
-pub mod commands;
 pub mod egress;
-pub mod error;
+
 pub mod exit;
-pub mod manual;
 pub mod policy;
 pub mod profile;
 pub mod run;

@@ -1,7 +1,8 @@
+use agentjail::cli::commands;
+use agentjail::cli::AppError;
 use agentjail::cli::{BudgetCommand, Cli, Command, Format, ProfilesCommand};
-use agentjail::error::AppError;
+use agentjail::exit;
 use agentjail::run::Context;
-use agentjail::{commands, exit};
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
@@ -69,15 +70,15 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             interactive,
             no_interactive,
         } => {
-            use agentjail::approval::Prompt;
+            use agentjail::cli::prompt::Prompt;
             let prompt = match (interactive, no_interactive) {
                 (true, _) => Prompt::Always,
                 (_, true) => Prompt::Never,
                 _ => Prompt::Auto,
             };
-            agentjail::run::run(&ctx, &call, json, prompt)
+            agentjail::cli::run::run(&ctx, &call, json, prompt)
         }
-        Command::Check { call, format } => agentjail::run::check(&ctx, &call, format),
+        Command::Check { call, format } => agentjail::cli::run::check(&ctx, &call, format),
         Command::Profiles(ProfilesCommand::List { format }) => {
             commands::profiles_list(&ctx, format)
         }
@@ -94,17 +95,17 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             Ok(exit::OK)
         }
         Command::Man { page } => {
-            let buf = agentjail::manual::render(page.as_deref())
+            let buf = agentjail::cli::manual::render(page.as_deref())
                 .map_err(|e| AppError::Usage(e.to_string()))?;
             std::io::Write::write_all(&mut std::io::stdout(), &buf).map_err(AppError::Output)?;
             Ok(exit::OK)
         }
-        Command::Audit(cmd) => agentjail::audit_cmd::dispatch(&ctx, &cmd),
-        Command::Approvals(cmd) => agentjail::approval::dispatch(&ctx, &cmd),
+        Command::Audit(cmd) => agentjail::cli::audit::dispatch(&ctx, &cmd),
+        Command::Approvals(cmd) => agentjail::cli::approvals::dispatch(&ctx, &cmd),
         Command::Budget(BudgetCommand::Show {
             session,
             role,
             format,
-        }) => agentjail::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
+        }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
     }
 }

@@ -1,9 +1,9 @@
 //! `agentjail audit verify | head | tail`: checking and reading the
 //! hash-chained audit log written by [`crate::audit`].
 
+use super::AppError;
 use crate::audit::{self, check_line, LineFault, LineInfo};
 use crate::cli::{AuditCommand, Format};
-use crate::error::AppError;
 use crate::run::Context;
 use crate::text::printable;
 use nix::fcntl::FlockArg;
@@ -383,7 +383,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err((file, err)) => {
-                return at(file, 0, None, "unreadable", error_chain(&err));
+                return at(file, 0, None, "unreadable", crate::text::chain(&err));
             }
         };
         // Does the line after this one continue the chain as if this one
@@ -626,17 +626,6 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
         first_seq,
         head: (exp_seq - 1, audit::hex(&exp_prev)),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The files `verify` checks by default: the rotated `PATH.N` … `PATH.1`

@@ -1,7 +1,7 @@
 //! The smaller commands: `profiles list|show|validate` and `doctor`.
 
+use super::AppError;
 use crate::cli::Format;
-use crate::error::AppError;
 use crate::exit;
 use crate::profile::{self, ProfileError, ProfileErrors, ProfileSource};
 use crate::run::Context;

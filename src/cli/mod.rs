@@ -1,5 +1,18 @@
-//! The command line: parsing and help text. Printing of results lives in
-//! `report`; the work itself in `run`.
+//! The command-line front-end: argument parsing and help text (this file),
+//! and one submodule per command group that parses, calls the layers
+//! below, prints and returns an exit code. Front-end layer: it may import
+//! anything below it; nothing below imports it.
+
+pub mod approvals;
+pub mod audit;
+pub mod budget;
+pub mod commands;
+mod error;
+pub mod manual;
+pub mod prompt;
+pub mod run;
+
+pub use error::AppError;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

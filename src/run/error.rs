@@ -1,4 +1,5 @@
-//! The top-level error: every failure maps to one exit code.
+//! Why a call failed: every failure of the call core maps to one exit code.
+//! Front-ends wrap it (see `crate::cli::AppError`); the core never prints it.
 
 use crate::exit;
 use crate::policy::params::ParamError;
@@ -6,59 +7,44 @@ use crate::profile::ProfileErrors;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum AppError {
+pub enum CallError {
     #[error(transparent)]
     Profile(#[from] ProfileErrors),
     #[error("bad parameters: {0}")]
     Params(ParamError),
-    #[error("reading parameters from {path}")]
-    ParamsFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("writing the audit record; the tool was not run")]
     Audit(#[from] crate::audit::AuditError),
     #[error("the sandbox could not be built; the tool was not run")]
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("tool command {0}")]
     Resolve(crate::sandbox::ResolveError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("writing output")]
-    Output(#[source] std::io::Error),
-    #[error(transparent)]
-    AuditCmd(#[from] crate::audit_cmd::AuditCmdError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
     Approval(#[from] crate::approval::ApprovalError),
 }
 
-impl AppError {
+impl CallError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Profile(_) => exit::CONFIG,
-            AppError::Params(_) | AppError::ParamsFile { .. } => exit::BAD_PARAMETERS,
-            AppError::Usage(_) => exit::USAGE,
-            AppError::Resolve(crate::sandbox::ResolveError::NotExecutable(_)) => {
+            CallError::Profile(_) => exit::CONFIG,
+            CallError::Params(_) => exit::BAD_PARAMETERS,
+            CallError::Resolve(crate::sandbox::ResolveError::NotExecutable(_)) => {
                 exit::NOT_EXECUTABLE
             }
-            AppError::Resolve(_) => exit::NOT_FOUND,
-            AppError::Audit(_) | AppError::Sandbox(_) | AppError::Output(_) => {
+            CallError::Resolve(_) => exit::NOT_FOUND,
+            CallError::Audit(_) | CallError::Sandbox(_) | CallError::State(_) => {
                 exit::LAUNCHER_FAILED
             }
-            AppError::AuditCmd(e) => e.exit_code(),
-            AppError::State(_) => exit::LAUNCHER_FAILED,
-            AppError::Approval(e) => e.exit_code(),
+            CallError::Approval(e) => e.exit_code(),
         }
     }
 }
 
 // Written by hand, not `#[from]`: the message already carries the cause, so
 // it must not be printed a second time as a source.
-impl From<ParamError> for AppError {
+impl From<ParamError> for CallError {
     fn from(e: ParamError) -> Self {
-        AppError::Params(e)
+        CallError::Params(e)
     }
 }

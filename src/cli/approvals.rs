@@ -1,0 +1,258 @@
+//! `agentjail approvals list|show|approve|deny`: the human side of
+//! approval requests, over the store in `crate::approval`.
+
+use super::{AppError, ApprovalsCommand, Format};
+use crate::approval::{
+    all_requests, check_id, collect_garbage, compact, may_decide, request_path, verdict_text,
+    ApprovalError, Person, Request, Status, Verdict,
+};
+use crate::audit::AuditLog;
+use crate::exit;
+use crate::run::Context;
+use crate::state::StateDir;
+use crate::text::time_text;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+pub fn dispatch(ctx: &Context, cmd: &ApprovalsCommand) -> Result<i32, AppError> {
+    match cmd {
+        ApprovalsCommand::List { all, format } => list(ctx, *all, *format),
+        ApprovalsCommand::Show { id, format } => show(ctx, id, *format),
+        ApprovalsCommand::Approve { id, ttl, reason } => {
+            decide(ctx, id, true, *ttl, reason.as_deref())
+        }
+        ApprovalsCommand::Deny { id, reason } => decide(ctx, id, false, None, reason.as_deref()),
+    }
+}
+
+fn out(text: &str) -> Result<(), AppError> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(AppError::Output)
+}
+
+/// Marks lapsed requests expired (audited) and removes old finished ones.
+fn sweep(state: &StateDir, log: &AuditLog) -> Result<(), AppError> {
+    let lock = state.lock()?;
+    let now = SystemTime::now();
+    let mut expired = Vec::new();
+    for (path, mut req) in all_requests(state)? {
+        if req.lapsed(&path, now)? {
+            let was = req.status;
+            req.mark(Status::Expired);
+            state.write_json(&lock, &path, &req)?;
+            expired.push((req, was));
+        } else {
+            collect_garbage(state, &lock, &path, &req, now)?;
+        }
+    }
+    drop(lock);
+    for (req, was) in expired {
+        log.append(&req.record(
+            "expired",
+            format!("request {} expired ({was} until {})", req.id, req.expires),
+        ))?;
+    }
+    Ok(())
+}
+
+fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
+    let state = ctx.state()?;
+    if state.sub("approvals").is_dir() {
+        sweep(&state, &ctx.audit_log()?)?;
+    }
+    let requests: Vec<Request> = all_requests(&state)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| all || matches!(r.status, Status::Pending | Status::Approved))
+        .collect();
+    match format {
+        Format::Json => {
+            let list: Vec<Value> = requests
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+                    v["approve_command"] = json!(format!(
+                        "agentjail {}approvals approve {}",
+                        state.option(),
+                        r.id
+                    ));
+                    v
+                })
+                .collect();
+            out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({"state_dir": state.path(), "requests": list}))
+                    .unwrap_or_default()
+            ))?;
+        }
+        Format::Text => {
+            let mut s = format!(
+                "{:<12}  {:<8}  {:<24}  {:<20}  {:<16}  {:<12}  {}\n",
+                "ID", "STATUS", "EXPIRES", "ROLE", "TOOL", "SESSION", "PARAMS"
+            );
+            for r in &requests {
+                let mut params = compact(&r.params);
+                if params.chars().count() > 60 {
+                    params = params.chars().take(59).collect::<String>() + "…";
+                }
+                s.push_str(&format!(
+                    "{:<12}  {:<8}  {:<24}  {:<20}  {:<16}  {:<12}  {params}\n",
+                    r.id,
+                    r.status.to_string(),
+                    r.expires,
+                    r.role,
+                    r.tool,
+                    r.session.as_deref().unwrap_or("-"),
+                ));
+            }
+            if requests.is_empty() {
+                s.push_str(if all {
+                    "(no requests)\n"
+                } else {
+                    "(no pending requests)\n"
+                });
+            }
+            out(&crate::text::printable(&s))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn show(ctx: &Context, id: &str, format: Format) -> Result<i32, AppError> {
+    check_id(id)?;
+    let state = ctx.state()?;
+    let req = state
+        .read_json::<Request>(&request_path(&state, id))?
+        .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    match format {
+        Format::Json => out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&req).unwrap_or_default()
+        ))?,
+        Format::Text => out(&req.text())?,
+    }
+    Ok(exit::OK)
+}
+
+/// `approvals approve ID` and `approvals deny ID`.
+fn decide(
+    ctx: &Context,
+    id: &str,
+    approve: bool,
+    ttl: Option<Duration>,
+    reason: Option<&str>,
+) -> Result<i32, AppError> {
+    check_id(id)?;
+    let state = ctx.state()?;
+    let log = ctx.audit_log()?;
+    let set = ctx.load_profiles().ok();
+    let path = request_path(&state, id);
+    let me = Person::me();
+    let lock = state.lock()?;
+    let mut req = state
+        .read_json::<Request>(&path)?
+        .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    if req.lapsed(&path, SystemTime::now())? {
+        let was = req.status;
+        req.mark(Status::Expired);
+        state.write_json(&lock, &path, &req)?;
+        drop(lock);
+        log.append(&req.record(
+            "expired",
+            format!("request {} expired ({was} until {})", req.id, req.expires),
+        ))?;
+        return Err(ApprovalError::NotPending {
+            id: id.to_string(),
+            status: Status::Expired,
+        }
+        .into());
+    }
+    if req.status != Status::Pending {
+        return Err(ApprovalError::NotPending {
+            id: id.to_string(),
+            status: req.status,
+        }
+        .into());
+    }
+    let what = if approve { "approve" } else { "deny" };
+    // The approvers the request recorded, and those of the role in the
+    // profiles this approver sees (`run` checks the file's owner again).
+    let mut approvers = req.approvers.clone();
+    if let Some(role) = set.as_ref().and_then(|s| s.roles.get(&req.role)) {
+        for a in &role.approval.approvers {
+            if !approvers.contains(a) {
+                approvers.push(a.clone());
+            }
+        }
+    }
+    if !may_decide(&approvers, &me) {
+        drop(lock);
+        let mut r = req.record(
+            "refused",
+            format!(
+                "{} tried to {what} request {} but is not among its approvers ({})",
+                me.label(),
+                req.id,
+                approvers.join(", ")
+            ),
+        );
+        r.detail("severity", "critical").detail("attempted_by", &me);
+        log.append(&r)?;
+        return Err(ApprovalError::NotApprover {
+            who: me.label(),
+            role: req.role.clone(),
+            approvers: approvers.join(", "),
+        }
+        .into());
+    }
+    let now = SystemTime::now();
+    let lasts = if approve {
+        ttl.unwrap_or(Duration::from_secs(req.approval_ttl))
+    } else {
+        Duration::from_secs(req.request_ttl)
+    };
+    req.decided = Some(Verdict {
+        by: me,
+        at: time_text(now),
+        reason: reason.map(str::to_string),
+        mode: "command".into(),
+    });
+    req.expires = time_text(now + lasts);
+    req.mark(if approve {
+        Status::Approved
+    } else {
+        Status::Denied
+    });
+    state.write_json(&lock, &path, &req)?;
+    drop(lock);
+    let status = if approve { "approved" } else { "denied" };
+    log.append(&req.record(
+        status,
+        format!("request {} {status}{}", req.id, verdict_text(&req)),
+    ))?;
+    let text = if approve {
+        format!(
+            "agentjail: approved request {}: {} {} (role {}, session {}); one run of exactly this call until {}\n",
+            req.id,
+            req.tool,
+            compact(&req.params),
+            req.role,
+            req.session.as_deref().unwrap_or("-"),
+            req.expires
+        )
+    } else {
+        format!(
+            "agentjail: denied request {}: {} {} (role {}); the identical call is refused until {}\n",
+            req.id,
+            req.tool,
+            compact(&req.params),
+            req.role,
+            req.expires
+        )
+    };
+    out(&crate::text::printable(&text))?;
+    Ok(exit::OK)
+}

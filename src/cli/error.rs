@@ -1,0 +1,57 @@
+//! The front-end's error: a failed call, or a failure of the command line
+//! itself (usage, reading parameters, writing output, an `audit` command).
+//! `main` prints it as one line and exits with its code.
+
+use crate::exit;
+use crate::run::CallError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("reading parameters from {path}")]
+    ParamsFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("writing output")]
+    Output(#[source] std::io::Error),
+    #[error(transparent)]
+    AuditCmd(#[from] super::audit::AuditCmdError),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Call(e) => e.exit_code(),
+            AppError::ParamsFile { .. } => exit::BAD_PARAMETERS,
+            AppError::Usage(_) => exit::USAGE,
+            AppError::Output(_) => exit::LAUNCHER_FAILED,
+            AppError::AuditCmd(e) => e.exit_code(),
+        }
+    }
+}
+
+/// The domain's errors reach the front-end through the call core's error,
+/// so each keeps one message and one exit code.
+macro_rules! through_call_error {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for AppError {
+            fn from(e: $t) -> Self {
+                AppError::Call(e.into())
+            }
+        }
+    )*};
+}
+through_call_error!(
+    crate::profile::ProfileErrors,
+    crate::policy::params::ParamError,
+    crate::audit::AuditError,
+    crate::sandbox::SandboxError,
+    crate::state::StateError,
+    crate::approval::ApprovalError,
+);

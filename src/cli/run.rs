@@ -1,0 +1,359 @@
+//! `agentjail run` and `agentjail check`: read the call from the command
+//! line, hand it to the call core (`crate::run`), print the outcome the way
+//! the README documents it, and return the exit code.
+
+use super::prompt::{Prompt, Terminal};
+use super::{AppError, CallArgs, Format};
+use crate::policy::params::{self, ParamError, Params};
+use crate::policy::{Decision, Outcome, ToolCall};
+use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, Stdio};
+use crate::sandbox::{self, RunOutcome};
+use crate::text::printable;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+
+/// Reads the call's parameters: `--params` first, then each `--param` on top.
+pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
+    let mut given = Params::new();
+    if let Some(src) = &args.params {
+        let text = if src == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|source| AppError::ParamsFile {
+                    path: "stdin".into(),
+                    source,
+                })?;
+            s
+        } else if let Some(path) = src.strip_prefix('@') {
+            std::fs::read_to_string(path).map_err(|source| AppError::ParamsFile {
+                path: path.into(),
+                source,
+            })?
+        } else {
+            src.clone()
+        };
+        given = params::parse_json_object(&text)?;
+    }
+    for a in &args.param {
+        let (k, v) = params::parse_assignment(a)?;
+        given.insert(k, Value::String(v));
+    }
+    Ok(ToolCall {
+        role: args.role.clone().unwrap_or_default(),
+        tool: args.tool.clone(),
+        params: given,
+        extra_args: args.extra_args.clone(),
+    })
+}
+
+/// The core's description of the call the command line gave.
+fn request(args: &CallArgs, stdio: Stdio) -> Result<CallRequest, AppError> {
+    Ok(CallRequest {
+        call: gather_call(args)?,
+        agent: args.agent.clone(),
+        session: args.session.clone(),
+        tokens: args.tokens,
+        stdio,
+    })
+}
+
+/// `agentjail check`: decide, audit, print; never executes.
+pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppError> {
+    let req = request(args, Stdio::Capture)?;
+    let r = run::check(ctx, &req)?;
+    let d = &r.decision;
+    let report = json!({
+        "decision": d.outcome.as_str(),
+        "role": req.call.role,
+        "tool": req.call.tool,
+        "risk": d.risk,
+        "reasons": d.reasons,
+        "findings": d.findings,
+        "params": d.params,
+        "argv": d.argv,
+        "program": r.program,
+        "sandbox": r.sandbox,
+        "budget": r.look.budget,
+        "approval": r.look.approval,
+        "audit_id": r.audit_id,
+    });
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Text => write!(out, "{}{}", printable(&check_text(&report)), r.look.text()),
+    }
+    .map_err(AppError::Output)?;
+    Ok(r.exit_code)
+}
+
+fn check_text(r: &Value) -> String {
+    let mut s = String::new();
+    let str_of = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    s.push_str(&format!("decision: {}\n", str_of(&r["decision"])));
+    s.push_str(&format!(
+        "role: {}  tool: {}  risk: {}\n",
+        str_of(&r["role"]),
+        str_of(&r["tool"]),
+        if r["risk"].is_null() {
+            "-".into()
+        } else {
+            str_of(&r["risk"])
+        }
+    ));
+    s.push_str("reasons:\n");
+    for reason in r["reasons"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "  - [{}] {}\n",
+            str_of(&reason["rule"]),
+            str_of(&reason["message"])
+        ));
+    }
+    if let Some(argv) = r["argv"].as_array().filter(|a| !a.is_empty()) {
+        let line: Vec<String> = argv
+            .iter()
+            .map(|a| crate::text::shell_quote(a.as_str().unwrap_or("")))
+            .collect();
+        s.push_str(&format!("argv: {}\n", line.join(" ")));
+        s.push_str(&format!("program: {}\n", str_of(&r["program"])));
+    }
+    let p = &r["sandbox"];
+    if !p.is_null() {
+        s.push_str("sandbox:\n");
+        s.push_str(&format!(
+            "  user: uid {} gid {}, no capabilities, no_new_privs\n",
+            p["uid"], p["gid"]
+        ));
+        let ns: Vec<String> = p["namespaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(str_of)
+            .collect();
+        s.push_str(&format!("  namespaces: {}\n", ns.join(", ")));
+        s.push_str(&format!(
+            "  network: {}  hostname: {}\n",
+            str_of(&p["network"]),
+            str_of(&p["hostname"])
+        ));
+        let egress: Vec<String> = p["egress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(str_of)
+            .collect();
+        if !egress.is_empty() {
+            s.push_str(&format!(
+                "  egress (through the proxy at 127.0.0.1:{}): {}\n",
+                crate::sandbox::plan::PROXY_PORT,
+                egress.join(", ")
+            ));
+        }
+        s.push_str(&format!(
+            "  filesystem: read-only root; /tmp tmpfs {} and /dev/shm {}\n",
+            crate::units::format_size(p["tmp_size"].as_u64().unwrap_or(0)),
+            crate::units::format_size(p["shm_size"].as_u64().unwrap_or(0))
+        ));
+        for b in p["binds"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "  bind: {} -> {} ({})\n",
+                str_of(&b["source"]),
+                str_of(&b["target"]),
+                if b["writable"].as_bool() == Some(true) {
+                    "rw"
+                } else {
+                    "ro"
+                }
+            ));
+        }
+        s.push_str(&format!(
+            "  limits: memory {}, cpu {}m, pids {}, timeout {}s, nofile {}\n",
+            crate::units::format_size(p["memory"].as_u64().unwrap_or(0)),
+            p["cpu_millis"],
+            p["pids"],
+            p["timeout"],
+            p["nofile"]
+        ));
+        s.push_str("  seccomp: allow-list; Landlock: best effort for this kernel's ABI\n");
+    }
+    s
+}
+
+/// `agentjail run`: the call core runs the call; this prints what happened.
+pub fn run(
+    ctx: &Context,
+    args: &CallArgs,
+    json_out: bool,
+    prompt: Prompt,
+) -> Result<i32, AppError> {
+    let stdio = if json_out {
+        Stdio::Capture
+    } else {
+        Stdio::Inherit
+    };
+    let req = request(args, stdio)?;
+    let mut human = Terminal::new(prompt);
+    let outcome = match run::call(ctx, &req, &mut human) {
+        Ok(o) => o,
+        Err(failure) => {
+            // A framework reading --json gets an object even when the launch fails.
+            if let (true, Some(id)) = (json_out, &failure.audit_id) {
+                let v = json!({
+                    "audit_id": id,
+                    "decision": failure.decision.map(|o| o.as_str()),
+                    "exit_code": failure.error.exit_code(),
+                    "error": printable(&crate::text::chain(&failure.error)),
+                });
+                println!("{v}");
+            }
+            return Err(failure.error.into());
+        }
+    };
+    let Some(ran) = &outcome.run else {
+        return refused(&outcome, json_out);
+    };
+    if ran.outcome.timed_out {
+        eprintln!(
+            "agentjail: timeout: tool `{}` was killed after {}s (role `{}` limits.timeout_seconds)",
+            req.call.tool,
+            ran.timeout.as_secs(),
+            req.call.role
+        );
+    }
+    if json_out {
+        print_result(
+            &outcome.audit_id,
+            &outcome.decision,
+            &ran.outcome,
+            outcome.exit_code,
+        )?;
+    }
+    Ok(outcome.exit_code)
+}
+
+/// Prints why a call did not run: a denial, bad parameters, a pending or
+/// refused approval.
+fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
+    let (d, id, code) = (&o.decision, &o.audit_id, o.exit_code);
+    let with_approval = |approval: Value| {
+        if json_out {
+            print_json(id, d, code, Some(approval));
+        }
+    };
+    match (&o.approval, d.outcome) {
+        (
+            ApprovalState::Pending {
+                request,
+                approve_command,
+                ..
+            },
+            _,
+        ) => {
+            eprintln!(
+                "agentjail: approval required: {} (audit id {id})",
+                printable(d.headline())
+            );
+            eprintln!(
+                "agentjail: approval request {} is pending until {}; approve with: {approve_command}",
+                request.id, request.expires
+            );
+            with_approval(json!({
+                "request_id": request.id,
+                "status": "pending",
+                "expires": request.expires,
+                "approve_command": approve_command,
+            }));
+            Ok(code)
+        }
+        (
+            ApprovalState::Answered {
+                request_id,
+                approved,
+                reason,
+            },
+            _,
+        ) => {
+            eprintln!("agentjail: denied: {}", printable(d.headline()));
+            with_approval(if *approved {
+                // Approved, then refused by the budget.
+                Value::Null
+            } else {
+                json!({"request_id": request_id, "status": "denied", "reason": reason})
+            });
+            Ok(code)
+        }
+        (ApprovalState::Settled, Outcome::NeedsApproval) => {
+            eprintln!(
+                "agentjail: approval required: {} (audit id {id})",
+                printable(d.headline())
+            );
+            with_approval(Value::Null);
+            Ok(code)
+        }
+        (ApprovalState::Settled, Outcome::BadParameters) => {
+            if json_out {
+                print_json(id, d, code, None);
+            }
+            let e = d
+                .parameter_error
+                .clone()
+                .unwrap_or(ParamError::Json(d.headline().into()));
+            Err(crate::run::CallError::Params(e).into())
+        }
+        (ApprovalState::Settled, _) => {
+            if json_out {
+                print_json(id, d, code, None);
+            }
+            eprintln!("agentjail: denied: {}", d.headline());
+            Ok(code)
+        }
+    }
+}
+
+/// The JSON object of a call that did not run.
+fn print_json(id: &str, d: &Decision, code: i32, approval: Option<Value>) {
+    let mut v = json!({
+        "audit_id": id,
+        "decision": d.outcome.as_str(),
+        "reasons": d.reasons,
+        "exit_code": code,
+    });
+    if let Some(a) = approval {
+        v["approval"] = a;
+    }
+    println!("{v}");
+}
+
+fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(), AppError> {
+    let text = |c: &Option<sandbox::Captured>| {
+        c.as_ref()
+            .map(|c| String::from_utf8_lossy(&c.data).into_owned())
+            .unwrap_or_default()
+    };
+    let truncated = |c: &Option<sandbox::Captured>| c.as_ref().is_some_and(|c| c.truncated);
+    let v = json!({
+        "audit_id": id,
+        "decision": d.outcome.as_str(),
+        "exit_code": code,
+        "signal": o.signal,
+        "timed_out": o.timed_out,
+        "stdout": text(&o.stdout),
+        "stderr": text(&o.stderr),
+        "truncated": { "stdout": truncated(&o.stdout), "stderr": truncated(&o.stderr) },
+        "duration_ms": o.duration_ms,
+        "confinement": o.confinement,
+        "cgroup": o.cgroup,
+        "usage": o.usage,
+        "oom_killed": o.usage.oom_killed,
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}").map_err(AppError::Output)
+}

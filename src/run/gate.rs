@@ -1,0 +1,657 @@
+//! The gate between a decision and the sandbox, for `run` and `check`:
+//! the guard that keeps the state directory out of the sandbox, the
+//! session's budget, and human approval (consume a matching approval, ask a
+//! human through [`AskHuman`], or queue a request). It combines the domain's
+//! `approval`, `budget` and `state` under the state lock; it prints nothing.
+
+use super::{ApprovalState, CallError, CallRequest, Context};
+use crate::approval::{
+    all_requests, approver_uids, collect_garbage, digest, hook::run_hook, may_decide, new_id,
+    request_path, verdict_text, ApprovalError, Consumed, Person, Request, Status, Verdict,
+};
+use crate::audit::{AuditLog, AuditRecord};
+use crate::budget;
+use crate::exit;
+use crate::policy::{Decision, Outcome, Reason, ToolCall};
+use crate::profile::{ProfileSet, Role};
+use crate::state::StateDir;
+use crate::text::{now_text, time_text};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A human who can be asked to approve one call: the terminal's user for
+/// the CLI, a connected client for a broker or an MCP front-end.
+pub trait AskHuman {
+    /// Whether a human can be asked about a call of `role` now. Called
+    /// under the state lock before any request is queued; an error stops
+    /// the call (for instance `--interactive` with no terminal).
+    fn available(&mut self, role: &Role) -> Result<bool, ApprovalError>;
+    /// Shows `request` and waits at most `timeout` for the answer.
+    fn ask(&mut self, request: &Request, timeout: Duration) -> HumanAnswer;
+}
+
+/// A human's answer to [`AskHuman::ask`].
+#[derive(Debug, Clone)]
+pub struct HumanAnswer {
+    pub approved: bool,
+    /// Who answered (checked against the role's approvers).
+    pub by: Person,
+    /// Why, in words for the audit log ("alice answered yes at the terminal").
+    pub reason: String,
+    /// Where the human was asked, for the decision's reason ("the terminal").
+    pub channel: String,
+}
+
+/// Nobody to ask: a call that needs approval queues a request (exit 75).
+pub struct QueueOnly;
+
+impl AskHuman for QueueOnly {
+    fn available(&mut self, _role: &Role) -> Result<bool, ApprovalError> {
+        Ok(false)
+    }
+    fn ask(&mut self, _request: &Request, _timeout: Duration) -> HumanAnswer {
+        HumanAnswer {
+            approved: false,
+            by: Person::me(),
+            reason: "nobody to ask".into(),
+            channel: "nowhere".into(),
+        }
+    }
+}
+
+/// The bind (or system path) that would show the state directory inside the
+/// sandbox of this decision, if any.
+fn exposing_bind(
+    state: &StateDir,
+    set: &ProfileSet,
+    call: &ToolCall,
+    d: &Decision,
+) -> Option<String> {
+    let role = set.roles.get(&call.role)?;
+    let tool = set.catalog.tools.get(&call.tool)?;
+    let system = crate::sandbox::plan::SYSTEM_PATHS
+        .iter()
+        .chain(crate::sandbox::plan::ETC_PATHS)
+        .map(PathBuf::from);
+    let binds: Vec<PathBuf> = match crate::sandbox::plan::build(role, tool, d, Vec::new()) {
+        Ok(p) => p.binds.into_iter().map(|b| b.source).collect(),
+        Err(_) => Vec::new(),
+    };
+    system
+        .chain(binds)
+        .find(|src| state.exposed_by(src))
+        .map(|src| src.display().to_string())
+}
+
+/// Denies a call whose identical twin a human denied while the denial lasts.
+fn deny_as_denied_before(d: &mut Decision, req: &Request) {
+    deny(
+        d,
+        "approval_denied",
+        format!(
+            "the identical call was denied as request {}{}; it is refused until {}",
+            req.id,
+            verdict_text(req),
+            req.expires
+        ),
+    );
+}
+
+fn deny(d: &mut Decision, rule: &'static str, message: String) {
+    d.outcome = Outcome::Deny;
+    d.reasons.push(Reason { rule, message });
+}
+
+/// What the gate did for one `run`.
+#[derive(Default)]
+pub struct Admission {
+    pub(super) budget: Option<budget::Report>,
+    consumed: Option<Request>,
+    pending: Option<(Request, bool)>,
+    denied_before: Option<Request>,
+    expired: Vec<(Request, Status)>,
+    /// A human will be asked (after the decision record).
+    ask: bool,
+    digest: String,
+}
+
+/// The gate between a decision and the sandbox.
+pub struct Gate<'a> {
+    ctx: &'a Context,
+    state: StateDir,
+    set: &'a ProfileSet,
+    args: &'a CallRequest,
+    call: &'a ToolCall,
+}
+
+impl<'a> Gate<'a> {
+    pub fn new(
+        ctx: &'a Context,
+        set: &'a ProfileSet,
+        req: &'a CallRequest,
+    ) -> Result<Gate<'a>, CallError> {
+        Ok(Gate {
+            ctx,
+            state: ctx.state()?,
+            set,
+            args: req,
+            call: &req.call,
+        })
+    }
+
+    fn role(&self) -> Option<&'a Role> {
+        self.set.roles.get(&self.call.role)
+    }
+
+    /// The role, when the gate has work to do for `d`: the call is allowed
+    /// or needs approval, and its sandbox would not show the state
+    /// directory (otherwise `d` is denied here).
+    fn guarded(&self, d: &mut Decision) -> Option<&'a Role> {
+        let role = self.role()?;
+        if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
+            return None;
+        }
+        if let Some(src) = exposing_bind(&self.state, self.set, self.call, d) {
+            deny(d, "state_dir", exposure_message(&self.state, &src));
+            return None;
+        }
+        Some(role)
+    }
+
+    fn session(&self) -> Option<&'a str> {
+        self.args.session.as_deref()
+    }
+
+    /// For `run`, under the state lock: denies a call whose sandbox would
+    /// show the state directory; counts the call against its budget (77
+    /// when it would exceed it); for a call that needs approval, consumes a
+    /// matching approval, or decides to ask at the terminal, or queues a
+    /// request. Changes `d` accordingly. A failure (a corrupt state file, a
+    /// lock timeout) stops the call and is audited as an `error` record.
+    pub fn admit(
+        &self,
+        d: &mut Decision,
+        human: &mut dyn AskHuman,
+    ) -> Result<Admission, CallError> {
+        self.admit_locked(d, human).inspect_err(|e| {
+            let mut r = super::records::of_call("error", self.args, &d.params, d);
+            r.risk_level = None;
+            r.result = Some("error".into());
+            r.detail("error", crate::text::chain(e))
+                .detail("exit_code", e.exit_code());
+            if let Err(a) = self.ctx.audit_log().and_then(|l| Ok(l.append(&r)?)) {
+                tracing::error!("auditing a state failure: {a}");
+            }
+        })
+    }
+
+    fn admit_locked(
+        &self,
+        d: &mut Decision,
+        human: &mut dyn AskHuman,
+    ) -> Result<Admission, CallError> {
+        let mut adm = Admission::default();
+        let Some(role) = self.guarded(d) else {
+            return Ok(adm);
+        };
+        let limited = budget::limited(&role.limits);
+        let needs = d.outcome == Outcome::NeedsApproval;
+        if !limited && !needs {
+            return Ok(adm);
+        }
+        let (session, tokens) = (self.session(), self.args.tokens);
+        let lock = self.state.lock()?;
+        if !needs {
+            let r = budget::charge(
+                &self.state,
+                &lock,
+                &self.call.role,
+                &role.limits,
+                session,
+                tokens,
+            )?;
+            if let Some(m) = r.message() {
+                deny(d, "budget", m);
+            }
+            adm.budget = Some(r);
+            return Ok(adm);
+        }
+        // Budget first: an approval is not spent on a call the budget refuses.
+        if limited {
+            let r = budget::peek(&self.state, &self.call.role, &role.limits, session, tokens)?;
+            let over = r.message();
+            adm.budget = Some(r);
+            if let Some(m) = over {
+                deny(d, "budget", m);
+                return Ok(adm);
+            }
+        }
+        adm.digest = digest(self.call, d, session);
+        let (mut approved, mut pending, mut denied) = (None, None, None);
+        let now = SystemTime::now();
+        for (path, mut req) in all_requests(&self.state)? {
+            if req.digest != adm.digest {
+                collect_garbage(&self.state, &lock, &path, &req, now)?;
+                continue;
+            }
+            if req.lapsed(&path, now)? {
+                let was = req.status;
+                req.mark(Status::Expired);
+                self.state.write_json(&lock, &path, &req)?;
+                adm.expired.push((req, was));
+                continue;
+            }
+            match req.status {
+                Status::Approved => approved = Some((path, req)),
+                Status::Pending => pending = Some(req),
+                Status::Denied if req.expires_at(&path)? > now => denied = Some(req),
+                _ => collect_garbage(&self.state, &lock, &path, &req, now)?,
+            }
+        }
+        if let Some((path, mut req)) = approved {
+            if let Err(why) = self.check_approver(role, &path, &req) {
+                deny(d, "approval_forged", format!("request {}: {why}", req.id));
+                return Ok(adm);
+            }
+            if limited {
+                adm.budget = Some(budget::charge(
+                    &self.state,
+                    &lock,
+                    &self.call.role,
+                    &role.limits,
+                    session,
+                    tokens,
+                )?);
+            }
+            req.mark(Status::Consumed);
+            req.consumed = Some(Consumed {
+                at: req.updated.clone(),
+                by: Person::me(),
+                pid: std::process::id(),
+            });
+            self.state.write_json(&lock, &path, &req)?;
+            d.outcome = Outcome::Allow;
+            d.reasons.push(Reason {
+                rule: "approved",
+                message: format!("approved as request {}{}", req.id, verdict_text(&req)),
+            });
+            adm.consumed = Some(req);
+            return Ok(adm);
+        }
+        if let Some(req) = denied {
+            deny_as_denied_before(d, &req);
+            adm.denied_before = Some(req);
+            return Ok(adm);
+        }
+        adm.ask = human.available(role)?;
+        if adm.ask {
+            return Ok(adm);
+        }
+        adm.pending = Some(match pending {
+            Some(req) => (req, false),
+            None => {
+                let req = self.new_request(role, d, &adm.digest)?;
+                self.state.ensure(Some("approvals"))?;
+                self.state
+                    .write_json(&lock, &request_path(&self.state, &req.id), &req)?;
+                (req, true)
+            }
+        });
+        Ok(adm)
+    }
+
+    /// An approval is used only when the role's approvers (if it names any)
+    /// include the file's owner: the kernel, not the file's content, says
+    /// who wrote it.
+    fn check_approver(&self, role: &Role, path: &Path, req: &Request) -> Result<(), String> {
+        let approvers = &role.approval.approvers;
+        if approvers.is_empty() {
+            return Ok(());
+        }
+        let owner = self.state.owner(path).map_err(|e| e.to_string())?;
+        let by = req.decided.as_ref().map(|v| v.by.uid);
+        if by != Some(owner) {
+            return Err(format!(
+                "the approval file is owned by uid {owner}, not by its approver; not used"
+            ));
+        }
+        if !approver_uids(approvers).contains(&owner) {
+            return Err(format!(
+                "approved by uid {owner}, who is not in role `{}`'s approval.approvers; not used",
+                role.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn new_request(&self, role: &Role, d: &Decision, digest: &str) -> Result<Request, CallError> {
+        let now = SystemTime::now();
+        let request_ttl = role.approval.request_ttl.duration();
+        let mut shown = serde_json::Map::new();
+        shown.insert("params".into(), json!(d.params));
+        shown.insert("extra_args".into(), json!(self.call.extra_args));
+        shown.insert("argv".into(), json!(d.argv));
+        shown.insert(
+            "reasons".into(),
+            json!(d
+                .reasons
+                .iter()
+                .map(|r| format!("{}: {}", r.rule, r.message))
+                .collect::<Vec<_>>()),
+        );
+        // What humans (and chat-ops hooks) see is redacted like the audit log;
+        // the digest binds the real values.
+        crate::audit::redact_record(&mut shown);
+        let strings = |k: &str| -> Vec<String> {
+            shown
+                .get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        Ok(Request {
+            id: new_id()?,
+            status: Status::Pending,
+            digest: digest.to_string(),
+            created: time_text(now),
+            expires: time_text(now + request_ttl),
+            updated: time_text(now),
+            role: self.call.role.clone(),
+            agent: self.args.agent.clone(),
+            session: self.args.session.clone(),
+            tool: self.call.tool.clone(),
+            risk: d.risk.map(|r| r.to_string()),
+            params: shown.get("params").cloned().unwrap_or(Value::Null),
+            extra_args: strings("extra_args"),
+            argv: strings("argv"),
+            sandbox: sandbox_summary(self.set, self.call, d),
+            reasons: strings("reasons"),
+            tokens: self.args.tokens,
+            requested_by: Person::me(),
+            host: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            approvers: role.approval.approvers.clone(),
+            approval_ttl: role.approval.ttl.duration().as_secs(),
+            request_ttl: request_ttl.as_secs(),
+            decided: None,
+            consumed: None,
+            expired_at: None,
+        })
+    }
+
+    /// The command that approves request `id`.
+    fn approve_command(&self, id: &str) -> String {
+        format!("agentjail {}approvals approve {id}", self.state.option())
+    }
+
+    /// Adds what the gate did to the decision record.
+    pub fn annotate(&self, adm: &Admission, rec: &mut AuditRecord) {
+        if let Some(b) = &adm.budget {
+            rec.detail("budget", b);
+        }
+        if let Some(req) = &adm.consumed {
+            rec.approval_status = Some("consumed".into());
+            rec.detail("approval", req.audit_detail());
+        }
+        if let Some(req) = &adm.denied_before {
+            rec.approval_status = Some("denied".into());
+            rec.detail("approval", req.audit_detail());
+        }
+        if let Some((req, new)) = &adm.pending {
+            let mut v = req.audit_detail();
+            v["mode"] = json!("queue");
+            v["new"] = json!(new);
+            rec.detail("approval", v);
+        }
+        if adm.ask {
+            rec.detail("approval", json!({"mode": "prompt", "digest": adm.digest}));
+        }
+    }
+
+    /// After the decision record: audits expired approvals and runs the
+    /// approval hook for a new request.
+    pub fn follow_up(&self, adm: &Admission, log: &AuditLog, rec: &AuditRecord) {
+        for (req, was) in &adm.expired {
+            let mut r = req.record(
+                "expired",
+                format!("request {} expired ({was} until {})", req.id, req.expires),
+            );
+            r.detail("decision_id", &rec.id);
+            if let Err(e) = log.append(&r) {
+                tracing::error!("auditing an expired approval: {e}");
+            }
+        }
+        if let (Some((req, true)), Some(hook)) = (&adm.pending, &self.ctx.approval_hook) {
+            if let Err(cause) = run_hook(hook, req, &self.approve_command(&req.id), &self.state) {
+                tracing::warn!("approval hook failed: {cause}");
+                let mut r = rec.error_after(
+                    &format!("approval hook failed: {cause}"),
+                    exit::APPROVAL_REQUIRED,
+                );
+                r.detail("approval", json!({"request_id": req.id}))
+                    .detail("hook_failed", &cause);
+                let _ = log.append(&r);
+            }
+        }
+    }
+
+    /// For a call that still needs approval after [`Gate::admit`]: asks the
+    /// human, or reports the queued request. Afterwards `d` allows the call
+    /// (approved, and within the budget) or still refuses it.
+    pub fn ask(
+        &self,
+        adm: &mut Admission,
+        d: &mut Decision,
+        log: &AuditLog,
+        rec: &AuditRecord,
+        human: &mut dyn AskHuman,
+    ) -> Result<ApprovalState, CallError> {
+        let Some(role) = self.role() else {
+            return Ok(ApprovalState::Settled);
+        };
+        if !adm.ask {
+            return Ok(match adm.pending.take() {
+                Some((request, new)) => ApprovalState::Pending {
+                    approve_command: self.approve_command(&request.id),
+                    request: Box::new(request),
+                    new,
+                },
+                None => ApprovalState::Settled,
+            });
+        }
+        // Ask the human.
+        let mut req = self.new_request(role, d, &adm.digest)?;
+        let timeout = role.limits.approval_timeout.duration();
+        // Pending until the answer's time is up.
+        req.expires = time_text(SystemTime::now() + timeout);
+        let answer = human.ask(&req, timeout);
+        let mut why = answer.reason.clone();
+        let mut approved = answer.approved;
+        if approved && !may_decide(&role.approval.approvers, &answer.by) {
+            approved = false;
+            why = format!(
+                "{} may not decide requests of role `{}` (approval.approvers)",
+                answer.by.label(),
+                role.name
+            );
+        }
+        req.decided = Some(Verdict {
+            by: answer.by.clone(),
+            at: now_text(),
+            reason: Some(why.clone()),
+            mode: "prompt".into(),
+        });
+        req.mark(if approved {
+            Status::Consumed
+        } else {
+            Status::Denied
+        });
+        let status = if approved { "approved" } else { "denied" };
+        let mut r = req.record(status, format!("request {} {status}: {why}", req.id));
+        r.detail("decision_id", &rec.id);
+        log.append(&r)?;
+        let answered = ApprovalState::Answered {
+            request_id: req.id.clone(),
+            approved,
+            reason: why.clone(),
+        };
+        if !approved {
+            d.outcome = Outcome::Deny;
+            d.reasons.push(Reason {
+                rule: "approval",
+                message: format!("not approved: {why} (request {})", req.id),
+            });
+            return Ok(answered);
+        }
+        // Count the call now: another launcher may have used the budget meanwhile.
+        if budget::limited(&role.limits) {
+            let lock = self.state.lock()?;
+            let b = budget::charge(
+                &self.state,
+                &lock,
+                &self.call.role,
+                &role.limits,
+                self.session(),
+                self.args.tokens,
+            )?;
+            drop(lock);
+            if let Some(m) = b.message() {
+                deny(d, "budget", m);
+                let mut r = rec.follow_up("decision");
+                r.decision = Some(d.outcome.as_str().into());
+                r.reasons = vec![format!("budget: {}", d.headline())];
+                r.detail("budget", &b).detail("dry_run", false);
+                log.append(&r)?;
+                adm.budget = Some(b);
+                return Ok(answered);
+            }
+            adm.budget = Some(b);
+        }
+        d.outcome = Outcome::Allow;
+        d.reasons.push(Reason {
+            rule: "approved",
+            message: format!(
+                "approved at {} as request {}: {why}",
+                answer.channel, req.id
+            ),
+        });
+        Ok(answered)
+    }
+
+    /// For `check`: the budget and the approval this call would meet,
+    /// without counting or consuming anything. Changes `d` the way `run`
+    /// would (a budget or the state directory's guard may deny it).
+    pub fn look(&self, d: &mut Decision) -> Result<Look, CallError> {
+        let mut look = Look::default();
+        let Some(role) = self.guarded(d) else {
+            return Ok(look);
+        };
+        if budget::limited(&role.limits) {
+            let r = budget::peek(
+                &self.state,
+                &self.call.role,
+                &role.limits,
+                self.session(),
+                self.args.tokens,
+            )?;
+            if let Some(m) = r.message() {
+                deny(d, "budget", m);
+            }
+            look.budget = Some(r);
+        }
+        if d.outcome != Outcome::NeedsApproval {
+            return Ok(look);
+        }
+        let digest = digest(self.call, d, self.session());
+        let now = SystemTime::now();
+        let mut found = None;
+        for (path, req) in all_requests(&self.state)? {
+            if req.digest != digest || req.lapsed(&path, now)? {
+                continue;
+            }
+            let live = match req.status {
+                Status::Approved | Status::Pending => true,
+                Status::Denied => req.expires_at(&path)? > now,
+                _ => false,
+            };
+            if live {
+                found = Some(req);
+            }
+        }
+        look.approval = Some(match found {
+            Some(req) => {
+                if req.status == Status::Denied {
+                    deny_as_denied_before(d, &req);
+                }
+                json!({"request_id": req.id, "status": req.status, "expires": req.expires, "decided": req.decided})
+            }
+            None => json!({"status": "none", "digest": digest}),
+        });
+        Ok(look)
+    }
+}
+
+/// What `check` reports about budgets and approvals.
+#[derive(Debug, Default, Serialize)]
+pub struct Look {
+    pub budget: Option<budget::Report>,
+    pub approval: Option<Value>,
+}
+
+impl Look {
+    /// Lines for `check`'s text report.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some(b) = &self.budget {
+            s.push_str(&b.text());
+            s.push('\n');
+        }
+        if let Some(a) = &self.approval {
+            let status = a["status"].as_str().unwrap_or("none");
+            if status == "none" {
+                s.push_str("approval: none for this exact call\n");
+            } else {
+                s.push_str(&format!(
+                    "approval: request {} is {status} (expires {})\n",
+                    a["request_id"].as_str().unwrap_or("?"),
+                    a["expires"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+        crate::text::printable(&s)
+    }
+}
+
+fn exposure_message(state: &StateDir, src: &str) -> String {
+    format!(
+        "the sandbox would show agentjail's state directory {} through {src}; \
+         tools never see it (use another path, or move the state with --state-dir)",
+        state.path().display()
+    )
+}
+
+/// The sandbox a request would run in, for the human who decides.
+fn sandbox_summary(set: &ProfileSet, call: &ToolCall, d: &Decision) -> Value {
+    let (Some(role), Some(tool)) = (set.roles.get(&call.role), set.catalog.tools.get(&call.tool))
+    else {
+        return Value::Null;
+    };
+    match crate::sandbox::plan::build(role, tool, d, Vec::new()) {
+        Ok(p) => json!({
+            "uid": p.uid,
+            "network": p.network,
+            "egress": p.egress,
+            "binds": p.binds,
+            "memory": p.memory,
+            "cpu_millis": p.cpu_millis,
+            "pids": p.pids,
+            "timeout": p.timeout.as_secs(),
+        }),
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}

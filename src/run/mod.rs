@@ -1,0 +1,379 @@
+//! The call core: one tool call from start to end, for every front-end.
+//!
+//! [`call`] takes a fully described call ([`CallRequest`]) and returns a typed
+//! [`CallOutcome`]: the decision with its reasons, what happened about
+//! budgets and approval, the sandbox's result and the audit ids. [`check`]
+//! decides and reports without running anything. Neither prints, reads a
+//! terminal or exits: a human is asked through the [`AskHuman`] the
+//! front-end passes in, and the front-end prints the outcome.
+//!
+//! Core layer: it may import the domain (`policy`, `approval`, `budget`,
+//! `audit`, `profile`, `state`) and the mechanisms (`sandbox`, `egress`);
+//! nothing but a front-end imports it.
+
+mod egress;
+mod error;
+pub mod gate;
+pub mod plan;
+mod records;
+
+pub use error::CallError;
+pub use gate::{AskHuman, HumanAnswer, Look, QueueOnly};
+
+use crate::approval::Request;
+use crate::audit::{self, AuditLog};
+use crate::budget;
+use crate::policy::{self, Decision, Outcome, ToolCall};
+use crate::profile::{self, ProfileSet};
+use crate::sandbox::plan::SandboxPlan;
+use crate::sandbox::{self, RunOutcome};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the core finds the policy, the state and the log, and what it runs
+/// for alerts and new approval requests: the settings every call shares.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub profiles: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub cgroup_parent: Option<PathBuf>,
+    /// Run for alerting audit records (see `crate::audit::alert`).
+    pub alert_command: Option<String>,
+    /// Approval requests and budget counters (see `crate::state`).
+    pub state_dir: Option<PathBuf>,
+    /// Run for each new pending approval request (see `crate::approval::hook`).
+    pub approval_hook: Option<String>,
+}
+
+impl Context {
+    pub fn load_profiles(&self) -> Result<ProfileSet, CallError> {
+        let dir = profile::locate(self.profiles.as_deref())?;
+        let set = profile::load(dir.as_deref())?;
+        for w in &set.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(set)
+    }
+
+    pub fn audit_log(&self) -> Result<AuditLog, CallError> {
+        let path = match &self.audit_log {
+            Some(p) => p.clone(),
+            None => audit::default_path()?,
+        };
+        Ok(AuditLog::new(&path).with_alert_command(self.alert_command.clone()))
+    }
+
+    /// The state directory (not created here).
+    pub fn state(&self) -> Result<crate::state::StateDir, CallError> {
+        Ok(crate::state::StateDir::locate(self.state_dir.as_deref())?)
+    }
+}
+
+/// Where the tool's standard streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// The tool reads and writes the caller's own descriptors 0, 1 and 2.
+    Inherit,
+    /// Output is captured (bounded) into the outcome; stdin is still the caller's.
+    Capture,
+}
+
+/// One tool call, fully described.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// Role, tool, parameters and extra arguments.
+    pub call: ToolCall,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    /// Tokens the agent spent producing this call (counted against budgets).
+    pub tokens: u64,
+    pub stdio: Stdio,
+}
+
+impl CallRequest {
+    pub fn new(call: ToolCall) -> CallRequest {
+        CallRequest {
+            call,
+            agent: None,
+            session: None,
+            tokens: 0,
+            stdio: Stdio::Capture,
+        }
+    }
+}
+
+/// What happened about human approval.
+#[derive(Debug, Clone)]
+pub enum ApprovalState {
+    /// No approval was involved, or it was settled by the decision itself
+    /// (a consumed approval, a denial of the identical call: see the reasons).
+    Settled,
+    /// A request waits for a human (exit 75).
+    Pending {
+        request: Box<Request>,
+        /// Whether this call created it (false: an identical one was waiting).
+        new: bool,
+        /// The command that approves it.
+        approve_command: String,
+    },
+    /// A human was asked through [`AskHuman`] and answered.
+    Answered {
+        request_id: String,
+        approved: bool,
+        reason: String,
+    },
+}
+
+/// The sandbox's part of an outcome.
+#[derive(Debug)]
+pub struct ToolRun {
+    pub outcome: RunOutcome,
+    /// The program as resolved on the host.
+    pub program: PathBuf,
+    /// The role's timeout, for the message when it struck.
+    pub timeout: Duration,
+    /// The `tool_result` record's audit id.
+    pub result_id: String,
+}
+
+/// The typed outcome of [`call`].
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The final decision (after budgets and approval).
+    pub decision: Decision,
+    /// The decision record's audit id.
+    pub audit_id: String,
+    pub budget: Option<budget::Report>,
+    pub approval: ApprovalState,
+    /// Present when the tool ran.
+    pub run: Option<ToolRun>,
+    /// The exit code the call ends with (the README's table).
+    pub exit_code: i32,
+}
+
+/// A call that failed after the decision record was written carries its id,
+/// so a front-end can still tie its answer to the log.
+#[derive(Debug)]
+pub struct CallFailure {
+    pub error: CallError,
+    pub audit_id: Option<String>,
+    pub decision: Option<Outcome>,
+}
+
+impl From<CallError> for CallFailure {
+    fn from(error: CallError) -> Self {
+        CallFailure {
+            error,
+            audit_id: None,
+            decision: None,
+        }
+    }
+}
+
+/// A failure before the decision record exists.
+fn early<T, E: Into<CallError>>(r: Result<T, E>) -> Result<T, Box<CallFailure>> {
+    r.map_err(|e| Box::new(CallFailure::from(e.into())))
+}
+
+/// The exit code a decision ends with when it does not run the tool.
+pub fn decision_exit(d: &Decision) -> i32 {
+    match d.outcome {
+        Outcome::Allow => crate::exit::OK,
+        Outcome::NeedsApproval => crate::exit::APPROVAL_REQUIRED,
+        Outcome::Deny => crate::exit::DENIED,
+        Outcome::BadParameters => crate::exit::BAD_PARAMETERS,
+    }
+}
+
+/// The sandbox plan for a decision that produced an argv.
+fn plan_for(set: &ProfileSet, call: &ToolCall, d: &Decision) -> Result<SandboxPlan, CallError> {
+    let role = &set.roles[&call.role];
+    let tool = &set.catalog.tools[&call.tool];
+    let env = plan::build_env(
+        role,
+        &|k| std::env::var(k).ok(),
+        std::io::stdout().is_terminal(),
+    );
+    plan::build(role, tool, d, env).map_err(|e| CallError::Sandbox(e.into()))
+}
+
+/// What [`check`] reports: the decision and everything `run` would do.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub decision: Decision,
+    pub look: Look,
+    /// The resolved program, or why it did not resolve (null without argv).
+    pub program: Value,
+    /// The sandbox plan as JSON (null without argv).
+    pub sandbox: Value,
+    pub audit_id: String,
+    pub exit_code: i32,
+}
+
+/// Decides, audits a dry-run record and reports; never executes, counts or
+/// consumes anything.
+pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError> {
+    // 1. Load the role profiles.
+    let set = ctx.load_profiles()?;
+    let call = &req.call;
+    // 2. Decide.
+    let mut d = policy::decide(&set, call);
+    // 3. Look at the budget and the approvals (nothing counted or consumed).
+    let look = gate::Gate::new(ctx, &set, req)?.look(&mut d)?;
+    // 4. Plan the sandbox and resolve the program, for the report.
+    let mut sandbox_json = Value::Null;
+    let mut program = Value::Null;
+    if !d.argv.is_empty() {
+        let mut p = plan_for(&set, call, &d)?;
+        program = match sandbox::resolve_program(&p) {
+            Ok(path) => {
+                p.program = Some(path.clone());
+                serde_json::json!(path)
+            }
+            Err(e) => serde_json::json!(format!("unresolved: {e}")),
+        };
+        sandbox_json = serde_json::to_value(&p).unwrap_or(Value::Null);
+    }
+    // 5. Audit the dry run.
+    let mut rec = records::decision(req, &d, true);
+    if let Some(b) = &look.budget {
+        rec.detail("budget", b);
+    }
+    ctx.audit_log()?.append(&rec)?;
+    Ok(CheckReport {
+        exit_code: decision_exit(&d),
+        decision: d,
+        look,
+        program,
+        sandbox: sandbox_json,
+        audit_id: rec.id,
+    })
+}
+
+/// Runs one call: decide, admit (budget, approval), audit, sandbox, audit.
+pub fn call(
+    ctx: &Context,
+    req: &CallRequest,
+    human: &mut dyn AskHuman,
+) -> Result<CallOutcome, Box<CallFailure>> {
+    // 0. Nothing inherited beyond stdio reaches the sandbox.
+    sandbox::close_inherited_fds();
+    // 1. Load the role profiles.
+    let set = early(ctx.load_profiles())?;
+    let call = &req.call;
+    // 2. Decide.
+    let mut d = policy::decide(&set, call);
+    // 3. Under the state lock (src/run/gate.rs): deny a sandbox that would show
+    //    the state directory; count the call against the session's budget (77
+    //    beyond it); consume a matching approval, or queue a request for one.
+    let log = early(ctx.audit_log())?;
+    let gate = early(gate::Gate::new(ctx, &set, req))?;
+    let mut admission = early(gate.admit(&mut d, human))?;
+    // 4. Audit the decision before anything runs; no record, no run.
+    let mut rec = records::decision(req, &d, false);
+    gate.annotate(&admission, &mut rec);
+    early(log.append(&rec))?;
+    gate.follow_up(&admission, &log, &rec);
+    // 4a. Still needs approval: ask the human, or report the queued request (75).
+    let mut approval = ApprovalState::Settled;
+    if d.outcome == Outcome::NeedsApproval {
+        approval = early(gate.ask(&mut admission, &mut d, &log, &rec, human))?;
+    }
+    let budget = admission.budget.take();
+    // 5. Stop unless allowed: denial, bad parameters, pending approval.
+    if d.outcome != Outcome::Allow {
+        return Ok(CallOutcome {
+            exit_code: decision_exit(&d),
+            decision: d,
+            audit_id: rec.id,
+            budget,
+            approval,
+            run: None,
+        });
+    }
+    let execute = || -> Result<ToolRun, CallError> {
+        // 6. Plan the sandbox; resolve the program on the host (127/126 before any sandbox).
+        let mut p = plan_for(&set, call, &d)?;
+        let program = sandbox::resolve_program(&p).map_err(CallError::Resolve)?;
+        p.program = Some(program.clone());
+        p.cgroup_parent = ctx.cgroup_parent.clone();
+        // 7. Check the mechanisms the role requires and build the filters.
+        let prepared = sandbox::prepare(p, program)?;
+        // 8. Run the tool in its sandbox and wait for it; the role's egress
+        //    allow-list is served from outside, on the listener pid 1 hands over.
+        let mut proxy: Option<crate::egress::Proxy> = None;
+        let mut serve_egress = |listener: std::net::TcpListener| {
+            match egress::start_proxy(ctx, listener, &prepared.plan, log.path(), &rec) {
+                Ok(p) => proxy = Some(p),
+                // The listener is dropped: the tool's connections are refused.
+                Err(e) => {
+                    tracing::error!("egress proxy not started: {e}");
+                    let _ = log
+                        .append(&rec.error_after(&format!("starting the egress proxy: {e}"), 125));
+                }
+            }
+        };
+        let capture = req.stdio == Stdio::Capture;
+        let launched = sandbox::launch(&prepared, capture, &mut serve_egress);
+        if let Some(p) = proxy.take() {
+            p.stop();
+        }
+        let outcome = launched?;
+        // 9. Audit the result.
+        let code = outcome_exit(&outcome);
+        let result = records::result(req, &d, &prepared, &outcome, code, &rec.id);
+        log.append(&result)?;
+        if let Some(errno) = outcome.exec_errno {
+            let why = nix::errno::Errno::from_raw(errno).desc();
+            let what = format!("executing {}: {why}", prepared.program.display());
+            let _ = log.append(&rec.error_after(&what, code));
+        }
+        Ok(ToolRun {
+            outcome,
+            program: prepared.program.clone(),
+            timeout: prepared.plan.timeout,
+            result_id: result.id,
+        })
+    };
+    match execute() {
+        Ok(run) => Ok(CallOutcome {
+            exit_code: outcome_exit(&run.outcome),
+            decision: d,
+            audit_id: rec.id,
+            budget,
+            approval,
+            run: Some(run),
+        }),
+        Err(e) => {
+            // Best effort: the failure is audited (and alerted) too.
+            let _ = log.append(&rec.error_after(&crate::text::chain(&e), e.exit_code()));
+            Err(Box::new(CallFailure {
+                error: e,
+                audit_id: Some(rec.id),
+                decision: Some(d.outcome),
+            }))
+        }
+    }
+}
+
+/// The exit code for a finished run.
+pub fn outcome_exit(o: &RunOutcome) -> i32 {
+    use crate::exit;
+    if let Some(errno) = o.exec_errno {
+        return if errno == libc::ENOENT {
+            exit::NOT_FOUND
+        } else {
+            exit::NOT_EXECUTABLE
+        };
+    }
+    if o.timed_out {
+        return exit::TIMEOUT;
+    }
+    match (o.exit_code, o.signal) {
+        (Some(c), _) => c,
+        (None, Some(s)) => exit::for_signal(s),
+        (None, None) => exit::LAUNCHER_FAILED,
+    }
+}

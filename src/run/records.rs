@@ -1,0 +1,110 @@
+//! The audit records of a call's decision and of its result: which facts
+//! of the call, the decision and the sandbox's outcome each one holds.
+
+use super::CallRequest;
+use crate::audit::{self, AuditRecord};
+use crate::policy::{Decision, Outcome};
+use crate::sandbox::{self, RunOutcome};
+use serde_json::{json, Value};
+
+/// A record of `event` about this call: who called, which tool, with
+/// `params`, and the decision.
+pub(super) fn of_call(
+    event: &'static str,
+    req: &CallRequest,
+    params: &crate::policy::params::Params,
+    d: &Decision,
+) -> AuditRecord {
+    let call = &req.call;
+    let mut r = AuditRecord::new(event, &call.role);
+    r.agent_id = req.agent.clone();
+    r.session_id = req.session.clone();
+    r.tool = Some(call.tool.clone());
+    r.params = Some(Value::Object(params.clone().into_iter().collect()));
+    r.tokens_used = req.tokens;
+    r.risk_level = d.risk.map(|x| x.to_string());
+    r.decision = Some(d.outcome.as_str().to_string());
+    r
+}
+
+/// The `decision` record of a call (`dry_run` for `check`).
+pub(super) fn decision(req: &CallRequest, d: &Decision, dry_run: bool) -> AuditRecord {
+    let call = &req.call;
+    let mut r = of_call("decision", req, &call.params, d);
+    r.reasons = d
+        .reasons
+        .iter()
+        .map(|x| format!("{}: {}", x.rule, x.message))
+        .collect();
+    r.approval_status = match d.outcome {
+        Outcome::NeedsApproval => Some("required".into()),
+        _ => None,
+    };
+    r.detail("dry_run", dry_run);
+    if !d.argv.is_empty() {
+        r.detail("argv", &d.argv);
+    }
+    if !d.findings.is_empty() {
+        r.detail("findings", &d.findings);
+        let critical = d.findings.iter().any(|f| f.critical);
+        r.detail("severity", if critical { "critical" } else { "warning" });
+    }
+    if !call.extra_args.is_empty() {
+        r.detail("extra_args", &call.extra_args);
+    }
+    r
+}
+
+/// The `tool_result` record of a run.
+pub(super) fn result(
+    req: &CallRequest,
+    d: &Decision,
+    prep: &sandbox::Prepared,
+    o: &RunOutcome,
+    code: i32,
+    decision_id: &str,
+) -> AuditRecord {
+    let mut r = of_call("tool_result", req, &d.params, d);
+    r.result = Some(if o.timed_out {
+        "timeout".into()
+    } else if code == 0 {
+        "success".into()
+    } else {
+        format!("exit {code}")
+    });
+    r.detail("decision_id", decision_id)
+        .detail("argv", &d.argv)
+        .detail("program", &prep.program)
+        .detail("exit_code", code)
+        .detail("signal", o.signal)
+        .detail("timed_out", o.timed_out)
+        .detail("duration_ms", o.duration_ms)
+        .detail("usage", &o.usage)
+        .detail("oom_killed", o.usage.oom_killed)
+        .detail(
+            "sandbox",
+            json!({
+                "namespaces": prep.plan.namespaces,
+                "uid": prep.plan.uid,
+                "network": prep.plan.network,
+                "seccomp": o.confinement.as_ref().map(|c| c.seccomp),
+                "landlock_abi": prep.mechanisms.landlock_abi,
+                "landlock": o.confinement.as_ref().map(|c| c.landlock.clone()),
+                "no_new_privs": o.confinement.as_ref().map(|c| c.no_new_privs),
+                "cgroup": o.cgroup,
+            }),
+        );
+    if let Some(e) = o.exec_errno {
+        r.detail("exec_errno", e);
+    }
+    for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        if let Some(c) = c {
+            r.detail(&format!("{name}_bytes"), c.bytes)
+                .detail(&format!("{name}_truncated"), c.truncated);
+        }
+        // Of the captured bytes (after truncation); null when not captured.
+        let sum = c.as_ref().map(|c| audit::sha256_hex(&c.data));
+        r.detail(&format!("{name}_sha256"), sum);
+    }
+    r
+}
