@@ -18,7 +18,7 @@
 //! with `alert_failed` for every alert that could not start, exited non-zero,
 //! was killed by a signal or timed out.
 
-use crate::audit::Sealed;
+use super::chain::Sealed;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::io::{Seek, Write};
@@ -250,10 +250,10 @@ mod tests {
     }
 
     fn sealed() -> Sealed {
-        crate::audit::seal(
+        crate::audit::chain::seal(
             rec(json!({"event_type": "error"})),
             7,
-            crate::audit::GENESIS,
+            crate::audit::chain::GENESIS,
         )
     }
 
