@@ -205,11 +205,8 @@ fn spawn(command: &str, log: &Path, record: &Sealed, reason: &str) -> std::io::R
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::audit::chain::object as rec;
     use serde_json::json;
-
-    fn rec(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
 
     #[test]
     fn which_records_alert() {

@@ -131,6 +131,16 @@ pub fn seal(mut record: Map<String, Value>, seq: u64, prev: &str) -> Sealed {
     Sealed { line, seq, hash }
 }
 
+/// A JSON object literal as a record map (for tests across the audit
+/// modules).
+#[cfg(test)]
+pub(crate) fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

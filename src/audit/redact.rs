@@ -333,14 +333,8 @@ fn redact_strings(v: &mut Value, secrets: &[String]) {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::audit::chain::object as map;
     use serde_json::json;
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => panic!("not an object"),
-        }
-    }
 
     #[test]
     fn every_shape_compiles() {

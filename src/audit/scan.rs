@@ -381,43 +381,37 @@ fn check_members(line: &[u8], m: Option<Members>) -> Result<LineInfo, LineFault>
     if !laid_out {
         return Err(bad("`hash` is not the line's last member"));
     }
-    let mut h = Sha256::new();
-    h.update(&line[..n - HASH_SUFFIX_LEN]);
-    h.update(b"}");
-    let computed: [u8; 32] = h.finalize().into();
     Ok(LineInfo {
         seq,
         prev: prev_hash,
         hash: own,
-        hash_ok: computed == own,
+        hash_ok: content_digest(line) == Some(own),
     })
 }
 
-/// The hash a line's content actually has (for error messages).
-pub fn computed_hash(line: &[u8]) -> Option<String> {
+/// The SHA-256 of a line without its last `HASH_SUFFIX_LEN` bytes (the
+/// `,"hash":"…"` member), closed with `}`; `None` for a shorter line.
+fn content_digest(line: &[u8]) -> Option<[u8; 32]> {
     let n = line.len();
     (n > HASH_SUFFIX_LEN).then(|| {
         let mut h = Sha256::new();
         h.update(&line[..n - HASH_SUFFIX_LEN]);
         h.update(b"}");
-        hex(&h.finalize())
+        h.finalize().into()
     })
+}
+
+/// The hash a line's content actually has (for error messages).
+pub fn computed_hash(line: &[u8]) -> Option<String> {
+    content_digest(line).map(|d| hex(&d))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::audit::chain::{seal, sha256_hex, write_canonical, GENESIS};
-    use serde_json::json;
-    use serde_json::{Map, Value};
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => panic!("not an object"),
-        }
-    }
+    use crate::audit::chain::{object as map, seal, sha256_hex, write_canonical, GENESIS};
+    use serde_json::{json, Value};
 
     #[test]
     fn run_stops_match_the_table() {
