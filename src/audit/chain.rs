@@ -3,6 +3,22 @@
 //! ends in its own `hash` ([`seal`]), and [`GENESIS`], the `prev` of a log's
 //! first record. Pure functions over bytes and JSON values: no files, no
 //! knowledge of the other audit modules.
+//!
+//! # Why not an RFC 8785 (JCS) crate
+//!
+//! [`write_canonical`] is close to RFC 8785 but not the same, and the form is
+//! fixed: a record's `hash` is defined over it, and approvals and budget
+//! counters are keyed by digests of it. `serde_jcs` was compared byte for
+//! byte (test `jcs_differs_from_the_canonical_form_on_floats`). It agrees on
+//! strings (escapes, non-ASCII, astral characters), integers and nesting, but
+//! writes numbers as ECMAScript does, so a float parameter changes:
+//! `{"f":1.0}` becomes `{"f":1}` (read back as an integer), `-0.0` becomes
+//! `0`, `1e20` becomes `100000000000000000000`. Tool parameters are the
+//! agent's JSON, so such values do reach the log; their records would hash
+//! differently from the ones already written. serde_jcs 0.2 (which needs Rust
+//! 1.85) differs further: it orders keys by UTF-16 code units (`"😀"` before
+//! `"｡"`) and rounds integers above 2^53 (`u64::MAX` becomes
+//! `18446744073709552000`).
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -13,16 +29,9 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// `,"hash":"` + 64 hex digits + `"}`: how every line ends.
 pub const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
-    }
-    s
+    ::hex::encode(bytes)
 }
 
 /// The value of each lower-case hex digit; 0xff for every other byte.
@@ -42,6 +51,11 @@ static HEX_VALUE: [u8; 256] = {
 };
 
 /// Decodes 64 lower-case hex digits.
+///
+/// Hand-written rather than `hex::decode_to_slice`, which also takes
+/// upper-case digits: a line agentjail writes has lower-case ones only, so an
+/// upper-case `hash` or `prev` is not a record of ours. It is also on the
+/// `audit verify` path (twice a line) and has no branch per digit.
 pub fn parse_hash(text: &[u8]) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
@@ -165,5 +179,51 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"a":{"c":true,"z":[3,{"x":"é\n","y":null}]},"b":1}"#
         );
+    }
+
+    /// The canonical form of representative values, byte for byte, next to
+    /// what `serde_jcs` (RFC 8785) writes: the same but for floats. See the
+    /// module comment.
+    #[test]
+    fn jcs_differs_from_the_canonical_form_on_floats() {
+        let record = json!({
+            "event_type": "decision", "seq": 12, "tokens_used": 0, "pid": 4_294_967_295u32,
+            "prev": GENESIS, "reasons": ["risk class read", "é \u{1} \" \\ / \u{7f} \u{2028} 😀"],
+            "params": {"path": "/tmp/x y", "n": [-5, u64::MAX, i64::MIN], "empty": {}, "e": [],
+                       "z": null, "t": true, "ratio": 0.5, "tiny": 5e-324, "huge": 1.5e300},
+            "": "empty key", "E": 1, "e": 2, "é": 3, "\u{ff61}": 4, "\u{1f600}": 5,
+        });
+        let want = concat!(
+            r#"{"":"empty key","E":1,"e":2,"event_type":"decision","params":{"e":[],"empty":{},"#,
+            r#""huge":1.5e+300,"n":[-5,18446744073709551615,-9223372036854775808],"path":"/tmp/x y","#,
+            r#""ratio":0.5,"t":true,"tiny":5e-324,"z":null},"pid":4294967295,"#,
+            r#""prev":"0000000000000000000000000000000000000000000000000000000000000000","#,
+            r#""reasons":["risk class read","é \u0001 \" \\ / "#,
+            "\u{7f} \u{2028} 😀",
+            r#""],"seq":12,"#,
+            r#""tokens_used":0,"é":3,"｡":4,"😀":5}"#,
+        );
+        let mut ours = Vec::new();
+        write_canonical(&record, &mut ours);
+        assert_eq!(String::from_utf8(ours.clone()).unwrap(), want);
+        assert_eq!(serde_jcs::to_vec(&record).unwrap(), ours);
+
+        for (v, canonical, jcs) in [
+            (json!({"f": 1.0}), r#"{"f":1.0}"#, r#"{"f":1}"#),
+            (json!({"f": -0.0}), r#"{"f":-0.0}"#, r#"{"f":0}"#),
+            (
+                json!({"f": 1e20}),
+                r#"{"f":1e+20}"#,
+                r#"{"f":100000000000000000000}"#,
+            ),
+        ] {
+            let mut ours = Vec::new();
+            write_canonical(&v, &mut ours);
+            assert_eq!(String::from_utf8(ours).unwrap(), canonical);
+            assert_eq!(
+                String::from_utf8(serde_jcs::to_vec(&v).unwrap()).unwrap(),
+                jcs
+            );
+        }
     }
 }
