@@ -1,7 +1,6 @@
 //! agentjail: run AI agents' tool calls under a policy, inside a sandbox,
 //! with an audit trail.
 
-pub mod alert;
 pub mod approval;
 pub mod audit;
 pub mod budget;

@@ -18,7 +18,7 @@
 //! with `alert_failed` for every alert that could not start, exited non-zero,
 //! was killed by a signal or timed out.
 
-use crate::audit::Sealed;
+use super::chain::Sealed;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::io::{Seek, Write};
@@ -205,11 +205,8 @@ fn spawn(command: &str, log: &Path, record: &Sealed, reason: &str) -> std::io::R
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::audit::chain::object as rec;
     use serde_json::json;
-
-    fn rec(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
 
     #[test]
     fn which_records_alert() {
@@ -250,10 +247,10 @@ mod tests {
     }
 
     fn sealed() -> Sealed {
-        crate::audit::seal(
+        crate::audit::chain::seal(
             rec(json!({"event_type": "error"})),
             7,
-            crate::audit::GENESIS,
+            crate::audit::chain::GENESIS,
         )
     }
 

@@ -1,0 +1,614 @@
+//! The log file: where it lives ([`default_path`], [`rotated_path`]), and
+//! [`AuditLog`], which appends records under an exclusive `flock` (read the
+//! last record, write the new line with `O_APPEND`, `fdatasync`), continues
+//! the chain across rotation, sets the append-only flag, and starts the alert
+//! command for records that call for one. The errors of writing are
+//! [`AuditError`]. This is the only audit module that touches files.
+
+use super::alert::{self, Alerts};
+use super::chain::{hex, seal, Sealed, GENESIS};
+use super::record::AuditRecord;
+use super::redact::redact_record;
+use super::scan::{check_line, LineFault};
+use nix::fcntl::{Flock, FlockArg};
+use serde_json::{Map, Value};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How long a writer waits for the log's lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest last line a writer reads back to find the previous hash.
+const MAX_LINE: u64 = 64 << 20;
+
+/// `FS_APPEND_FL` from linux/fs.h: the inode may only be appended to.
+const FS_APPEND_FL: libc::c_int = 0x20;
+
+#[derive(Debug, Error)]
+pub enum AuditError {
+    #[error("creating audit log directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "opening audit log {path} (set --audit-log or AGENTJAIL_AUDIT_LOG to a writable file)"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("locking audit log {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "lock timeout: audit log {path} stayed locked by another process for {}",
+        humantime::format_duration(*waited)
+    )]
+    LockTimeout { path: PathBuf, waited: Duration },
+    #[error("reading the last record of audit log {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "audit log {path} cannot be extended: {why}; check it with `agentjail audit verify`, \
+         then move it aside (not to PATH.1, which a new log continues) so a new chain can start"
+    )]
+    Damaged { path: PathBuf, why: String },
+    #[error("appending to audit log {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("syncing audit log {path} to disk")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no audit log location: HOME and XDG_STATE_HOME are unset (use --audit-log)")]
+    NoLocation,
+}
+
+/// The default log: `/var/log/agentjail/audit.jsonl` for root,
+/// `$XDG_STATE_HOME/agentjail/audit.jsonl` (or `~/.local/state/...`) for a user.
+pub fn default_path() -> Result<PathBuf, AuditError> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/var/log/agentjail/audit.jsonl"));
+    }
+    let state = crate::state::user_state_home().ok_or(AuditError::NoLocation)?;
+    Ok(state.join("agentjail/audit.jsonl"))
+}
+
+/// The name logrotate gives a log's N-th older file: `PATH.N`.
+pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// What [`AuditLog::append`] wrote.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Appends records to one log file, and runs the alert command for the
+/// records that call for one.
+pub struct AuditLog {
+    path: PathBuf,
+    lock_timeout: Duration,
+    set_append_only: AppendOnly,
+    alerts: Alerts,
+}
+
+/// When root sets the append-only flag on a log it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOnly {
+    /// Unless the log lies in a temporary directory ($TMPDIR, /tmp,
+    /// /var/tmp, /dev/shm), whose cleaners must be able to remove it.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether `dir` lies in a temporary directory.
+fn in_temp_dir(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    [
+        std::env::temp_dir(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+        PathBuf::from("/dev/shm"),
+    ]
+    .iter()
+    .filter_map(|t| t.canonicalize().ok())
+    .any(|t| dir.starts_with(t))
+}
+
+impl AuditLog {
+    /// A log at `path`. `AGENTJAIL_AUDIT_LOCK_TIMEOUT` (e.g. `10s`, `500ms`)
+    /// bounds the wait for the lock; `AGENTJAIL_AUDIT_APPEND_ONLY` is `0`
+    /// (root never sets the append-only flag on a new log), `1` (always,
+    /// also in a temporary directory) or unset ([`AppendOnly::Auto`]).
+    pub fn new(path: &Path) -> AuditLog {
+        let lock_timeout = std::env::var("AGENTJAIL_AUDIT_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|v| humantime::parse_duration(v.trim()).ok())
+            .unwrap_or(DEFAULT_LOCK_TIMEOUT);
+        let set_append_only = match std::env::var("AGENTJAIL_AUDIT_APPEND_ONLY").as_deref() {
+            Ok("0" | "no" | "off" | "false") => AppendOnly::Never,
+            Ok("1" | "yes" | "on" | "true") => AppendOnly::Always,
+            _ => AppendOnly::Auto,
+        };
+        AuditLog {
+            path: path.to_path_buf(),
+            lock_timeout,
+            set_append_only,
+            alerts: Alerts::new(None),
+        }
+    }
+
+    /// Runs `command` (with `/bin/sh -c`) for every record that calls for an
+    /// alert; see [`super::alert`].
+    pub fn with_alert_command(mut self, command: Option<String>) -> AuditLog {
+        self.alerts = Alerts::new(command.filter(|c| !c.trim().is_empty()));
+        self
+    }
+
+    /// When root sets the append-only flag on a log it creates.
+    pub fn with_append_only_flag(mut self, when: AppendOnly) -> AuditLog {
+        self.set_append_only = when;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record, chained to the last one, and syncs it to disk
+    /// before returning. Then starts the alert command when the record calls
+    /// for one (without waiting for it).
+    pub fn append(&self, record: &AuditRecord) -> Result<Appended, AuditError> {
+        let map = match serde_json::to_value(record) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) | Err(_) => {
+                return Err(AuditError::Write {
+                    path: self.path.clone(),
+                    source: std::io::Error::other("the record is not a JSON object"),
+                })
+            }
+        };
+        self.append_map(map)
+    }
+
+    /// Appends a record given as a JSON object (redacted here).
+    pub fn append_map(&self, mut map: Map<String, Value>) -> Result<Appended, AuditError> {
+        redact_record(&mut map);
+        let reason = alert::reason(&map);
+        let who = reason.as_ref().map(|_| alert::Subject::of(&map));
+        let sealed = self.write_chained(map)?;
+        if let (Some(reason), Some(who)) = (reason, who) {
+            // Only now that the record is durable.
+            self.alerts.fire(&self.path, &sealed, reason, who);
+        }
+        Ok(Appended {
+            seq: sealed.seq,
+            hash: sealed.hash,
+        })
+    }
+
+    /// Waits (a bounded time) for the alert commands started so far and
+    /// audits the ones that failed. Also done when the log is dropped.
+    pub fn finish_alerts(&self) {
+        for failure in self.alerts.reap() {
+            let who = &failure.subject;
+            let mut r = AuditRecord::new("error", who.role.as_deref().unwrap_or(""));
+            r.tool = who.tool.clone();
+            r.agent_id = who.agent_id.clone();
+            r.session_id = who.session_id.clone();
+            r.result = Some("alert failed".into());
+            r.detail("error", format!("alert command failed: {}", failure.cause))
+                .detail(
+                    "alert_failed",
+                    serde_json::json!({
+                        "seq": failure.seq,
+                        "hash": failure.hash,
+                        "reason": failure.reason,
+                        "cause": failure.cause,
+                    }),
+                );
+            if let Err(e) = self.append(&r) {
+                tracing::warn!("could not audit a failed alert: {e}");
+            }
+        }
+    }
+
+    /// Locks the log, reads the last hash, writes and syncs the new line.
+    fn write_chained(&self, mut map: Map<String, Value>) -> Result<Sealed, AuditError> {
+        let (file, created) = self.open_locked()?;
+        let path = &self.path;
+        let meta = file.metadata().map_err(|source| AuditError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let size = meta.len();
+        let (last_seq, last_hash) = if size > 0 {
+            last_record(&file, size, path)?
+        } else {
+            self.continued_chain()?
+        };
+        let flag = match self.set_append_only {
+            AppendOnly::Never => false,
+            AppendOnly::Always => true,
+            AppendOnly::Auto => !path.parent().is_some_and(in_temp_dir),
+        };
+        if created && flag && nix::unistd::geteuid().is_root() {
+            if let Err(e) = set_append_only(&file) {
+                tracing::info!("append-only flag not set on {}: {e}", path.display());
+            }
+        }
+        map.insert("log_append_only".into(), Value::Bool(is_append_only(&file)));
+        let sealed = seal(map, last_seq + 1, &last_hash);
+        let mut f = &*file;
+        if let Err(source) = f.write_all(&sealed.line) {
+            // Undo a partial line so the next writer finds a whole record
+            // (not possible once the file is append-only).
+            let _ = file.set_len(size);
+            return Err(AuditError::Write {
+                path: path.clone(),
+                source,
+            });
+        }
+        if let Err(source) = file.sync_data() {
+            let _ = file.set_len(size);
+            return Err(AuditError::Sync {
+                path: path.clone(),
+                source,
+            });
+        }
+        if created {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        Ok(sealed)
+        // The lock is released when `file` is dropped, after the sync.
+    }
+
+    /// For a new or emptied log: the last record of the rotated `PATH.1`, or
+    /// the genesis.
+    fn continued_chain(&self) -> Result<(u64, String), AuditError> {
+        let older = rotated_path(&self.path, 1);
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&older)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((0, GENESIS.to_string()))
+            }
+            Err(source) => {
+                return Err(AuditError::Read {
+                    path: older,
+                    source,
+                })
+            }
+        };
+        // A writer that opened it before the rotation may still be writing.
+        let file = lock_until(
+            file,
+            FlockArg::LockSharedNonblock,
+            self.lock_timeout,
+            &older,
+        )?;
+        let size = file
+            .metadata()
+            .map_err(|source| AuditError::Read {
+                path: older.clone(),
+                source,
+            })?
+            .len();
+        if size == 0 {
+            return Ok((0, GENESIS.to_string()));
+        }
+        last_record(&file, size, &older)
+    }
+
+    /// Creates the directory (0700) and the file (0600) when missing, opens
+    /// the file for appending and takes its exclusive lock. Retries when the
+    /// file was renamed (rotated) between opening and locking.
+    fn open_locked(&self) -> Result<(Flock<File>, bool), AuditError> {
+        let path = &self.path;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|source| AuditError::CreateDir {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+            }
+        }
+        let started = Instant::now();
+        loop {
+            let open = |create_new: bool| {
+                let mut o = OpenOptions::new();
+                o.read(true)
+                    .append(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+                if create_new {
+                    o.create_new(true);
+                }
+                o.open(path)
+            };
+            let (file, created) = match open(true) {
+                Ok(f) => (f, true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match open(false) {
+                    Ok(f) => (f, false),
+                    Err(source) => {
+                        return Err(AuditError::Open {
+                            path: path.clone(),
+                            source,
+                        })
+                    }
+                },
+                Err(source) => {
+                    return Err(AuditError::Open {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            };
+            let left = self.lock_timeout.saturating_sub(started.elapsed());
+            let file = lock_until(file, FlockArg::LockExclusiveNonblock, left, path).map_err(
+                |e| match e {
+                    AuditError::LockTimeout { path, .. } => AuditError::LockTimeout {
+                        path,
+                        waited: self.lock_timeout,
+                    },
+                    other => other,
+                },
+            )?;
+            // Still the file at `path`? Otherwise it was rotated meanwhile.
+            let same = match (file.metadata(), std::fs::symlink_metadata(path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                return Ok((file, created));
+            }
+            if started.elapsed() >= self.lock_timeout {
+                return Err(AuditError::LockTimeout {
+                    path: path.clone(),
+                    waited: self.lock_timeout,
+                });
+            }
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.finish_alerts();
+    }
+}
+
+/// Takes a `flock`, polling without blocking until `timeout` has passed.
+pub fn lock_until(
+    file: File,
+    arg: FlockArg,
+    timeout: Duration,
+    path: &Path,
+) -> Result<Flock<File>, AuditError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(500);
+    let mut file = file;
+    loop {
+        match Flock::lock(file, arg) {
+            Ok(locked) => return Ok(locked),
+            Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                if started.elapsed() >= timeout {
+                    return Err(AuditError::LockTimeout {
+                        path: path.to_path_buf(),
+                        waited: timeout,
+                    });
+                }
+                file = f;
+                // Spread the retries of many waiting processes.
+                let jitter = Duration::from_micros(u64::from(std::process::id() % 500));
+                std::thread::sleep(pause + jitter);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err((_, errno)) => {
+                return Err(AuditError::Lock {
+                    path: path.to_path_buf(),
+                    source: errno.into(),
+                })
+            }
+        }
+    }
+}
+
+/// The last line of a file of `size` bytes, without its newline, read from
+/// the end. `Err(why)` when the file does not end in a newline.
+pub fn read_last_line(file: &File, size: u64) -> std::io::Result<Result<Vec<u8>, String>> {
+    if size == 0 {
+        return Ok(Err("the file is empty".into()));
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, size - 1)?;
+    if last[0] != b'\n' {
+        return Ok(Err(
+            "the last line is incomplete (no newline at its end)".into()
+        ));
+    }
+    let end = size - 1;
+    let mut start = end;
+    let mut tail: Vec<u8> = Vec::new();
+    const CHUNK: u64 = 64 << 10;
+    while start > 0 {
+        let from = start.saturating_sub(CHUNK);
+        let mut buf = vec![0u8; usize::try_from(start - from).unwrap_or(0)];
+        file.read_exact_at(&mut buf, from)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            buf.drain(..=i);
+            buf.extend_from_slice(&tail);
+            return Ok(Ok(buf));
+        }
+        buf.extend_from_slice(&tail);
+        tail = buf;
+        start = from;
+        if end - start > MAX_LINE {
+            return Ok(Err(format!(
+                "the last line is longer than {MAX_LINE} bytes"
+            )));
+        }
+    }
+    Ok(Ok(tail))
+}
+
+/// The seq and hash of a log's last record, read from the end of the file.
+fn last_record(file: &File, size: u64, path: &Path) -> Result<(u64, String), AuditError> {
+    let line = read_last_line(file, size)
+        .map_err(|source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .map_err(|why| AuditError::Damaged {
+            path: path.to_path_buf(),
+            why,
+        })?;
+    match check_line(&line) {
+        Ok(info) => Ok((info.seq, hex(&info.hash))),
+        Err(LineFault::NotJson(e)) => Err(AuditError::Damaged {
+            path: path.to_path_buf(),
+            why: format!("its last line is not JSON ({e})"),
+        }),
+        Err(LineFault::NotRecord(e)) => Err(AuditError::Damaged {
+            path: path.to_path_buf(),
+            why: format!(
+                "its last line is not a chained audit record ({e}; written by an older agentjail?)"
+            ),
+        }),
+    }
+}
+
+fn get_flags(file: &File) -> std::io::Result<libc::c_int> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int to the pointer, which points at
+    // a live, writable c_int for the duration of the call.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(flags)
+}
+
+/// Whether the file's inode has the append-only flag (`chattr +a`).
+pub fn is_append_only(file: &File) -> bool {
+    get_flags(file).is_ok_and(|f| f & FS_APPEND_FL != 0)
+}
+
+/// Sets the append-only flag (needs CAP_LINUX_IMMUTABLE and a filesystem
+/// that supports it).
+pub fn set_append_only(file: &File) -> std::io::Result<()> {
+    let flags = get_flags(file)? | FS_APPEND_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads one int from the pointer, which points at
+    // a live c_int for the duration of the call.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clears the append-only flag (tests and tools that must remove a log).
+pub fn clear_append_only(file: &File) -> std::io::Result<()> {
+    let flags = get_flags(file)? & !FS_APPEND_FL;
+    // SAFETY: as in `set_append_only`.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_line_is_read_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l");
+        let long = "x".repeat(200_000);
+        std::fs::write(&p, format!("first\n{long}\n")).unwrap();
+        let f = File::open(&p).unwrap();
+        let size = f.metadata().unwrap().len();
+        assert_eq!(read_last_line(&f, size).unwrap().unwrap(), long.as_bytes());
+        std::fs::write(&p, "only\n").unwrap();
+        let f = File::open(&p).unwrap();
+        assert_eq!(read_last_line(&f, 5).unwrap().unwrap(), b"only");
+        std::fs::write(&p, "a\nhalf").unwrap();
+        let f = File::open(&p).unwrap();
+        assert!(read_last_line(&f, 6).unwrap().is_err());
+    }
+
+    #[test]
+    fn appends_chain_and_continue_after_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/audit.jsonl");
+        let log = AuditLog::new(&p).with_append_only_flag(AppendOnly::Never);
+        let a = log.append(&AuditRecord::new("decision", "r")).unwrap();
+        let b = log.append(&AuditRecord::new("tool_result", "r")).unwrap();
+        assert_eq!((a.seq, b.seq), (1, 2));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(p.parent().unwrap()), 0o700);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let second = check_line(lines[1].as_bytes()).unwrap();
+        assert_eq!(hex(&second.prev), a.hash);
+        // logrotate: the log becomes PATH.1 and a new file continues the chain.
+        std::fs::rename(&p, rotated_path(&p, 1)).unwrap();
+        let c = log.append(&AuditRecord::new("decision", "r")).unwrap();
+        assert_eq!(c.seq, 3);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let first = check_line(text.trim_end().as_bytes()).unwrap();
+        assert_eq!(hex(&first.prev), b.hash);
+        // A damaged last line stops the next writer.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"half")
+            .unwrap();
+        let e = log.append(&AuditRecord::new("decision", "r")).unwrap_err();
+        assert!(matches!(e, AuditError::Damaged { .. }), "{e}");
+    }
+}
