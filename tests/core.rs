@@ -346,7 +346,8 @@ fn main() {
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     let mut sandbox = true;
     let mut passed = 0;
-    let checks: Vec<(&str, Box<dyn Fn(bool)>)> = vec![
+    type Check = (&'static str, Box<dyn Fn(bool)>);
+    let checks: Vec<Check> = vec![
         (
             "deny_is_a_typed_outcome",
             Box::new(|_| deny_is_a_typed_outcome()),
