@@ -47,6 +47,7 @@ pub mod log;
 pub mod record;
 pub mod redact;
 pub mod scan;
+pub mod verify;
 
 pub use chain::{
     hex, parse_hash, seal, sha256_hex, write_canonical, Sealed, GENESIS, HASH_SUFFIX_LEN,

@@ -21,7 +21,7 @@ pub enum AppError {
     #[error("writing output")]
     Output(#[source] std::io::Error),
     #[error(transparent)]
-    AuditCmd(#[from] super::audit::AuditCmdError),
+    AuditCmd(#[from] crate::audit::verify::ReadError),
 }
 
 impl AppError {
