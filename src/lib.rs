@@ -17,6 +17,7 @@ pub mod policy;
 pub mod profile;
 pub mod run;
 pub mod sandbox;
+pub mod sandbox_plan;
 pub mod screening;
 pub mod state;
 pub mod units;

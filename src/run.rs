@@ -137,12 +137,12 @@ fn plan_for(
 ) -> Result<plan::SandboxPlan, AppError> {
     let role = &set.roles[&call.role];
     let tool = &set.catalog.tools[&call.tool];
-    let env = plan::build_env(
+    let env = crate::sandbox_plan::build_env(
         role,
         &|k| std::env::var(k).ok(),
         std::io::stdout().is_terminal(),
     );
-    plan::build(role, tool, d, env).map_err(|e| AppError::Sandbox(e.into()))
+    crate::sandbox_plan::build(role, tool, d, env).map_err(|e| AppError::Sandbox(e.into()))
 }
 
 /// `agentjail check`: decide, audit, print; never executes.
