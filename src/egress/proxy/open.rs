@@ -6,8 +6,8 @@
 //!
 //! It may not speak to the client: the replies are `serve.rs`'s.
 
+use super::super::rules::{classify_host, EgressRules, HostKind, Verdict};
 use super::timed::printable;
-use crate::egress::rules::{classify_host, EgressRules, HostKind, Verdict};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

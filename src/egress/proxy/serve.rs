@@ -8,13 +8,13 @@
 //! It may not decide a destination itself (`open.rs` asks the rules) or
 //! copy data (`relay.rs`).
 
+use super::super::http::{self, Request};
+use super::super::socks;
 use super::accept::{limit_reason, Conn};
 use super::open::{open, Failure, NotOpened};
 use super::relay::{relay, RelayKind};
 use super::timed::{linger_close, millis, read_some};
 use super::NetworkEvent;
-use crate::egress::http::{self, Request};
-use crate::egress::socks;
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
