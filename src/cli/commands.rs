@@ -184,7 +184,7 @@ fn read_trim(path: &str) -> Option<String> {
 /// Tries to create the namespaces a run needs, in a throwaway child.
 fn try_unshare() -> Result<(), String> {
     use nix::sys::wait::{waitpid, WaitStatus};
-    let flags = crate::sandbox::namespaces::clone_flags(crate::profile::NetworkMode::None);
+    let flags = crate::sandbox::namespaces::clone_flags(crate::sandbox::plan::NetworkMode::None);
     // SAFETY: single-threaded here; the child only calls unshare and _exit.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {

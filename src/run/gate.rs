@@ -75,7 +75,7 @@ fn exposing_bind(
         .iter()
         .chain(crate::sandbox::plan::ETC_PATHS)
         .map(PathBuf::from);
-    let binds: Vec<PathBuf> = match crate::sandbox::plan::build(role, tool, d, Vec::new()) {
+    let binds: Vec<PathBuf> = match super::plan::build(role, tool, d, Vec::new()) {
         Ok(p) => p.binds.into_iter().map(|b| b.source).collect(),
         Err(_) => Vec::new(),
     };
@@ -641,7 +641,7 @@ fn sandbox_summary(set: &ProfileSet, call: &ToolCall, d: &Decision) -> Value {
     else {
         return Value::Null;
     };
-    match crate::sandbox::plan::build(role, tool, d, Vec::new()) {
+    match super::plan::build(role, tool, d, Vec::new()) {
         Ok(p) => json!({
             "uid": p.uid,
             "network": p.network,

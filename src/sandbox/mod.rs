@@ -21,7 +21,6 @@ pub mod net;
 pub mod plan;
 pub mod seccomp;
 
-use crate::profile::{Mechanism, NetworkMode};
 use channel::{recv_msg, recv_msg_fd, send_msg, ChannelError, Confinement, Message};
 use mounts::SourceId;
 use namespaces::IdMap;
@@ -31,7 +30,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use plan::SandboxPlan;
+use plan::{Mechanism, NetworkMode, SandboxPlan};
 use serde::Serialize;
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};

@@ -7,8 +7,8 @@
 //! is opened first (no symlink anywhere on its path) and mounted through its
 //! descriptor, so what was checked is what gets mounted.
 
+use super::plan::NetworkMode;
 use super::plan::{Bind, SandboxPlan, ETC_PATHS, SYSTEM_PATHS};
-use crate::profile::NetworkMode;
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};

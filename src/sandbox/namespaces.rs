@@ -1,7 +1,7 @@
 //! Namespaces and identity: unshare (user first, the kernel creates the
 //! others owned by it), id maps written by the launcher, then the sandbox user.
 
-use crate::profile::NetworkMode;
+use super::plan::NetworkMode;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Pid, Uid};
 use std::fs;

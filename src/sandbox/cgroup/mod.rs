@@ -8,7 +8,7 @@
 mod v1;
 mod v2;
 
-use crate::profile::Mechanism;
+use super::plan::Mechanism;
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,11 @@
 //! The HTTP front end: `CONNECT host:port` tunnels and absolute-form
 //! requests (`GET http://host:port/path HTTP/1.1`), which are forwarded in
 //! origin form with `Connection: close`, the body relayed as bytes.
+//!
+//! The head is parsed by httparse (hyper's parser); this module owns the
+//! limits (size, field count), the proxy's reading of the request target,
+//! the rewritten head and the error replies. It may not open connections or
+//! decide a destination: the proxy does.
 
 use super::proxy::{printable, read_some, ConnectError, Failure, Target};
 use std::io::{self, Write};
@@ -9,6 +14,9 @@ use std::time::Instant;
 
 /// The largest request head accepted (request line and headers).
 pub const MAX_HEAD: usize = 64 * 1024;
+
+/// The most header fields accepted in a request head (hyper's default).
+pub const MAX_HEADERS: usize = 100;
 
 /// A parsed proxy request.
 #[derive(Debug)]
@@ -57,7 +65,8 @@ pub(crate) fn read_request(
 }
 
 /// Reads up to the blank line that ends the head; returns the head and the
-/// bytes after it.
+/// bytes after it. A head that is already malformed is refused as soon as a
+/// line of it has ended, without waiting for the rest.
 fn read_head(
     stream: &TcpStream,
     first: u8,
@@ -66,16 +75,22 @@ fn read_head(
     let mut buf = Vec::with_capacity(1024);
     buf.push(first);
     let mut chunk = [0u8; 4096];
+    // Parsed again only when a line has ended since the last look: the lines
+    // are bounded (one request line, MAX_HEADERS fields, the blank line), so
+    // a client sending a byte at a time costs at most that many parses.
+    let mut line_ended = true;
     loop {
-        if let Some(end) = head_end(&buf) {
-            let early = buf.split_off(end);
-            return Ok((buf, early));
+        if line_ended {
+            if let Some(len) = head_len(&buf)? {
+                if len > MAX_HEAD {
+                    return Err(too_large());
+                }
+                let early = buf.split_off(len);
+                return Ok((buf, early));
+            }
         }
         if buf.len() > MAX_HEAD {
-            return Err(BadRequest::new(
-                431,
-                format!("request head larger than {} KiB", MAX_HEAD / 1024),
-            ));
+            return Err(too_large());
         }
         match read_some(stream, &mut chunk, deadline) {
             Ok(0) => {
@@ -84,7 +99,10 @@ fn read_head(
                     "the client closed the connection before the request head was complete",
                 ))
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                line_ended = chunk[..n].contains(&b'\n');
+            }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(BadRequest::new(408, "timed out reading the request head"))
             }
@@ -93,71 +111,74 @@ fn read_head(
     }
 }
 
-/// The offset just past the blank line (`\r\n\r\n` or `\n\n`) ending the head.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    for (i, &b) in buf.iter().enumerate() {
-        if b == b'\n' {
-            let line = &buf[line_start..i];
-            if line.is_empty() || line == b"\r" {
-                return Some(i + 1);
-            }
-            line_start = i + 1;
-        }
+fn too_large() -> BadRequest {
+    BadRequest::new(
+        431,
+        format!("request head larger than {} KiB", MAX_HEAD / 1024),
+    )
+}
+
+/// The length of the head if `buf` holds all of it, `None` if it may still
+/// be completed; an error if what is there is malformed already.
+fn head_len(buf: &[u8]) -> Result<Option<usize>, BadRequest> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    Ok(parse_head(buf, &mut fields)?.map(|(_, len)| len))
+}
+
+/// Parses a request head with httparse: `None` while it is incomplete.
+/// Lines may end in CRLF or a bare LF; anything else httparse refuses
+/// (bare CR, NUL and other control bytes, spaces in names, folded lines).
+fn parse_head<'h, 'b>(
+    buf: &'b [u8],
+    fields: &'h mut [httparse::Header<'b>],
+) -> Result<Option<(httparse::Request<'h, 'b>, usize)>, BadRequest> {
+    // httparse skips empty lines before the request line without bound; a
+    // proxy client has no reason to send any.
+    if matches!(buf.first(), Some(b'\r' | b'\n')) {
+        return Err(malformed(buf, "empty line before the request line"));
     }
-    None
+    let mut request = httparse::Request::new(fields);
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => Ok(Some((request, len))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(BadRequest::new(
+            431,
+            format!("more than {MAX_HEADERS} header fields"),
+        )),
+        // Only the request line has a token (method, target) and a version.
+        Err(e @ (httparse::Error::Token | httparse::Error::Version)) => {
+            Err(malformed(buf, &e.to_string()))
+        }
+        Err(e) => Err(BadRequest::new(400, format!("malformed request head: {e}"))),
+    }
 }
 
-/// The head's lines, without their line endings, up to the blank line.
-fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .take_while(|l| !l.is_empty())
-}
-
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// A refusal naming the request line (as far as it arrived).
+fn malformed(head: &[u8], why: &str) -> BadRequest {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    BadRequest::new(
+        400,
+        format!(
+            "malformed request line {:?}: {why}",
+            printable(&String::from_utf8_lossy(line))
+        ),
+    )
 }
 
 fn parse_request(head: &[u8], early: Vec<u8>) -> Result<Request, BadRequest> {
-    let mut lines = lines(head);
-    let request_line = lines.next().unwrap_or_default();
-    let request_line = std::str::from_utf8(request_line)
-        .map_err(|_| BadRequest::new(400, "the request line is not text"))?;
-    let mut parts = request_line.split(' ');
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v), None) if is_token(m.as_bytes()) && !t.is_empty() => (m, t, v),
-        _ => {
-            return Err(BadRequest::new(
-                400,
-                format!("malformed request line {:?}", printable(request_line)),
-            ))
-        }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let Some((request, _)) = parse_head(head, &mut fields)? else {
+        return Err(malformed(head, "incomplete request head"));
     };
-    if !matches!(version, "HTTP/1.1" | "HTTP/1.0") {
-        return Err(BadRequest::new(
-            400,
-            format!("unsupported protocol version {:?}", printable(version)),
-        ));
-    }
-    let mut headers = Vec::new();
-    for line in lines {
-        let colon = line.iter().position(|&b| b == b':');
-        match colon {
-            Some(c) if is_token(&line[..c]) => headers.push((&line[..c], &line[c + 1..])),
-            _ => {
-                return Err(BadRequest::new(
-                    400,
-                    format!(
-                        "malformed header line {:?}",
-                        printable(&String::from_utf8_lossy(line))
-                    ),
-                ))
-            }
-        }
-    }
+    // A complete parse sets all three.
+    let (Some(method), Some(target), Some(version)) =
+        (request.method, request.path, request.version)
+    else {
+        return Err(malformed(head, "incomplete request line"));
+    };
+    let version = if version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let headers: &[httparse::Header] = request.headers;
 
     if method.eq_ignore_ascii_case("CONNECT") {
         let target = parse_authority(target, None).map_err(|why| {
@@ -204,7 +225,7 @@ fn parse_request(head: &[u8], early: Vec<u8>) -> Result<Request, BadRequest> {
     if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(bad_url("control characters in the path"));
     }
-    let head = rewrite_head(method, &path, version, authority, &headers);
+    let head = rewrite_head(method, &path, version, authority, headers);
     Ok(Request::Forward {
         target: target_addr,
         head,
@@ -262,14 +283,14 @@ fn rewrite_head(
     path: &str,
     version: &str,
     authority: &str,
-    headers: &[(&[u8], &[u8])],
+    headers: &[httparse::Header],
 ) -> Vec<u8> {
     let mut named_by_connection: Vec<String> = Vec::new();
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case(b"connection")
-            || name.eq_ignore_ascii_case(b"proxy-connection")
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("connection")
+            || h.name.eq_ignore_ascii_case("proxy-connection")
         {
-            for token in String::from_utf8_lossy(value).split(',') {
+            for token in String::from_utf8_lossy(h.value).split(',') {
                 let token = token.trim().to_ascii_lowercase();
                 if !token.is_empty() && !KEPT.contains(&token.as_str()) {
                     named_by_connection.push(token);
@@ -279,14 +300,15 @@ fn rewrite_head(
     }
     let mut out = Vec::with_capacity(512);
     let _ = write!(out, "{method} {path} {version}\r\nHost: {authority}\r\n");
-    for (name, value) in headers {
-        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    for h in headers {
+        let lower = h.name.to_ascii_lowercase();
         if DROPPED.contains(&lower.as_str()) || named_by_connection.contains(&lower) {
             continue;
         }
-        out.extend_from_slice(name);
-        out.push(b':');
-        out.extend_from_slice(value);
+        // httparse gives the value without the whitespace around it.
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -334,129 +356,4 @@ pub(crate) fn failure_status(failure: &Failure) -> u16 {
 pub(crate) const CONNECT_OK: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn parse(head: &str) -> Result<Request, BadRequest> {
-        let bytes = head.as_bytes();
-        let end = head_end(bytes).unwrap_or(bytes.len());
-        parse_request(&bytes[..end], bytes[end..].to_vec())
-    }
-
-    #[test]
-    fn parses_connect() {
-        match parse("CONNECT api.github.com:443 HTTP/1.1\r\nHost: x\r\n\r\nHELLO") {
-            Ok(Request::Connect { target, early }) => {
-                assert_eq!(target.host, "api.github.com");
-                assert_eq!(target.port, 443);
-                assert_eq!(early, b"HELLO");
-            }
-            other => panic!("{other:?}"),
-        }
-        match parse("CONNECT [::1]:8080 HTTP/1.1\n\n") {
-            Ok(Request::Connect { target, .. }) => {
-                assert_eq!((target.host.as_str(), target.port), ("[::1]", 8080))
-            }
-            other => panic!("{other:?}"),
-        }
-        for bad in [
-            "CONNECT api.github.com HTTP/1.1\r\n\r\n",
-            "CONNECT api.github.com:0 HTTP/1.1\r\n\r\n",
-            "CONNECT ::1:80 HTTP/1.1\r\n\r\n",
-            "CONNECT :80 HTTP/1.1\r\n\r\n",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(BadRequest { status: 400, .. })),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn rewrites_absolute_form() {
-        let req = "POST http://Example.com:8080/a/b?c=d#frag HTTP/1.1\r\n\
-                   Host: evil.example\r\n\
-                   Proxy-Connection: keep-alive\r\n\
-                   Connection: keep-alive, X-Hop, Content-Length\r\n\
-                   X-Hop: 1\r\n\
-                   Proxy-Authorization: Basic abc\r\n\
-                   Content-Length: 5\r\n\
-                   Accept: */*\r\n\r\nhello";
-        match parse(req) {
-            Ok(Request::Forward {
-                target,
-                head,
-                early,
-            }) => {
-                assert_eq!((target.host.as_str(), target.port), ("Example.com", 8080));
-                assert_eq!(
-                    String::from_utf8(head).unwrap(),
-                    "POST /a/b?c=d HTTP/1.1\r\nHost: Example.com:8080\r\n\
-                     Content-Length: 5\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-                );
-                assert_eq!(early, b"hello");
-            }
-            other => panic!("{other:?}"),
-        }
-        for (url, host, port, path) in [
-            ("http://h", "h", 80, "/"),
-            ("http://h:81", "h", 81, "/"),
-            ("HTTP://h?q", "h", 80, "/?q"),
-            ("http://[::1]:9/x", "[::1]", 9, "/x"),
-            ("http://[::1]/", "[::1]", 80, "/"),
-        ] {
-            match parse(&format!("GET {url} HTTP/1.0\r\n\r\n")) {
-                Ok(Request::Forward { target, head, .. }) => {
-                    assert_eq!((target.host.as_str(), target.port), (host, port), "{url}");
-                    let head = String::from_utf8(head).unwrap();
-                    assert!(
-                        head.starts_with(&format!("GET {path} HTTP/1.0\r\n")),
-                        "{head}"
-                    );
-                }
-                other => panic!("{url}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        for bad in [
-            "\r\n\r\n",
-            "GET / HTTP/1.1\r\n\r\n",
-            "GET https://h/ HTTP/1.1\r\n\r\n",
-            "GET http://user@h/ HTTP/1.1\r\n\r\n",
-            "GET http:///x HTTP/1.1\r\n\r\n",
-            "GET http://h:99999/ HTTP/1.1\r\n\r\n",
-            "GET http://h/ HTTP/2.0\r\n\r\n",
-            "GET  http://h/ HTTP/1.1\r\n\r\n",
-            "GET http://h/ HTTP/1.1\r\nBad Header: x\r\n\r\n",
-            "GET http://h/ HTTP/1.1\r\nNoColon\r\n\r\n",
-            "G(T http://h/ HTTP/1.1\r\n\r\n",
-            "\x16\x03\x01\x02\x00\x01\r\n\r\n",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(BadRequest { status: 400, .. })),
-                "{bad:?}: {:?}",
-                parse(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn finds_head_end() {
-        assert_eq!(head_end(b"a\r\n\r\nb"), Some(5));
-        assert_eq!(head_end(b"a\n\nb"), Some(3));
-        assert_eq!(head_end(b"a\r\nb\r\n"), None);
-    }
-
-    #[test]
-    fn error_response_has_length_and_reason() {
-        let r = String::from_utf8(error_response(403, "no egress rule allows x:1")).unwrap();
-        assert!(r.starts_with("HTTP/1.1 403 Forbidden\r\n"));
-        let body = "agentjail egress proxy: no egress rule allows x:1\n";
-        assert!(r.ends_with(&format!("\r\n\r\n{body}")));
-        assert!(r.contains(&format!("Content-Length: {}\r\n", body.len())));
-    }
-}
+mod tests;
