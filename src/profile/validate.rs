@@ -1,0 +1,209 @@
+//! The checks a loaded catalog and role must pass beyond their TOML types:
+//! placeholders, patterns, defaults, durations, binds, egress, limits.
+//! Every problem becomes a `ProfileError` naming its file and key.
+
+use super::*;
+
+pub(super) fn validate_catalog(
+    file: &str,
+    catalog: &Catalog,
+    errors: &mut Vec<ProfileError>,
+    warnings: &mut Vec<String>,
+) {
+    let mut err = |message: String| {
+        errors.push(ProfileError::Invalid {
+            file: file.to_string(),
+            message,
+        })
+    };
+    for (name, tool) in &catalog.tools {
+        if tool.risk.is_none() {
+            warnings.push(format!(
+                "{file}: tool `{name}` has no risk class; it is treated as `delete`, the highest"
+            ));
+        }
+        if tool.command.is_empty() || tool.command[0].is_empty() {
+            err(format!("tool `{name}`: command is empty"));
+        } else if !placeholders(&tool.command[0]).is_empty() {
+            err(format!(
+                "tool `{name}`: the program (command[0]) cannot come from a parameter"
+            ));
+        }
+        for element in &tool.command {
+            for p in placeholders(element) {
+                match tool.params.get(p) {
+                    None => err(format!(
+                        "tool `{name}`: command uses `{{{p}}}` but no parameter `{p}` is defined"
+                    )),
+                    Some(spec) if !spec.is_required() && spec.default.is_none() => err(format!(
+                        "tool `{name}`: parameter `{p}` is used in the command, so it must be required or have a default"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(x) = &tool.extra_args {
+            if let Err(e) = check_pattern(&x.pattern) {
+                err(format!("tool `{name}`: extra_args.pattern: {e}"));
+            }
+        }
+        for (pname, spec) in &tool.params {
+            if let Some(p) = &spec.pattern {
+                if let Err(e) = check_pattern(p) {
+                    err(format!("tool `{name}`: parameter `{pname}`: pattern: {e}"));
+                }
+                if !matches!(spec.kind, ParamType::String | ParamType::Path) {
+                    err(format!(
+                        "tool `{name}`: parameter `{pname}`: pattern only applies to string and path parameters"
+                    ));
+                }
+            }
+            if spec.bind.is_some() && spec.kind != ParamType::Path {
+                err(format!(
+                    "tool `{name}`: parameter `{pname}`: bind only applies to path parameters"
+                ));
+            }
+            if let Some(d) = &spec.default {
+                let json = toml_to_json(d);
+                if let Err(e) = spec::check_value(pname, spec, &json) {
+                    err(format!("tool `{name}`: default: {e}"));
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn validate_role(
+    file: &str,
+    role: &Role,
+    catalog: &Catalog,
+    errors: &mut Vec<ProfileError>,
+    warnings: &mut Vec<String>,
+) {
+    let mut err = |message: String| {
+        errors.push(ProfileError::Invalid {
+            file: file.to_string(),
+            message,
+        })
+    };
+    for t in &role.allowed_tools {
+        if role.denied_tools.contains(t) {
+            err(format!(
+                "tool `{t}` is in both allowed_tools and denied_tools"
+            ));
+        }
+        if !catalog.tools.contains_key(t) {
+            err(format!(
+                "allowed tool `{t}` is not defined in the tool catalog"
+            ));
+        }
+    }
+    let s = &role.sandbox;
+    if s.user == 0 {
+        err("sandbox.user = 0: tools never run as root inside the sandbox".into());
+    }
+    let mut size = |key: &str, v: &str| -> Option<u64> {
+        match units::parse_size(v) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                err(format!("sandbox.{key}: {e}"));
+                None
+            }
+        }
+    };
+    size("memory", &s.memory);
+    let tmp = size("tmp_size", &s.tmp_size);
+    let eph = size("ephemeral_storage", &s.ephemeral_storage);
+    size("max_file_size", &s.max_file_size);
+    if let (Some(t), Some(e)) = (tmp, eph) {
+        if t > e {
+            err(format!(
+                "sandbox.tmp_size ({}) exceeds sandbox.ephemeral_storage ({})",
+                s.tmp_size, s.ephemeral_storage
+            ));
+        }
+    }
+    if let Err(e) = units::parse_size(&role.limits.max_output) {
+        err(format!("limits.max_output: {e}"));
+    }
+    if let Err(e) = units::parse_cpu_millis(&s.cpu) {
+        err(format!("sandbox.cpu: {e}"));
+    }
+    if s.pids == 0 {
+        err("sandbox.pids must be at least 1".into());
+    }
+    if role.limits.timeout_seconds == 0 {
+        err("limits.timeout_seconds must be at least 1".into());
+    }
+    for e in approval::validate_role(role) {
+        err(e);
+    }
+    if s.hostname.is_empty() || s.hostname.len() > 64 {
+        err("sandbox.hostname must be 1 to 64 characters".into());
+    }
+    for b in &s.binds {
+        for p in std::iter::once(&b.source).chain(b.target.as_ref()) {
+            if !p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+                err(format!(
+                    "sandbox.binds: {} must be an absolute path without `..`",
+                    p.display()
+                ));
+            }
+        }
+    }
+    if s.network == NetworkMode::Host && !s.egress.is_empty() {
+        err("sandbox.egress needs network = \"none\": with the host's network there is nothing to filter".into());
+    }
+    if let Err(e) = crate::egress::EgressRules::parse(&s.egress) {
+        err(format!("sandbox.egress: {e}"));
+    }
+    if s.max_connections == 0 {
+        err("sandbox.max_connections must be at least 1".into());
+    }
+    if s.network == NetworkMode::Host {
+        warnings.push(format!(
+            "{file}: sandbox.network = \"host\": tools of this role share the host's network"
+        ));
+    }
+    let screening = &role.screening;
+    for rule in screening.injection_patterns.iter().flatten() {
+        let p = match rule {
+            PatternRule::Plain(p) | PatternRule::WithAction { pattern: p, .. } => p,
+        };
+        if let Err(e) = check_pattern(p) {
+            err(format!("screening.injection_patterns: {e}"));
+        }
+    }
+    for p in screening.suspicious_patterns.iter().flatten() {
+        if let Err(e) = check_pattern(p) {
+            err(format!("screening.suspicious_patterns: {e}"));
+        }
+    }
+}
+
+/// Checks a regular expression's syntax without compiling it: loading a
+/// profile set must stay cheap (every run loads it); the patterns a call
+/// uses are compiled when it uses them.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Profile default values are TOML; parameters travel as JSON.
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    match v {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::Value::from(*f),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(a) => serde_json::Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
