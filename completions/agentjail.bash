@@ -934,7 +934,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__check)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -961,6 +961,10 @@ _agentjail() {
                     return 0
                     ;;
                 --params)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stdin-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1660,7 +1664,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__run)
-            opts="-p -v -q -h --role --agent --session --param --params --tokens --json --interactive --no-interactive --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --json --interactive --no-interactive --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1687,6 +1691,10 @@ _agentjail() {
                     return 0
                     ;;
                 --params)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stdin-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

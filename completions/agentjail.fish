@@ -49,6 +49,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l agent -d 'Th
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l session -d 'The agent\'s session id (recorded; budgets are kept per session)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -s p -l param -d 'One parameter; repeatable. VALUE is converted to the parameter\'s type' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l params -d 'All parameters as a JSON object, inline, from @FILE, or from stdin with -' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l stdin-file -d 'The tool\'s stdin, from a file: its SHA-256 is bound by an approval (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l tokens -d 'Tokens the agent spent producing this call: counted against the role\'s max_tokens for the session (check only shows the effect)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
@@ -67,6 +68,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l agent -d '
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l session -d 'The agent\'s session id (recorded; budgets are kept per session)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s p -l param -d 'One parameter; repeatable. VALUE is converted to the parameter\'s type' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l params -d 'All parameters as a JSON object, inline, from @FILE, or from stdin with -' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l stdin-file -d 'The tool\'s stdin, from a file: its SHA-256 is bound by an approval (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l tokens -d 'Tokens the agent spent producing this call: counted against the role\'s max_tokens for the session (check only shows the effect)' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"

@@ -46,6 +46,7 @@ _arguments "${_arguments_options[@]}" : \
 '*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
+'--stdin-file=[The tool'\''s stdin, from a file\: its SHA-256 is bound by an approval (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB]:PATH:_files' \
 '--tokens=[Tokens the agent spent producing this call\: counted against the role'\''s max_tokens for the session (check only shows the effect)]:N:_default' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
 '--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
@@ -74,6 +75,7 @@ _arguments "${_arguments_options[@]}" : \
 '*-p+[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '*--param=[One parameter; repeatable. VALUE is converted to the parameter'\''s type]:NAME=VALUE:_default' \
 '--params=[All parameters as a JSON object, inline, from @FILE, or from stdin with -]:JSON|@FILE|-:_default' \
+'--stdin-file=[The tool'\''s stdin, from a file\: its SHA-256 is bound by an approval (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB]:PATH:_files' \
 '--tokens=[Tokens the agent spent producing this call\: counted against the role'\''s max_tokens for the session (check only shows the effect)]:N:_default' \
 '--format=[Output format]:FORMAT:(text json)' \
 '--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \

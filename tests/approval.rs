@@ -41,6 +41,10 @@ risk = "read"
 command = ["cat", "--", "{path}"]
 params.path = { type = "path", access = "paths", bind = "ro" }
 
+[tools.post_body]
+risk = "external"
+command = ["cat"]
+
 [tools.sh]
 risk = "read"
 command = ["/bin/sh", "-c", "{script}"]
@@ -49,7 +53,7 @@ params.script = { type = "string" }
 
 fn role(extra: &str) -> String {
     format!(
-        r#"allowed_tools = ["echo_text", "delete_file", "send_note", "read_path", "sh"]
+        r#"allowed_tools = ["echo_text", "delete_file", "send_note", "read_path", "sh", "post_body"]
 [limits]
 timeout_seconds = 20
 approval_timeout = "2s"
@@ -890,4 +894,209 @@ fn state_directory_is_private() {
         .path();
     let mode = std::fs::metadata(&req).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", req.display());
+}
+
+// --------------------------------------------------------------------------
+// An approval authorises exactly what the approver saw
+// --------------------------------------------------------------------------
+
+fn request_file(env: &Env, id: &str) -> PathBuf {
+    env.state().join("approvals").join(format!("{id}.json"))
+}
+
+fn edit_request(env: &Env, id: &str, edit: impl FnOnce(&mut Value)) {
+    let path = request_file(env, id);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn approval_digest_recomputed_by_approver() {
+    let env = Env::new();
+    let harmless = env.victim("tmp.log");
+    let important = env.victim("important.db");
+    // The agent queues a harmless call and the call it really wants.
+    let small = env.delete("ops", "tmp.log", &[]).code(75).request_id();
+    let big = env.delete("ops", "important.db", &[]).code(75).request_id();
+    let big_digest =
+        serde_json::from_str::<Value>(&std::fs::read_to_string(request_file(&env, &big)).unwrap())
+            .unwrap()["digest"]
+            .clone();
+    // It edits the harmless request: the other call's digest, a ten-year
+    // approval, a long request lifetime and itself as approver.
+    edit_request(&env, &small, |v| {
+        v["digest"] = big_digest.clone();
+        v["approval_ttl"] = Value::from(315_360_000u64);
+        v["request_ttl"] = Value::from(315_360_000u64);
+        v["approvers"] = serde_json::json!(["0", "64000"]);
+    });
+    // The human approves what `show` displays: the harmless call.
+    env.run(&["approvals", "show", &small])
+        .code(0)
+        .stdout_has("tmp.log")
+        .stdout_has("digest")
+        .stdout_has("role sha");
+    env.run(&["approvals", "approve", &small]).code(0);
+    let approved: Value =
+        serde_json::from_str(&std::fs::read_to_string(request_file(&env, &small)).unwrap())
+            .unwrap();
+    assert_ne!(
+        approved["digest"], big_digest,
+        "the approver kept the forged digest"
+    );
+    // The lifetime is the role's (10 minutes by default), not ten years.
+    let expires = humantime::parse_rfc3339(approved["expires"].as_str().unwrap()).unwrap();
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(left <= Duration::from_secs(600), "approval lasts {left:?}");
+    assert_eq!(approved["approval_ttl"], 600);
+    // The important call is still not approved; the harmless one runs.
+    env.delete("ops", "important.db", &[]).code(75);
+    assert!(important.exists());
+    env.delete("ops", "tmp.log", &[]).code(0);
+    assert!(!harmless.exists());
+    // The forged digest is on record.
+    assert!(env
+        .records()
+        .iter()
+        .any(|r| r["approval_status"] == "mended" && r["severity"] == "critical"));
+}
+
+#[test]
+fn approval_void_after_role_edit() {
+    let env = Env::new();
+    let victim = env.victim("a");
+    let id = env.delete("ops", "a", &[]).code(75).request_id();
+    env.run(&["approvals", "approve", &id]).code(0);
+    // The role is edited after the approval: the host's network.
+    let path = env.dir.path().join("profiles/roles/ops.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("[sandbox]\n", "[sandbox]\nnetwork = \"host\"\n"),
+    )
+    .unwrap();
+    env.delete("ops", "a", &[])
+        .code(75)
+        .stderr_has(&format!(
+            "request {id} approved this tool for this session, but not this call"
+        ))
+        .stderr_has("role_sha256, sandbox (namespaces, network)");
+    assert!(victim.exists());
+    // Back as it was, the approval matches again.
+    std::fs::write(&path, text).unwrap();
+    env.delete("ops", "a", &[]).code(0);
+    assert!(!victim.exists());
+}
+
+#[test]
+fn approval_void_after_passed_env_change() {
+    let env = Env::new();
+    let path = env.dir.path().join("profiles/roles/ops.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("[sandbox]\n", "[sandbox]\npass_env = [\"DEPLOY_TARGET\"]\n"),
+    )
+    .unwrap();
+    let victim = env.victim("a");
+    let run = |target: &str| {
+        let dir = env.dir_arg();
+        let o = env
+            .cmd()
+            .env("DEPLOY_TARGET", target)
+            .args([
+                "run",
+                "--role",
+                "ops",
+                "--session",
+                "S1",
+                "delete_file",
+                "--param",
+                &dir,
+                "--param",
+                "name=a",
+            ])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("staging");
+    assert_eq!(code, 75, "{err}");
+    let marker = "approval request ";
+    let at = err.find(marker).unwrap();
+    let id = err[at + marker.len()..][..12].to_string();
+    env.run(&["approvals", "show", &id])
+        .code(0)
+        .stdout_has("DEPLOY_TARGET=staging");
+    env.run(&["approvals", "approve", &id]).code(0);
+    let (code, err) = run("production");
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("env (DEPLOY_TARGET)"), "{err}");
+    assert!(victim.exists());
+    let (code, err) = run("staging");
+    assert_eq!(code, 0, "{err}");
+    assert!(!victim.exists());
+}
+
+#[test]
+fn stdin_file_is_bound_by_approval() {
+    let env = Env::new();
+    let body = env.dir.path().join("body.txt");
+    std::fs::write(&body, "hello\n").unwrap();
+    let body_arg = body.display().to_string();
+    let post = || {
+        env.run(&[
+            "run",
+            "--role",
+            "ops",
+            "--session",
+            "S1",
+            "--stdin-file",
+            &body_arg,
+            "post_body",
+        ])
+    };
+    let id = post().code(75).request_id();
+    env.run(&["approvals", "show", &id])
+        .code(0)
+        .stdout_has("--stdin-file with SHA-256");
+    env.run(&["approvals", "approve", &id]).code(0);
+    // Other bytes in the file: not what was approved.
+    std::fs::write(&body, "rm -rf /\n").unwrap();
+    post().code(75).stderr_has("stdin_sha256");
+    std::fs::write(&body, "hello\n").unwrap();
+    post().code(0).stdout_has("hello");
+    // Too large a file is refused before anything runs.
+    let big = env.dir.path().join("big");
+    std::fs::write(&big, vec![b'x'; (16 << 20) + 1]).unwrap();
+    let big_arg = big.display().to_string();
+    env.run(&[
+        "run",
+        "--role",
+        "ops",
+        "--stdin-file",
+        &big_arg,
+        "echo_text",
+        "--param",
+        "text=x",
+    ])
+    .code(65)
+    .stderr_has("is larger than 16777216 bytes");
+}
+
+#[test]
+fn show_says_plain_stdin_is_not_bound() {
+    let env = Env::new();
+    env.victim("a");
+    let id = env.delete("ops", "a", &[]).code(75).request_id();
+    env.run(&["approvals", "show", &id])
+        .code(0)
+        .stdout_has("stdin     not bound")
+        .stdout_has("template  [\"rm\",\"--\",\"{dir}/{name}\"]");
 }

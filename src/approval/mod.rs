@@ -22,6 +22,7 @@
 //! approves it, and exits 75. Requests, approvals, denials, expiries and
 //! consumptions are all audited (`approval_status`).
 
+pub mod binding;
 pub mod hook;
 pub mod request;
 
@@ -59,6 +60,10 @@ pub enum ApprovalError {
         role: String,
         approvers: String,
     },
+    #[error("cannot decide request `{id}`: role `{role}` is not in the profiles this process loads (approvers and lifetimes come from the role, not the request)")]
+    RoleUnknown { id: String, role: String },
+    #[error("cannot approve request `{0}`: it was written by an older agentjail and binds nothing; deny it and run the call again")]
+    NoBinding(String),
     #[error("--interactive: no terminal to ask on (/dev/tty)")]
     NoTerminal(#[source] std::io::Error),
 }
@@ -66,7 +71,10 @@ pub enum ApprovalError {
 impl ApprovalError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            ApprovalError::NotFound(_) | ApprovalError::NotPending { .. } => FAILED,
+            ApprovalError::NotFound(_)
+            | ApprovalError::NotPending { .. }
+            | ApprovalError::RoleUnknown { .. }
+            | ApprovalError::NoBinding(_) => FAILED,
             ApprovalError::BadId(_) | ApprovalError::NoTerminal(_) => exit::USAGE,
             ApprovalError::NotApprover { .. } => exit::DENIED,
         }

@@ -4,7 +4,6 @@
 
 use super::{ApprovalError, KEEP_FINISHED};
 use crate::audit::AuditRecord;
-use crate::policy::{Decision, ToolCall};
 use crate::state::{StateDir, StateError, StateLock};
 use crate::text::{now_text, shell_quote};
 use serde::{Deserialize, Serialize};
@@ -106,9 +105,15 @@ pub struct Consumed {
 pub struct Request {
     pub id: String,
     pub status: Status,
-    /// SHA-256 of the canonical JSON of role, tool, parameters, extra
-    /// arguments, argv and session: what an approval is bound to.
+    /// SHA-256 of the canonical JSON of `bound`. The approver's process
+    /// recomputes it from `bound` and stores that; a run uses an approval
+    /// only when both agree with its own call.
     pub digest: String,
+    /// Everything an approval binds (`crate::approval::binding`), as shown
+    /// by `approvals show`. Empty in requests written before it existed:
+    /// those match no call.
+    #[serde(default)]
+    pub bound: Value,
     pub created: String,
     /// Pending: until when it can be approved. Approved: until when the
     /// approval can be used. Denied: until when the identical call is refused.
@@ -128,9 +133,11 @@ pub struct Request {
     pub tokens: u64,
     pub requested_by: Person,
     pub host: String,
-    /// The role's approvers when the request was made.
+    /// The role's approvers when the request was made. Informational: the
+    /// approver's process takes them from the role as it loads it.
     pub approvers: Vec<String>,
     /// Seconds an approval lasts, and a request waits, for this role.
+    /// Informational, like `approvers`.
     pub approval_ttl: u64,
     pub request_ttl: u64,
     pub decided: Option<Verdict>,
@@ -216,6 +223,51 @@ impl Request {
         let argv: Vec<String> = self.argv.iter().map(|a| shell_quote(a)).collect();
         line("argv", argv.join(" "));
         line("sandbox", sandbox_text(&self.sandbox));
+        // Everything else the approval binds, in full.
+        let b = &self.bound;
+        if b.is_null() {
+            line(
+                "binds",
+                "nothing (written by an older agentjail; deny it)".into(),
+            );
+        } else {
+            let sb = &b["sandbox"];
+            line(
+                "limits",
+                format!(
+                    "memory {}, cpu {}m, pids {}, nofile {}, tmp {}, timeout {}s, max output {}",
+                    crate::units::format_size(sb["memory"].as_u64().unwrap_or(0)),
+                    sb["cpu_millis"],
+                    sb["pids"],
+                    sb["nofile"],
+                    crate::units::format_size(sb["tmp_size"].as_u64().unwrap_or(0)),
+                    sb["timeout"],
+                    crate::units::format_size(sb["max_output"].as_u64().unwrap_or(0)),
+                ),
+            );
+            line("optional", compact(&sb["optional"]));
+            let env: Vec<String> = b["env"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", shell_quote(v.as_str().unwrap_or(""))))
+                .collect();
+            line("env", env.join(" "));
+            line("template", compact(&b["tool_entry"]["command"]));
+            line("tool spec", compact(&b["tool_entry"]));
+            line(
+                "role sha",
+                b["role_sha256"].as_str().unwrap_or("?").to_string(),
+            );
+            line(
+                "stdin",
+                match b["stdin_sha256"].as_str() {
+                    Some(h) => format!("--stdin-file with SHA-256 {h}"),
+                    None => "not bound: the tool reads whatever stdin the run is given".into(),
+                },
+            );
+            line("digest", self.digest.clone());
+        }
         for r in &self.reasons {
             line("reason", r.clone());
         }
@@ -338,22 +390,6 @@ pub fn all_requests(state: &StateDir) -> Result<Vec<(PathBuf, Request)>, StateEr
     Ok(out)
 }
 
-/// What an approval is bound to: role, tool, parameters (as resolved),
-/// extra arguments, argv and session.
-pub fn digest(call: &ToolCall, d: &Decision, session: Option<&str>) -> String {
-    let v = json!({
-        "role": call.role,
-        "tool": call.tool,
-        "params": d.params,
-        "extra_args": call.extra_args,
-        "argv": d.argv,
-        "session": session,
-    });
-    let mut bytes = Vec::new();
-    crate::audit::write_canonical(&v, &mut bytes);
-    crate::audit::sha256_hex(&bytes)
-}
-
 /// The uids an `approvers` list names (user names resolved on this host).
 pub fn approver_uids(approvers: &[String]) -> Vec<u32> {
     approvers
@@ -409,40 +445,6 @@ pub fn collect_garbage(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::policy::Outcome;
-
-    #[test]
-    fn the_digest_binds_every_part_of_the_call() {
-        let call = ToolCall {
-            role: "r".into(),
-            tool: "t".into(),
-            params: Default::default(),
-            extra_args: vec![],
-        };
-        let mut d = Decision {
-            outcome: Outcome::NeedsApproval,
-            reasons: vec![],
-            risk: None,
-            params: Default::default(),
-            argv: vec!["rm".into(), "x".into()],
-            findings: vec![],
-            parameter_error: None,
-        };
-        d.params.insert("name".into(), json!("x"));
-        let base = digest(&call, &d, Some("s"));
-        assert_eq!(base, digest(&call, &d, Some("s")));
-        assert_ne!(base, digest(&call, &d, Some("s2")));
-        assert_ne!(base, digest(&call, &d, None));
-        let mut d2 = d.clone();
-        d2.params.insert("name".into(), json!("y"));
-        assert_ne!(base, digest(&call, &d2, Some("s")));
-        let mut c2 = call.clone();
-        c2.extra_args.push("-f".into());
-        assert_ne!(base, digest(&c2, &d, Some("s")));
-        let mut c3 = call.clone();
-        c3.role = "r2".into();
-        assert_ne!(base, digest(&c3, &d, Some("s")));
-    }
 
     #[test]
     fn ids_are_checked_before_they_name_a_file() {

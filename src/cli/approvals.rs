@@ -3,8 +3,8 @@
 
 use super::{AppError, ApprovalsCommand, Format};
 use crate::approval::{
-    all_requests, check_id, collect_garbage, compact, may_decide, request_path, verdict_text,
-    ApprovalError, Person, Request, Status, Verdict,
+    all_requests, binding, check_id, collect_garbage, compact, may_decide, request_path,
+    verdict_text, ApprovalError, Person, Request, Status, Verdict,
 };
 use crate::audit::AuditLog;
 use crate::exit;
@@ -148,7 +148,8 @@ fn decide(
     check_id(id)?;
     let state = ctx.state()?;
     let log = ctx.audit_log()?;
-    let set = ctx.load_profiles().ok();
+    let set = ctx.load_profiles()?;
+    let set = Some(set);
     let path = request_path(&state, id);
     let me = Person::me();
     let lock = state.lock()?;
@@ -178,16 +179,18 @@ fn decide(
         .into());
     }
     let what = if approve { "approve" } else { "deny" };
-    // The approvers the request recorded, and those of the role in the
-    // profiles this approver sees (`run` checks the file's owner again).
-    let mut approvers = req.approvers.clone();
-    if let Some(role) = set.as_ref().and_then(|s| s.roles.get(&req.role)) {
-        for a in &role.approval.approvers {
-            if !approvers.contains(a) {
-                approvers.push(a.clone());
-            }
+    // Approvers and lifetimes come from the role as this process loads it,
+    // never from the request file, which the requester's uid wrote.
+    let role = set.as_ref().and_then(|s| s.roles.get(&req.role));
+    let Some(role) = role else {
+        drop(lock);
+        return Err(ApprovalError::RoleUnknown {
+            id: id.to_string(),
+            role: req.role.clone(),
         }
-    }
+        .into());
+    };
+    let approvers = role.approval.approvers.clone();
     if !may_decide(&approvers, &me) {
         drop(lock);
         let mut r = req.record(
@@ -208,6 +211,28 @@ fn decide(
         }
         .into());
     }
+    // What is approved is what `show` displays: the digest of the binding,
+    // computed here, whatever digest the file held.
+    let shown_digest = binding::digest_of(&req.bound);
+    if approve && req.bound.is_null() {
+        drop(lock);
+        return Err(ApprovalError::NoBinding(id.to_string()).into());
+    }
+    if shown_digest != req.digest {
+        let mut r = req.record(
+            "mended",
+            format!(
+                "request {}: the file's digest {} is not its binding's {shown_digest}; the binding's is used",
+                req.id, req.digest
+            ),
+        );
+        r.detail("severity", "critical");
+        let _ = log.append(&r);
+    }
+    req.digest = shown_digest;
+    req.approvers = approvers;
+    req.approval_ttl = role.approval.ttl.duration().as_secs();
+    req.request_ttl = role.approval.request_ttl.duration().as_secs();
     let now = SystemTime::now();
     let lasts = if approve {
         ttl.unwrap_or(Duration::from_secs(req.approval_ttl))

@@ -16,6 +16,14 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    #[error("reading --stdin-file {path}")]
+    StdinFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--stdin-file {path} is larger than {max} bytes; pass a smaller file")]
+    StdinTooLarge { path: String, max: u64 },
     #[error("{0}")]
     Usage(String),
     #[error("writing output")]
@@ -28,7 +36,9 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Call(e) => e.exit_code(),
-            AppError::ParamsFile { .. } => exit::BAD_PARAMETERS,
+            AppError::ParamsFile { .. }
+            | AppError::StdinFile { .. }
+            | AppError::StdinTooLarge { .. } => exit::BAD_PARAMETERS,
             AppError::Usage(_) => exit::USAGE,
             AppError::Output(_) => exit::LAUNCHER_FAILED,
             AppError::AuditCmd(e) => e.exit_code(),

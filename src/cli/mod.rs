@@ -332,6 +332,10 @@ pub struct CallArgs {
     /// All parameters as a JSON object, inline, from @FILE, or from stdin with -
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub params: Option<String>,
+    /// The tool's stdin, from a file: its SHA-256 is bound by an approval
+    /// (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB
+    #[arg(long, value_name = "PATH")]
+    pub stdin_file: Option<PathBuf>,
     /// Tokens the agent spent producing this call: counted against the role's max_tokens
     /// for the session (check only shows the effect)
     #[arg(long, value_name = "N", default_value_t = 0)]

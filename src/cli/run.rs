@@ -10,7 +10,9 @@ use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, Stdio};
 use crate::sandbox::{self, RunOutcome};
 use crate::text::printable;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
 /// Reads the call's parameters: `--params` first, then each `--param` on top.
 pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
@@ -47,20 +49,76 @@ pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
     })
 }
 
-/// The core's description of the call the command line gave.
-fn request(args: &CallArgs, stdio: Stdio) -> Result<CallRequest, AppError> {
+/// The most `--stdin-file` reads.
+pub const MAX_STDIN_FILE: u64 = 16 << 20;
+
+/// Reads `--stdin-file` once into a sealed memory file, so what the tool
+/// reads is exactly what was hashed (the file may change afterwards); the
+/// memory file is at offset 0, with the SHA-256 of its bytes.
+fn sealed_stdin(path: &Path) -> Result<(OwnedFd, String), AppError> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    let shown = path.display().to_string();
+    let io = |source| AppError::StdinFile {
+        path: shown.clone(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut data = Vec::new();
+    file.take(MAX_STDIN_FILE + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() as u64 > MAX_STDIN_FILE {
+        return Err(AppError::StdinTooLarge {
+            path: shown,
+            max: MAX_STDIN_FILE,
+        });
+    }
+    let fd = memfd_create(
+        c"agentjail-stdin",
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| io(e.into()))?;
+    let mut mem = std::fs::File::from(fd);
+    mem.write_all(&data).map_err(io)?;
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(mem.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(|e| io(e.into()))?;
+    mem.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+    Ok((OwnedFd::from(mem), crate::audit::sha256_hex(&data)))
+}
+
+/// The core's description of the call the command line gave. With
+/// `--stdin-file` and `install_stdin`, the sealed copy becomes this
+/// process's stdin, which the tool inherits.
+fn request(args: &CallArgs, stdio: Stdio, install_stdin: bool) -> Result<CallRequest, AppError> {
+    let call = gather_call(args)?;
+    let mut stdin_sha256 = None;
+    if let Some(path) = &args.stdin_file {
+        let (fd, sum) = sealed_stdin(path)?;
+        if install_stdin {
+            nix::unistd::dup2(fd.as_raw_fd(), 0).map_err(|e| AppError::StdinFile {
+                path: path.display().to_string(),
+                source: e.into(),
+            })?;
+        }
+        stdin_sha256 = Some(sum);
+    }
     Ok(CallRequest {
-        call: gather_call(args)?,
+        call,
         agent: args.agent.clone(),
         session: args.session.clone(),
         tokens: args.tokens,
         stdio,
+        stdin_sha256,
     })
 }
 
 /// `agentjail check`: decide, audit, print; never executes.
 pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppError> {
-    let req = request(args, Stdio::Capture)?;
+    let req = request(args, Stdio::Capture, false)?;
     let r = run::check(ctx, &req)?;
     let d = &r.decision;
     let report = json!({
@@ -199,7 +257,7 @@ pub fn run(
     } else {
         Stdio::Inherit
     };
-    let req = request(args, stdio)?;
+    let req = request(args, stdio, true)?;
     let mut human = Terminal::new(prompt);
     let outcome = match run::call(ctx, &req, &mut human) {
         Ok(o) => o,

@@ -6,7 +6,7 @@
 
 use super::{ApprovalState, CallError, CallRequest, Context};
 use crate::approval::{
-    all_requests, approver_uids, collect_garbage, digest, hook::run_hook, may_decide, new_id,
+    all_requests, approver_uids, binding, collect_garbage, hook::run_hook, may_decide, new_id,
     request_path, verdict_text, ApprovalError, Consumed, Person, Request, Status, Verdict,
 };
 use crate::audit::{AuditLog, AuditRecord};
@@ -115,6 +115,8 @@ pub struct Admission {
     /// A human will be asked (after the decision record).
     ask: bool,
     digest: String,
+    /// What an approval of this call binds (`crate::approval::binding`).
+    bound: Value,
 }
 
 /// The gate between a decision and the sandbox.
@@ -228,11 +230,20 @@ impl<'a> Gate<'a> {
                 return Ok(adm);
             }
         }
-        adm.digest = digest(self.call, d, session);
+        adm.bound = self.binding(role, d);
+        adm.digest = binding::digest_of(&adm.bound);
         let (mut approved, mut pending, mut denied) = (None, None, None);
+        let mut stale = None;
         let now = SystemTime::now();
         for (path, mut req) in all_requests(&self.state)? {
-            if req.digest != adm.digest {
+            // The digest must be the binding's own: an edited digest matches nothing.
+            if req.digest != adm.digest || binding::digest_of(&req.bound) != req.digest {
+                if req.status == Status::Approved
+                    && self.same_call(&req)
+                    && !req.lapsed(&path, now)?
+                {
+                    stale = Some(req.clone());
+                }
                 collect_garbage(&self.state, &lock, &path, &req, now)?;
                 continue;
             }
@@ -285,6 +296,21 @@ impl<'a> Gate<'a> {
             adm.denied_before = Some(req);
             return Ok(adm);
         }
+        if let Some(req) = stale {
+            let parts = binding::differences(&req.bound, &adm.bound);
+            let parts = if parts.is_empty() {
+                "its digest (the request file was edited)".to_string()
+            } else {
+                parts.join(", ")
+            };
+            d.reasons.push(Reason {
+                rule: "approval_mismatch",
+                message: format!(
+                    "request {} approved this tool for this session, but not this call: it differs in {parts}",
+                    req.id
+                ),
+            });
+        }
         adm.ask = human.available(role)?;
         if adm.ask {
             return Ok(adm);
@@ -292,7 +318,7 @@ impl<'a> Gate<'a> {
         adm.pending = Some(match pending {
             Some(req) => (req, false),
             None => {
-                let req = self.new_request(role, d, &adm.digest)?;
+                let req = self.new_request(role, d, &adm.digest, &adm.bound)?;
                 self.state.ensure(Some("approvals"))?;
                 self.state
                     .write_json(&lock, &request_path(&self.state, &req.id), &req)?;
@@ -326,7 +352,42 @@ impl<'a> Gate<'a> {
         Ok(())
     }
 
-    fn new_request(&self, role: &Role, d: &Decision, digest: &str) -> Result<Request, CallError> {
+    /// What an approval of this call binds.
+    fn binding(&self, role: &Role, d: &Decision) -> Value {
+        let Some(tool) = self.set.catalog.tools.get(&self.call.tool) else {
+            return Value::Null;
+        };
+        let env = super::plan_env(role);
+        let plan = match super::plan::build(role, tool, d, env.clone()) {
+            Ok(p) => serde_json::to_value(&p).unwrap_or(Value::Null),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        binding::bind(&binding::CallFacts {
+            role,
+            tool,
+            call: self.call,
+            decision: d,
+            session: self.session(),
+            plan,
+            env: &env,
+            stdin_sha256: self.args.stdin_sha256.clone(),
+        })
+    }
+
+    /// Whether a request is for this role, tool and session.
+    fn same_call(&self, req: &Request) -> bool {
+        req.role == self.call.role
+            && req.tool == self.call.tool
+            && req.session.as_deref() == self.session()
+    }
+
+    fn new_request(
+        &self,
+        role: &Role,
+        d: &Decision,
+        digest: &str,
+        bound: &Value,
+    ) -> Result<Request, CallError> {
         let now = SystemTime::now();
         let request_ttl = role.approval.request_ttl.duration();
         let mut shown = serde_json::Map::new();
@@ -357,6 +418,7 @@ impl<'a> Gate<'a> {
             id: new_id()?,
             status: Status::Pending,
             digest: digest.to_string(),
+            bound: bound.clone(),
             created: time_text(now),
             expires: time_text(now + request_ttl),
             updated: time_text(now),
@@ -465,7 +527,7 @@ impl<'a> Gate<'a> {
             });
         }
         // Ask the human.
-        let mut req = self.new_request(role, d, &adm.digest)?;
+        let mut req = self.new_request(role, d, &adm.digest, &adm.bound)?;
         let timeout = role.limits.approval_timeout.duration();
         // Pending until the answer's time is up.
         req.expires = time_text(SystemTime::now() + timeout);
@@ -567,11 +629,14 @@ impl<'a> Gate<'a> {
         if d.outcome != Outcome::NeedsApproval {
             return Ok(look);
         }
-        let digest = digest(self.call, d, self.session());
+        let digest = binding::digest_of(&self.binding(role, d));
         let now = SystemTime::now();
         let mut found = None;
         for (path, req) in all_requests(&self.state)? {
-            if req.digest != digest || req.lapsed(&path, now)? {
+            if req.digest != digest
+                || binding::digest_of(&req.bound) != req.digest
+                || req.lapsed(&path, now)?
+            {
                 continue;
             }
             let live = match req.status {

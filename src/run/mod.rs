@@ -90,6 +90,9 @@ pub struct CallRequest {
     /// Tokens the agent spent producing this call (counted against budgets).
     pub tokens: u64,
     pub stdio: Stdio,
+    /// SHA-256 of what the tool reads on stdin, when it is known in
+    /// advance (`--stdin-file`): bound by an approval.
+    pub stdin_sha256: Option<String>,
 }
 
 impl CallRequest {
@@ -100,6 +103,7 @@ impl CallRequest {
             session: None,
             tokens: 0,
             stdio: Stdio::Capture,
+            stdin_sha256: None,
         }
     }
 }
@@ -187,16 +191,20 @@ pub fn decision_exit(d: &Decision) -> i32 {
     }
 }
 
+/// The environment a role's tool gets, from this process's environment.
+fn plan_env(role: &crate::profile::Role) -> Vec<(String, String)> {
+    plan::build_env(
+        role,
+        &|k| std::env::var(k).ok(),
+        std::io::stdout().is_terminal(),
+    )
+}
+
 /// The sandbox plan for a decision that produced an argv.
 fn plan_for(set: &ProfileSet, call: &ToolCall, d: &Decision) -> Result<SandboxPlan, CallError> {
     let role = &set.roles[&call.role];
     let tool = &set.catalog.tools[&call.tool];
-    let env = plan::build_env(
-        role,
-        &|k| std::env::var(k).ok(),
-        std::io::stdout().is_terminal(),
-    );
-    plan::build(role, tool, d, env).map_err(|e| CallError::Sandbox(e.into()))
+    plan::build(role, tool, d, plan_env(role)).map_err(|e| CallError::Sandbox(e.into()))
 }
 
 /// What [`check`] reports: the decision and everything `run` would do.
