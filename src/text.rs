@@ -58,6 +58,15 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// At most `max` characters of `s`, with `…` and the full length when cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}… ({} bytes)", s.len())
+}
+
 /// The time now, as the state files and audit records write it.
 pub fn now_text() -> String {
     time_text(SystemTime::now())

@@ -865,19 +865,89 @@ fn the_sandbox_never_sees_the_state_directory() {
 }
 
 #[test]
-fn a_corrupt_request_file_fails_closed_naming_it() {
+fn damaged_request_never_stops_later_calls() {
     let env = Env::new();
+    env.victim("a");
     let id = env.delete("ops", "a", &[]).code(75).request_id();
     let path = env.state().join(format!("approvals/{id}.json"));
     std::fs::write(&path, "{\"id\": ").unwrap();
+    // The damaged file is reported and skipped; the call queues a new request.
     let out = env.delete("ops", "a", &[]);
-    out.code(125)
-        .stderr_has(&format!("state file {} is corrupt", path.display()));
-    env.run(&["approvals", "list"]).code(125);
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\": ");
+    out.code(75)
+        .stderr_has(&format!("damaged request file {} (", path.display()))
+        .stderr_has(&format!("approvals deny {id}"));
+    let fresh = out.request_id();
+    assert_ne!(fresh, id);
+    // approvals shows it as damaged, and deny removes it (audited).
+    env.run(&["approvals", "list"])
+        .code(0)
+        .stdout_has(&format!("{id}  damaged"))
+        .stdout_has(&fresh);
+    env.run(&["approvals", "show", &id])
+        .code(0)
+        .stdout_has("(damaged)");
+    env.run(&["approvals", "approve", &id]).code(125);
+    env.run(&["approvals", "deny", &id])
+        .code(0)
+        .stdout_has(&format!("removed damaged request {id}"));
+    assert!(!path.exists());
+    assert!(env
+        .records()
+        .iter()
+        .any(|r| r["approval_status"] == "removed" && r["request_id"] == id));
+    // An oversized file is damaged the same way.
+    std::fs::write(&path, vec![b' '; (1 << 20) + 1]).unwrap();
+    env.delete("ops", "a", &[])
+        .code(75)
+        .stderr_has("(it is 1048577 bytes long)");
     // A read-class call without a budget does not need the state.
     env.run(&["run", "--role", "ops", "echo_text", "--param", "text=ok"])
         .code(0);
+}
+
+#[test]
+fn oversized_request_stays_small() {
+    let env = Env::new();
+    env.victim("a");
+    // An external-class call with a 60 KB parameter (under the 64 KiB limit).
+    let to = format!("to={}", "x".repeat(60_000));
+    let id = env
+        .run(&[
+            "run",
+            "--role",
+            "ops",
+            "--session",
+            "S1",
+            "send_note",
+            "--param",
+            &to,
+        ])
+        .code(75)
+        .request_id();
+    let size = std::fs::metadata(request_file(&env, &id)).unwrap().len();
+    assert!(size < 16 * 1024, "request file is {size} bytes");
+    env.run(&["approvals", "show", &id])
+        .code(0)
+        .stdout_has("[60000 bytes sha256:");
+    // Over the limit: 65 naming the parameter and the limit; no request.
+    let to = format!("to={}", "x".repeat(70_000));
+    env.run(&[
+        "run",
+        "--role",
+        "ops",
+        "--session",
+        "S1",
+        "send_note",
+        "--param",
+        &to,
+    ])
+    .code(65)
+    .stderr_has(
+        "parameter `to` is 70002 bytes; tool `send_note` takes at most 65536 bytes per value",
+    );
+    // Every later gated call and `approvals list` still work.
+    env.run(&["approvals", "list"]).code(0).stdout_has(&id);
+    env.delete("ops", "a", &[]).code(75);
 }
 
 #[test]

@@ -1846,3 +1846,111 @@ fn outside_tmp() -> TempDir {
     };
     tempfile::tempdir_in(parent).unwrap()
 }
+
+#[test]
+fn oversized_param_never_stops_log() {
+    let env = Env::new();
+    // A 1 MiB value from a file: refused, named with its limit, and the
+    // record holds its size and hash, not the content.
+    let file = env.dir.path().join("big.json");
+    let big = "a".repeat(1 << 20);
+    std::fs::write(&file, format!("{{\"text\": \"{big}\"}}")).unwrap();
+    let at = format!("@{}", file.display());
+    env.run(&["check", "--role", "files_agent", "echo_text", "--params", &at])
+        .code(65)
+        .output_has("parameter `text` is 1048580 bytes; tool `echo_text` takes at most 65536 bytes per value (max_value_size)");
+    let log = std::fs::read_to_string(env.log()).unwrap();
+    let last = log.lines().last().unwrap();
+    assert!(last.len() < 8 * 1024, "the record is {} bytes", last.len());
+    let rec: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(rec["params"]["text"]["omitted"], true, "{rec}");
+    assert_eq!(rec["params"]["text"]["size"], 1 << 20);
+    // Many values under the per-value limit, over the per-call limit.
+    let mut many = serde_json::Map::new();
+    for i in 0..5 {
+        many.insert(format!("p{i}"), serde_json::Value::from("b".repeat(60_000)));
+    }
+    std::fs::write(&file, serde_json::Value::Object(many).to_string()).unwrap();
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--params",
+        &at,
+    ])
+    .code(65)
+    .output_has("takes at most 262144 bytes in all (max_call_size)");
+    // More input than --params reads at all.
+    std::fs::write(&file, vec![b' '; (8 << 20) + 1]).unwrap();
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--params",
+        &at,
+    ])
+    .code(65)
+    .stderr_has("is larger than 8388608 bytes");
+    // Later calls and verify are unaffected.
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=ok",
+    ])
+    .code(0);
+    let log_arg = env.log().display().to_string();
+    env.run(&["audit", "verify", &log_arg]).code(0);
+}
+
+#[test]
+fn long_or_control_names_are_refused() {
+    let env = Env::new();
+    let long = "s".repeat(300);
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "--session",
+        &long,
+        "echo_text",
+        "--param",
+        "text=ok",
+    ])
+    .code(64)
+    .stderr_has("--session is 300 bytes; at most 256 are accepted");
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "--agent",
+        "a\u{1b}[2J",
+        "echo_text",
+        "--param",
+        "text=ok",
+    ])
+    .code(64)
+    .stderr_has("--agent")
+    .stderr_has("contains control characters");
+}
+
+#[test]
+fn size_limits_are_validated() {
+    let env = Env::new();
+    let dir = env.dir.path().join("p");
+    std::fs::create_dir_all(dir.join("roles")).unwrap();
+    std::fs::write(
+        dir.join("tools.toml"),
+        "[tools.t]\nrisk = \"read\"\ncommand = [\"echo\"]\nmax_value_size = \"1Mi\"\nmax_call_size = \"soon\"\n",
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    env.run(&["profiles", "validate", &d])
+        .code(78)
+        .output_has("max_value_size = \"1Mi\" is over the ceiling of")
+        .output_has("max_call_size");
+}

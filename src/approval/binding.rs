@@ -55,14 +55,33 @@ fn secret(value: &str) -> Value {
     ))
 }
 
-/// Replaces secret-named entries and credential-shaped strings.
-fn hide_secrets(key: Option<&str>, v: &Value) -> Value {
+/// Strings longer than this are bound, stored and shown by size, SHA-256
+/// and their first characters, so a request file stays small whatever the
+/// call (a human cannot read 64 KiB at a prompt either).
+pub const LONG_TEXT: usize = 1024;
+
+/// A long string as the binding holds it.
+pub fn long_text(s: &str) -> Value {
+    let head: String = s.chars().take(120).collect();
+    Value::String(format!(
+        "[{} bytes sha256:{}; starts {:?}]",
+        s.len(),
+        audit::sha256_hex(s.as_bytes()),
+        head
+    ))
+}
+
+/// Replaces secret-named entries and credential-shaped strings by their
+/// hash, and long strings by [`long_text`].
+pub fn hide_secrets(key: Option<&str>, v: &Value) -> Value {
     match v {
         Value::String(s) => {
             if key.is_some_and(audit::sensitive_key)
                 || audit::redact_text(s, &[]).is_some_and(|r| r != *s)
             {
                 secret(s)
+            } else if s.len() > LONG_TEXT {
+                long_text(s)
             } else {
                 v.clone()
             }
@@ -70,7 +89,19 @@ fn hide_secrets(key: Option<&str>, v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(|x| hide_secrets(key, x)).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, x)| (k.clone(), hide_secrets(Some(k), x)))
+                .map(|(k, x)| {
+                    let k = if k.len() > LONG_TEXT {
+                        format!(
+                            "[{} bytes sha256:{}]",
+                            k.len(),
+                            audit::sha256_hex(k.as_bytes())
+                        )
+                    } else {
+                        k.clone()
+                    };
+                    let inner = hide_secrets(Some(&k), x);
+                    (k, inner)
+                })
                 .collect(),
         ),
         Value::Number(_) if key.is_some_and(audit::sensitive_key) => secret(&v.to_string()),

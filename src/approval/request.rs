@@ -372,21 +372,61 @@ pub fn request_path(state: &StateDir, id: &str) -> PathBuf {
     state.sub("approvals").join(format!("{id}.json"))
 }
 
-/// Reads every request; a file that is not a request is an error naming it.
-pub fn all_requests(state: &StateDir) -> Result<Vec<(PathBuf, Request)>, StateError> {
+/// A request file that could not be read as a request.
+#[derive(Debug, Clone)]
+pub struct Damaged {
+    pub id: String,
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// The requests in `approvals/`, each with its file, and the damaged files.
+pub type Scanned = (Vec<(PathBuf, Request)>, Vec<Damaged>);
+
+/// Reads every request, and every file in `approvals/` that is not one.
+/// A damaged file never stops the others: it is reported, and `approvals`
+/// can show and remove it.
+pub fn scan_requests(state: &StateDir) -> Result<Scanned, StateError> {
     let mut out = Vec::new();
+    let mut damaged = Vec::new();
     for p in state.list("approvals")? {
-        if let Some(r) = state.read_json::<Request>(&p)? {
-            if request_path(state, &r.id) != p {
-                return Err(StateError::Corrupt {
-                    path: p,
-                    why: format!("it holds request `{}`", r.id),
-                });
+        let id = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let why = match state.read_json::<Request>(&p) {
+            Ok(None) => continue,
+            Ok(Some(r)) if request_path(state, &r.id) == p => {
+                out.push((p, r));
+                continue;
             }
-            out.push((p, r));
-        }
+            Ok(Some(r)) => format!("it holds request `{}`", crate::text::shorten(&r.id, 40)),
+            Err(StateError::Corrupt { why, .. }) => why,
+            Err(e) => crate::text::chain(&e),
+        };
+        damaged.push(Damaged {
+            id: crate::text::shorten(&id, 40),
+            path: p,
+            why,
+        });
     }
     out.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+    Ok((out, damaged))
+}
+
+/// Reads every request; damaged files are reported (a warning naming each)
+/// and skipped, so one bad file cannot stop later calls.
+pub fn all_requests(state: &StateDir) -> Result<Vec<(PathBuf, Request)>, StateError> {
+    let (out, damaged) = scan_requests(state)?;
+    for d in &damaged {
+        tracing::warn!(
+            "damaged request file {} ({}); skipped (remove it with `agentjail {}approvals deny {}`)",
+            d.path.display(),
+            crate::text::printable(&d.why),
+            state.option(),
+            d.id
+        );
+    }
     Ok(out)
 }
 

@@ -4,7 +4,7 @@
 use super::{AppError, ApprovalsCommand, Format};
 use crate::approval::{
     all_requests, binding, check_id, collect_garbage, compact, may_decide, request_path,
-    verdict_text, ApprovalError, Person, Request, Status, Verdict,
+    scan_requests, verdict_text, ApprovalError, Person, Request, Status, Verdict,
 };
 use crate::audit::AuditLog;
 use crate::exit;
@@ -63,7 +63,8 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
     if state.sub("approvals").is_dir() {
         sweep(&state, &ctx.audit_log()?)?;
     }
-    let requests: Vec<Request> = all_requests(&state)?
+    let (found, damaged) = scan_requests(&state)?;
+    let requests: Vec<Request> = found
         .into_iter()
         .map(|(_, r)| r)
         .filter(|r| all || matches!(r.status, Status::Pending | Status::Approved))
@@ -82,10 +83,16 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
                     v
                 })
                 .collect();
+            let damaged: Vec<Value> = damaged
+                .iter()
+                .map(|d| json!({"id": d.id, "path": d.path, "status": "damaged", "why": d.why}))
+                .collect();
             out(&format!(
                 "{}\n",
-                serde_json::to_string_pretty(&json!({"state_dir": state.path(), "requests": list}))
-                    .unwrap_or_default()
+                serde_json::to_string_pretty(
+                    &json!({"state_dir": state.path(), "requests": list, "damaged": damaged})
+                )
+                .unwrap_or_default()
             ))?;
         }
         Format::Text => {
@@ -108,7 +115,18 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
                     r.session.as_deref().unwrap_or("-"),
                 ));
             }
-            if requests.is_empty() {
+            for d in &damaged {
+                s.push_str(&format!(
+                    "{:<12}  {:<8}  {}: {} (remove it with `agentjail {}approvals deny {}`)\n",
+                    d.id,
+                    "damaged",
+                    d.path.display(),
+                    crate::text::shorten(&d.why, 200),
+                    state.option(),
+                    d.id
+                ));
+            }
+            if requests.is_empty() && damaged.is_empty() {
                 s.push_str(if all {
                     "(no requests)\n"
                 } else {
@@ -124,9 +142,26 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
 fn show(ctx: &Context, id: &str, format: Format) -> Result<i32, AppError> {
     check_id(id)?;
     let state = ctx.state()?;
-    let req = state
-        .read_json::<Request>(&request_path(&state, id))?
-        .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    let path = request_path(&state, id);
+    let req = match state.read_json::<Request>(&path) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(ApprovalError::NotFound(id.to_string()).into()),
+        Err(e) => {
+            let why = crate::text::chain(&e);
+            match format {
+                Format::Json => out(&format!(
+                    "{}\n",
+                    json!({"id": id, "path": path, "status": "damaged", "why": why})
+                ))?,
+                Format::Text => out(&crate::text::printable(&format!(
+                    "  request   {id} (damaged)\n  file      {}\n  why       {why}\n  remove it with `agentjail {}approvals deny {id}`\n",
+                    path.display(),
+                    state.option()
+                )))?,
+            }
+            return Ok(exit::OK);
+        }
+    };
     match format {
         Format::Json => out(&format!(
             "{}\n",
@@ -153,9 +188,31 @@ fn decide(
     let path = request_path(&state, id);
     let me = Person::me();
     let lock = state.lock()?;
-    let mut req = state
-        .read_json::<Request>(&path)?
-        .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    let mut req = match state.read_json::<Request>(&path) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(ApprovalError::NotFound(id.to_string()).into()),
+        // A damaged request can only be removed: `deny` does that, audited.
+        Err(e) if !approve => {
+            let why = crate::text::chain(&e);
+            state.remove(&lock, &path)?;
+            drop(lock);
+            let mut r = crate::audit::AuditRecord::new("approval", "-");
+            r.approval_status = Some("removed".into());
+            r.result = Some("removed".into());
+            r.reasons = vec![format!(
+                "damaged request file {} removed by {}: {why}",
+                path.display(),
+                me.label()
+            )];
+            r.detail("request_id", id).detail("removed_by", &me);
+            log.append(&r)?;
+            out(&crate::text::printable(&format!(
+                "agentjail: removed damaged request {id} ({why})\n"
+            )))?;
+            return Ok(exit::OK);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if req.lapsed(&path, SystemTime::now())? {
         let was = req.status;
         req.mark(Status::Expired);

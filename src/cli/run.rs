@@ -18,20 +18,33 @@ use std::path::Path;
 pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
     let mut given = Params::new();
     if let Some(src) = &args.params {
-        let text = if src == "-" {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
+        let limit = params::MAX_PARAMS_INPUT;
+        let read = |from: &str, r: &mut dyn Read| -> Result<String, AppError> {
+            let mut bytes = Vec::new();
+            r.take(limit + 1)
+                .read_to_end(&mut bytes)
                 .map_err(|source| AppError::ParamsFile {
-                    path: "stdin".into(),
+                    path: from.into(),
                     source,
                 })?;
-            s
+            if bytes.len() as u64 > limit {
+                return Err(ParamError::InputTooLarge {
+                    from: from.into(),
+                    limit,
+                }
+                .into());
+            }
+            String::from_utf8(bytes)
+                .map_err(|_| ParamError::Json(format!("{from} is not UTF-8")).into())
+        };
+        let text = if src == "-" {
+            read("stdin", &mut std::io::stdin())?
         } else if let Some(path) = src.strip_prefix('@') {
-            std::fs::read_to_string(path).map_err(|source| AppError::ParamsFile {
+            let mut f = std::fs::File::open(path).map_err(|source| AppError::ParamsFile {
                 path: path.into(),
                 source,
-            })?
+            })?;
+            read(path, &mut f)?
         } else {
             src.clone()
         };

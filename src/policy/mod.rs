@@ -145,6 +145,10 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
             parameter_error: None,
         }
     };
+    // Sizes first: an oversized call is refused before anything reads it.
+    if let Err(e) = params::check_sizes(tool_name, tool, &call.params, &call.extra_args) {
+        return bad(e);
+    }
     let mut given = call.params.clone();
     let mut extra = call.extra_args.clone();
     // Screening comes first, on the values exactly as the agent sent them:

@@ -11,6 +11,82 @@ use crate::profile::spec::{coerce, full_match, kind_of};
 use crate::profile::ToolSpec;
 use serde_json::Value;
 
+/// The largest parameter value or extra argument when the tool sets none.
+pub const DEFAULT_MAX_VALUE: u64 = 64 * 1024;
+/// The largest call (all values and extra arguments) when the tool sets none.
+pub const DEFAULT_MAX_CALL: u64 = 256 * 1024;
+/// The ceiling of `max_value_size`: under the kernel's 128 KiB per argv string.
+pub const CEILING_MAX_VALUE: u64 = 120 * 1024;
+/// The ceiling of `max_call_size`: under the kernel's 2 MiB for argv and environment.
+pub const CEILING_MAX_CALL: u64 = 1024 * 1024;
+/// The most `--params -` and `--params @FILE` read.
+pub const MAX_PARAMS_INPUT: u64 = 8 * 1024 * 1024;
+
+/// The bytes a value contributes: a string's own, anything else's JSON text.
+pub fn value_size(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => s.len() as u64,
+        other => other.to_string().len() as u64,
+    }
+}
+
+/// A tool's size limits: (per value, per call).
+pub fn size_limits(tool: &ToolSpec) -> (u64, u64) {
+    let parse = |s: &Option<String>, default: u64| {
+        s.as_deref()
+            .and_then(|t| crate::units::parse_size(t).ok())
+            .unwrap_or(default)
+    };
+    (
+        parse(&tool.max_value_size, DEFAULT_MAX_VALUE),
+        parse(&tool.max_call_size, DEFAULT_MAX_CALL),
+    )
+}
+
+/// Refuses a call whose values are too large for the tool, before anything
+/// else reads them.
+pub fn check_sizes(
+    tool_name: &str,
+    tool: &ToolSpec,
+    given: &Params,
+    extra: &[String],
+) -> Result<(), ParamError> {
+    let (per_value, per_call) = size_limits(tool);
+    let mut total = 0u64;
+    for (name, v) in given {
+        let size = value_size(v) + name.len() as u64;
+        if size > per_value {
+            return Err(ParamError::TooLarge {
+                name: crate::text::shorten(name, 64),
+                tool: tool_name.to_string(),
+                size,
+                limit: per_value,
+            });
+        }
+        total += size;
+    }
+    for (index, a) in extra.iter().enumerate() {
+        let size = a.len() as u64;
+        if size > per_value {
+            return Err(ParamError::ExtraTooLarge {
+                index,
+                tool: tool_name.to_string(),
+                size,
+                limit: per_value,
+            });
+        }
+        total += size;
+    }
+    if total > per_call {
+        return Err(ParamError::CallTooLarge {
+            tool: tool_name.to_string(),
+            size: total,
+            limit: per_call,
+        });
+    }
+    Ok(())
+}
+
 /// Parses `NAME=VALUE` from `--param`.
 pub fn parse_assignment(text: &str) -> Result<(String, String), ParamError> {
     match text.split_once('=') {
@@ -91,7 +167,7 @@ pub fn check_extra_args(
         if arg.contains('\0') || !full_match(&rule.pattern, arg) {
             return Err(ParamError::ExtraPattern {
                 index: i + 1,
-                arg: arg.clone(),
+                arg: crate::text::shorten(arg, 200),
                 pattern: rule.pattern.clone(),
             });
         }
@@ -313,5 +389,36 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
             prop_assert_eq!(argv.len(), 2);
             prop_assert_eq!(argv[1].clone(), format!("--v={value}"));
         }
+    }
+
+    #[test]
+    fn sizes_are_checked_against_the_tools_limits() {
+        let t = tool("risk = \"read\"\ncommand = [\"echo\", \"{a}\"]\nparams.a = { type = \"string\" }\nmax_value_size = \"10\"\nmax_call_size = \"15\"");
+        let p = |v: &str| -> Params { [("a".to_string(), Value::from(v))].into_iter().collect() };
+        // The name counts: "a" plus nine bytes is ten.
+        assert!(check_sizes("t", &t, &p("123456789"), &[]).is_ok());
+        assert!(matches!(
+            check_sizes("t", &t, &p("1234567890"), &[]),
+            Err(ParamError::TooLarge {
+                size: 11,
+                limit: 10,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_sizes("t", &t, &p("1"), &["x".repeat(11)]),
+            Err(ParamError::ExtraTooLarge { index: 0, .. })
+        ));
+        assert!(matches!(
+            check_sizes("t", &t, &p("12345"), &["123456789".into(), "12".into()]),
+            Err(ParamError::CallTooLarge {
+                size: 17,
+                limit: 15,
+                ..
+            })
+        ));
+        // Without settings, the defaults.
+        let d = tool("risk = \"read\"\ncommand = [\"echo\"]");
+        assert_eq!(size_limits(&d), (DEFAULT_MAX_VALUE, DEFAULT_MAX_CALL));
     }
 }

@@ -150,6 +150,13 @@ pub struct ToolSpec {
     pub params: BTreeMap<String, ParamSpec>,
     /// Arguments after `--`: refused unless this table is present.
     pub extra_args: Option<ExtraArgs>,
+    /// The largest parameter value or extra argument (`"64Ki"` when unset;
+    /// at most 120 KiB, under the kernel's 128 KiB per argv string).
+    pub max_value_size: Option<String>,
+    /// The largest call: all values and extra arguments together
+    /// (`"256Ki"` when unset; at most 1 MiB, under the kernel's 2 MiB for
+    /// argv and environment).
+    pub max_call_size: Option<String>,
 }
 
 impl ToolSpec {

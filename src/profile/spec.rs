@@ -64,6 +64,24 @@ pub enum ParamError {
         count: usize,
         max: usize,
     },
+    #[error("parameter `{name}` is {size} bytes; tool `{tool}` takes at most {limit} bytes per value (max_value_size)")]
+    TooLarge {
+        name: String,
+        tool: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("extra argument {index} is {size} bytes; tool `{tool}` takes at most {limit} bytes per value (max_value_size)")]
+    ExtraTooLarge {
+        index: usize,
+        tool: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("the call's parameters and extra arguments are {size} bytes; tool `{tool}` takes at most {limit} bytes in all (max_call_size)")]
+    CallTooLarge { tool: String, size: u64, limit: u64 },
+    #[error("--params: {from} is larger than {limit} bytes")]
+    InputTooLarge { from: String, limit: u64 },
     #[error("--param {0:?}: expected NAME=VALUE")]
     Syntax(String),
     #[error("--params: {0}")]
@@ -82,7 +100,8 @@ impl ParamError {
             | ParamError::Length { name, .. }
             | ParamError::Range { name, .. }
             | ParamError::Path { name, .. }
-            | ParamError::Nul { name } => Some(name),
+            | ParamError::Nul { name }
+            | ParamError::TooLarge { name, .. } => Some(name),
             _ => None,
         }
     }

@@ -17,6 +17,22 @@ pub(super) fn validate_catalog(
         })
     };
     for (name, tool) in &catalog.tools {
+        for (key, value, ceiling) in [
+            ("max_value_size", &tool.max_value_size, 120 * 1024),
+            ("max_call_size", &tool.max_call_size, 1024 * 1024),
+        ] {
+            if let Some(text) = value {
+                match units::parse_size(text) {
+                    Ok(0) => err(format!("tool `{name}`: {key} must be at least 1 byte")),
+                    Ok(n) if n > ceiling => err(format!(
+                        "tool `{name}`: {key} = {text:?} is over the ceiling of {} (the kernel's argv limits)",
+                        units::format_size(ceiling)
+                    )),
+                    Ok(_) => {}
+                    Err(e) => err(format!("tool `{name}`: {key}: {e}")),
+                }
+            }
+        }
         if tool.risk.is_none() {
             warnings.push(format!(
                 "{file}: tool `{name}` has no risk class; it is treated as `delete`, the highest"

@@ -22,6 +22,8 @@ pub enum CallError {
     State(#[from] crate::state::StateError),
     #[error(transparent)]
     Approval(#[from] crate::approval::ApprovalError),
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl CallError {
@@ -37,6 +39,7 @@ impl CallError {
                 exit::LAUNCHER_FAILED
             }
             CallError::Approval(e) => e.exit_code(),
+            CallError::BadRequest(_) => exit::USAGE,
         }
     }
 }

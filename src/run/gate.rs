@@ -405,6 +405,11 @@ impl<'a> Gate<'a> {
         // What humans (and chat-ops hooks) see is redacted like the audit log;
         // the digest binds the real values.
         crate::audit::redact_record(&mut shown);
+        // Long values by size, hash and first characters, as the binding shows them.
+        let shown = match binding::hide_secrets(None, &Value::Object(shown)) {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
         let strings = |k: &str| -> Vec<String> {
             shown
                 .get(k)

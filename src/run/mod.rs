@@ -181,6 +181,36 @@ fn early<T, E: Into<CallError>>(r: Result<T, E>) -> Result<T, Box<CallFailure>> 
     r.map_err(|e| Box::new(CallFailure::from(e.into())))
 }
 
+/// The longest agent id, session id, role or tool name a call may carry:
+/// they name state files and fill every record.
+pub const MAX_NAME: usize = 256;
+
+/// Refuses a request whose names are too long or not printable.
+fn check_request(req: &CallRequest) -> Result<(), CallError> {
+    let names = [
+        ("--agent", req.agent.as_deref()),
+        ("--session", req.session.as_deref()),
+        ("--role", Some(req.call.role.as_str())),
+        ("the tool name", Some(req.call.tool.as_str())),
+    ];
+    for (what, v) in names {
+        let Some(v) = v else { continue };
+        if v.len() > MAX_NAME {
+            return Err(CallError::BadRequest(format!(
+                "{what} is {} bytes; at most {MAX_NAME} are accepted",
+                v.len()
+            )));
+        }
+        if v.chars().any(|c| c.is_control()) {
+            return Err(CallError::BadRequest(format!(
+                "{what} {} contains control characters",
+                crate::text::printable(&format!("{v:?}"))
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The exit code a decision ends with when it does not run the tool.
 pub fn decision_exit(d: &Decision) -> i32 {
     match d.outcome {
@@ -223,6 +253,7 @@ pub struct CheckReport {
 /// Decides, audits a dry-run record and reports; never executes, counts or
 /// consumes anything.
 pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError> {
+    check_request(req)?;
     // 1. Load the role profiles.
     let set = ctx.load_profiles()?;
     let call = &req.call;
@@ -268,6 +299,7 @@ pub fn call(
 ) -> Result<CallOutcome, Box<CallFailure>> {
     // 0. Nothing inherited beyond stdio reaches the sandbox.
     sandbox::close_inherited_fds();
+    early(check_request(req))?;
     // 1. Load the role profiles.
     let set = early(ctx.load_profiles())?;
     let call = &req.call;

@@ -3,16 +3,69 @@
 
 use super::CallRequest;
 use crate::audit::{self, AuditRecord};
+use crate::policy::params::{value_size, Params, DEFAULT_MAX_CALL, DEFAULT_MAX_VALUE};
 use crate::policy::{Decision, Outcome};
 use crate::sandbox::{self, RunOutcome};
 use serde_json::{json, Value};
+
+/// A value too large to record: its size and SHA-256 stand in for it.
+fn digest_of_value(v: &Value) -> Value {
+    let bytes = match v {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    };
+    json!({"omitted": true, "size": bytes.len(), "sha256": audit::sha256_hex(&bytes)})
+}
+
+/// Whether values of these sizes fit a record as they are.
+fn fits(sizes: impl Iterator<Item = u64>) -> impl Fn(u64) -> bool {
+    let total: u64 = sizes.sum();
+    move |size| size <= DEFAULT_MAX_VALUE && total <= DEFAULT_MAX_CALL
+}
+
+/// The parameters as a record holds them: a value over the default size
+/// limit, or every value of a call over the call limit, is replaced by its
+/// size and SHA-256, so no call can make a record (or the log) large.
+fn recorded_params(params: &Params) -> Value {
+    let ok = fits(params.values().map(value_size));
+    Value::Object(
+        params
+            .iter()
+            .map(|(k, v)| {
+                let kept = if ok(value_size(v)) {
+                    v.clone()
+                } else {
+                    digest_of_value(v)
+                };
+                (crate::text::shorten(k, 128), kept)
+            })
+            .collect(),
+    )
+}
+
+/// Extra arguments (or argv) as a record holds them; see [`recorded_params`].
+pub(super) fn recorded_list(items: &[String]) -> Value {
+    let ok = fits(items.iter().map(|a| a.len() as u64));
+    Value::Array(
+        items
+            .iter()
+            .map(|a| {
+                if ok(a.len() as u64) {
+                    Value::String(a.clone())
+                } else {
+                    digest_of_value(&Value::String(a.clone()))
+                }
+            })
+            .collect(),
+    )
+}
 
 /// A record of `event` about this call: who called, which tool, with
 /// `params`, and the decision.
 pub(super) fn of_call(
     event: &'static str,
     req: &CallRequest,
-    params: &crate::policy::params::Params,
+    params: &Params,
     d: &Decision,
 ) -> AuditRecord {
     let call = &req.call;
@@ -20,7 +73,7 @@ pub(super) fn of_call(
     r.agent_id = req.agent.clone();
     r.session_id = req.session.clone();
     r.tool = Some(call.tool.clone());
-    r.params = Some(Value::Object(params.clone().into_iter().collect()));
+    r.params = Some(recorded_params(params));
     r.tokens_used = req.tokens;
     r.risk_level = d.risk.map(|x| x.to_string());
     r.decision = Some(d.outcome.as_str().to_string());
@@ -50,7 +103,7 @@ pub(super) fn decision(req: &CallRequest, d: &Decision, dry_run: bool) -> AuditR
         r.detail("severity", if critical { "critical" } else { "warning" });
     }
     if !call.extra_args.is_empty() {
-        r.detail("extra_args", &call.extra_args);
+        r.detail("extra_args", recorded_list(&call.extra_args));
     }
     r
 }
