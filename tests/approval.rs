@@ -1170,3 +1170,140 @@ fn show_says_plain_stdin_is_not_bound() {
         .stdout_has("stdin     not bound")
         .stdout_has("template  [\"rm\",\"--\",\"{dir}/{name}\"]");
 }
+
+// --------------------------------------------------------------------------
+// No sandbox shows the state, the log or the profiles, by identity
+// --------------------------------------------------------------------------
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn skip_unless_root(what: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    if std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+        panic!("skipped: {what} needs root for a private mount namespace (a skip is a failure because AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1)");
+    }
+    eprintln!("skipped: {what} needs root for a private mount namespace");
+    true
+}
+
+/// `base` run in a private mount namespace after `mount --bind FROM TO`.
+fn with_bind_mount(base: &Command, from: &std::path::Path, to: &std::path::Path) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
+        .arg("sh")
+        .arg(from)
+        .arg(to)
+        .arg(base.get_program())
+        .args(base.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+#[test]
+fn bind_alias_of_state_dir_refused() {
+    if skip_unless_root("bind_alias_of_state_dir_refused") {
+        return;
+    }
+    let env = Env::new();
+    // The state exists (a pending request), away from anything a tool may bind.
+    env.run(&["run", "--role", "ops", "send_note", "--param", "to=x"])
+        .code(75);
+    // A second mount of it under /tmp, where the role's binds may reach.
+    let alias_parent = tempfile::Builder::new()
+        .prefix("agentjail-alias-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let alias = alias_parent.path().join("alias");
+    std::fs::create_dir(&alias).unwrap();
+    for target in [alias.clone(), alias.join("approvals")] {
+        let p = format!("path={}", target.display());
+        let mut base = env.cmd();
+        base.args(["run", "--role", "ops", "read_path", "--param", &p]);
+        let o = with_bind_mount(&base, &env.state(), &alias)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(77), "{}: {err}", target.display());
+        assert!(
+            err.contains("would show agentjail's state directory"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn bind_exposing_profile_dir_refused() {
+    let env = Env::new();
+    let profiles = env.dir.path().join("profiles");
+    let p = format!("path={}", profiles.join("roles").display());
+    env.run(&["run", "--role", "ops", "read_path", "--param", &p])
+        .code(77)
+        .stderr_has("would show a profile directory agentjail reads")
+        .stderr_has(&profiles.display().to_string());
+    // The audit log too.
+    let p = format!("path={}", env.log().display());
+    env.run(&["run", "--role", "ops", "read_path", "--param", &p])
+        .code(77)
+        .stderr_has("would show agentjail's audit log");
+}
+
+#[test]
+fn user_profiles_cannot_override_etc() {
+    if skip_unless_root("user_profiles_cannot_override_etc") {
+        return;
+    }
+    let env = Env::new();
+    let etc = env.dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("agentjail/profiles/roles")).unwrap();
+    std::fs::write(etc.join("agentjail/profiles/tools.toml"), TOOLS).unwrap();
+    std::fs::write(etc.join("agentjail/profiles/roles/ops.toml"), role("")).unwrap();
+    let home = env.dir.path().join("home");
+    let user = home.join(".config/agentjail/profiles");
+    std::fs::create_dir_all(user.join("roles")).unwrap();
+    std::fs::write(user.join("tools.toml"), TOOLS).unwrap();
+    std::fs::write(user.join("roles/evil.toml"), role("")).unwrap();
+    let mut base = Command::new(env!("CARGO_BIN_EXE_agentjail"));
+    base.env_remove("XDG_CONFIG_HOME")
+        .env_remove("AGENTJAIL_PROFILES")
+        .env("HOME", &home)
+        .args(["profiles", "list"]);
+    let o = with_bind_mount(&base, &etc, std::path::Path::new("/etc"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("ops"), "{out}");
+    assert!(
+        !out.contains("evil"),
+        "the user's directory overrode /etc: {out}"
+    );
+    // Without /etc's profiles, the user's are used.
+    let o = Command::new(env!("CARGO_BIN_EXE_agentjail"))
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("AGENTJAIL_PROFILES")
+        .env("HOME", &home)
+        .args(["profiles", "list"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    if !std::path::Path::new("/etc/agentjail/profiles/tools.toml").exists() {
+        assert!(out.contains("evil"), "{out}");
+    }
+}

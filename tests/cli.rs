@@ -41,8 +41,10 @@ impl Env {
         }
     }
 
+    /// Outside /tmp, like the state: the bundled roles bind /tmp, and no
+    /// sandbox may show the audit log.
     fn log(&self) -> PathBuf {
-        self.dir.path().join("audit.jsonl")
+        self.state.path().join("audit.jsonl")
     }
 
     /// `agentjail` with a clean environment and this test's audit log.
@@ -60,7 +62,9 @@ impl Env {
         ] {
             c.env_remove(v);
         }
-        let home = self.dir.path().join("home");
+        // Outside /tmp too: the user's profile directory (which would take
+        // the bundled profiles' place) lies under it, and no sandbox may show that.
+        let home = self.state.path().join("home");
         c.env("AGENTJAIL_AUDIT_LOG", self.log())
             .env("AGENTJAIL_STATE_DIR", self.state.path().join("state"))
             .env_remove("AGENTJAIL_APPROVAL_HOOK")

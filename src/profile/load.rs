@@ -123,6 +123,24 @@ pub(super) fn parse_toml<T: serde::de::DeserializeOwned>(
 /// `$XDG_CONFIG_HOME/agentjail/profiles` and `/etc/agentjail/profiles`;
 /// `None` means the bundled profiles. An explicit directory that does not
 /// exist is an error, never a silent fall-back.
+/// The operator's profile directory. It takes precedence over the user's:
+/// a location a sandboxed tool could write (a bind over `$HOME`) must not
+/// override the operator's policy.
+pub const ETC_PROFILES: &str = "/etc/agentjail/profiles";
+
+/// The places searched when no directory is named, first wins: the
+/// operator's (`/etc/agentjail/profiles`), then the user's
+/// (`$XDG_CONFIG_HOME/agentjail/profiles` or `~/.config/agentjail/profiles`).
+pub fn candidates() -> Vec<PathBuf> {
+    let mut candidates = vec![PathBuf::from(ETC_PROFILES)];
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(x).join("agentjail/profiles"));
+    } else if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(h).join(".config/agentjail/profiles"));
+    }
+    candidates
+}
+
 pub fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ProfileErrors> {
     if let Some(dir) = explicit {
         if dir.is_dir() {
@@ -133,14 +151,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ProfileErrors>
             message: "not a directory (given by --profiles or AGENTJAIL_PROFILES)".into(),
         }]));
     }
-    let mut candidates = Vec::new();
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(x).join("agentjail/profiles"));
-    } else if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(h).join(".config/agentjail/profiles"));
-    }
-    candidates.push(PathBuf::from("/etc/agentjail/profiles"));
-    Ok(candidates
+    Ok(candidates()
         .into_iter()
         .find(|d| d.join("tools.toml").is_file()))
 }

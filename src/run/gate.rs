@@ -4,7 +4,7 @@
 //! human through [`AskHuman`], or queue a request). It combines the domain's
 //! `approval`, `budget` and `state` under the state lock; it prints nothing.
 
-use super::{ApprovalState, CallError, CallRequest, Context};
+use super::{guard, ApprovalState, CallError, CallRequest, Context};
 use crate::approval::{
     all_requests, approver_uids, binding, collect_garbage, hook::run_hook, may_decide, new_id,
     request_path, verdict_text, ApprovalError, Consumed, Person, Request, Status, Verdict,
@@ -61,28 +61,25 @@ impl AskHuman for QueueOnly {
     }
 }
 
-/// The bind (or system path) that would show the state directory inside the
-/// sandbox of this decision, if any.
+/// The bind (or system path) of this decision's sandbox that would show a
+/// guarded place (`super::guard`), with the place.
 fn exposing_bind(
-    state: &StateDir,
+    guarded: &[guard::Guarded],
     set: &ProfileSet,
     call: &ToolCall,
     d: &Decision,
-) -> Option<String> {
+) -> Option<(String, guard::Guarded)> {
     let role = set.roles.get(&call.role)?;
     let tool = set.catalog.tools.get(&call.tool)?;
-    let system = crate::sandbox::plan::SYSTEM_PATHS
+    let mut sources: Vec<PathBuf> = crate::sandbox::plan::SYSTEM_PATHS
         .iter()
         .chain(crate::sandbox::plan::ETC_PATHS)
-        .map(PathBuf::from);
-    let binds: Vec<PathBuf> = match super::plan::build(role, tool, d, Vec::new()) {
-        Ok(p) => p.binds.into_iter().map(|b| b.source).collect(),
-        Err(_) => Vec::new(),
-    };
-    system
-        .chain(binds)
-        .find(|src| state.exposed_by(src))
-        .map(|src| src.display().to_string())
+        .map(PathBuf::from)
+        .collect();
+    if let Ok(p) = super::plan::build(role, tool, d, Vec::new()) {
+        sources.extend(p.binds.into_iter().map(|b| b.source));
+    }
+    guard::exposed(&sources, guarded).map(|(s, g)| (s.display().to_string(), g.clone()))
 }
 
 /// Denies a call whose identical twin a human denied while the denial lasts.
@@ -155,11 +152,26 @@ impl<'a> Gate<'a> {
         if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
             return None;
         }
-        if let Some(src) = exposing_bind(&self.state, self.set, self.call, d) {
-            deny(d, "state_dir", exposure_message(&self.state, &src));
+        if let Some((src, place)) = exposing_bind(&self.guarded_places(), self.set, self.call, d) {
+            deny(d, place.rule, exposure_message(&place, &src));
             return None;
         }
         Some(role)
+    }
+
+    /// The places no sandbox of this call may show.
+    fn guarded_places(&self) -> Vec<guard::Guarded> {
+        let log = self.ctx.audit_log().ok().map(|l| l.path().to_path_buf());
+        let in_use = match &self.set.source {
+            crate::profile::ProfileSource::Directory(p) => Some(p.as_path()),
+            crate::profile::ProfileSource::Bundled => None,
+        };
+        guard::guarded(
+            &self.state,
+            log.as_deref(),
+            in_use,
+            &crate::profile::candidates(),
+        )
     }
 
     fn session(&self) -> Option<&'a str> {
@@ -697,11 +709,18 @@ impl Look {
     }
 }
 
-fn exposure_message(state: &StateDir, src: &str) -> String {
+fn exposure_message(place: &guard::Guarded, src: &str) -> String {
+    if place.rule == "state_dir" {
+        return format!(
+            "the sandbox would show agentjail's state directory {} through {src}; \
+             tools never see it (use another path, or move the state with --state-dir)",
+            place.path.display()
+        );
+    }
     format!(
-        "the sandbox would show agentjail's state directory {} through {src}; \
-         tools never see it (use another path, or move the state with --state-dir)",
-        state.path().display()
+        "the sandbox would show {} {} through {src}; tools never see it (use another path)",
+        place.what,
+        place.path.display()
     )
 }
 

@@ -14,6 +14,7 @@
 mod egress;
 mod error;
 pub mod gate;
+pub mod guard;
 pub mod plan;
 mod records;
 

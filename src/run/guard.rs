@@ -1,0 +1,135 @@
+//! What no sandbox may show: agentjail's state directory, its audit log and
+//! the profile directories (the one in use and every one that would take
+//! its place). A bind is refused when its source is one of them, holds one,
+//! or lies inside one, compared by device and inode as well as by path, so
+//! a second mount of the same directory (a bind-mount alias) or a symbolic
+//! link is caught like the path itself. A place that does not exist yet (a
+//! user profile directory not made yet) is guarded through its nearest
+//! existing parent: a bind that holds that parent could create it.
+
+use crate::state::StateDir;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// One guarded place.
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    pub path: PathBuf,
+    /// The rule a refusal names: `state_dir`, `audit_log`, `profiles`.
+    pub rule: &'static str,
+    /// What it is, for the message.
+    pub what: &'static str,
+}
+
+type Id = (u64, u64);
+
+fn id(p: &Path) -> Option<Id> {
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The identities of `p` (when it exists) and of each existing parent.
+fn with_parents(p: &Path) -> Vec<Id> {
+    p.ancestors().filter_map(id).collect()
+}
+
+/// Whether a bind of `source` would show `g`: the source is `g` or one of
+/// its parents, or lies inside `g`.
+fn shows(source: &Path, g: &Guarded) -> bool {
+    let Some(src) = id(source) else {
+        return false;
+    };
+    // The source holds the guarded place (or is it).
+    if g.path.exists() {
+        if with_parents(&g.path).contains(&src) {
+            return true;
+        }
+    } else {
+        // Not there yet: whoever holds its nearest existing parent can make it.
+        let nearest = g.path.ancestors().skip(1).find(|a| a.exists());
+        if let Some(n) = nearest {
+            if with_parents(n).contains(&src) {
+                return true;
+            }
+        }
+    }
+    // The source lies inside the guarded place.
+    match id(&g.path) {
+        Some(guarded) => with_parents(source).contains(&guarded),
+        None => false,
+    }
+}
+
+/// The first guarded place a bind of any of `sources` would show.
+pub fn exposed<'a>(sources: &[PathBuf], guarded: &'a [Guarded]) -> Option<(PathBuf, &'a Guarded)> {
+    sources
+        .iter()
+        .find_map(|s| guarded.iter().find(|g| shows(s, g)).map(|g| (s.clone(), g)))
+}
+
+/// The places to guard for a call.
+pub fn guarded(
+    state: &StateDir,
+    audit_log: Option<&Path>,
+    profiles_in_use: Option<&Path>,
+    profile_candidates: &[PathBuf],
+) -> Vec<Guarded> {
+    let mut out = vec![Guarded {
+        path: state.path().to_path_buf(),
+        rule: "state_dir",
+        what: "agentjail's state directory",
+    }];
+    if let Some(log) = audit_log {
+        out.push(Guarded {
+            path: log.to_path_buf(),
+            rule: "audit_log",
+            what: "agentjail's audit log",
+        });
+    }
+    for p in profiles_in_use
+        .into_iter()
+        .chain(profile_candidates.iter().map(PathBuf::as_path))
+    {
+        out.push(Guarded {
+            path: p.to_path_buf(),
+            rule: "profiles",
+            what: "a profile directory agentjail reads",
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn g(p: &Path) -> Guarded {
+        Guarded {
+            path: p.to_path_buf(),
+            rule: "state_dir",
+            what: "it",
+        }
+    }
+
+    #[test]
+    fn parents_children_and_aliases_are_caught() {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().join("a/state");
+        std::fs::create_dir_all(state.join("approvals")).unwrap();
+        std::fs::create_dir_all(t.path().join("b")).unwrap();
+        let guard = [g(&state)];
+        let hit = |p: &Path| exposed(&[p.to_path_buf()], &guard).is_some();
+        assert!(hit(&state));
+        assert!(hit(&t.path().join("a")));
+        assert!(hit(t.path()));
+        assert!(hit(&state.join("approvals")));
+        assert!(!hit(&t.path().join("b")));
+        // A symbolic link to the state directory is the same directory.
+        std::os::unix::fs::symlink(&state, t.path().join("b/link")).unwrap();
+        assert!(hit(&t.path().join("b/link")));
+        // A place that does not exist yet is guarded through its parent.
+        let later = [g(&t.path().join("b/not/yet"))];
+        assert!(exposed(&[t.path().join("b")], &later).is_some());
+        assert!(exposed(&[t.path().join("a")], &later).is_none());
+    }
+}
