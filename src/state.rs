@@ -32,7 +32,7 @@ pub const ROOT_DEFAULT: &str = "/var/lib/agentjail";
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The entries agentjail keeps in the state directory.
-pub const ENTRIES: &[&str] = &["lock", "approvals", "budgets"];
+pub const ENTRIES: &[&str] = &["lock", "approvals", "budgets", "hooks.json"];
 
 /// The largest state file agentjail reads.
 const MAX_FILE: u64 = 1 << 20;

@@ -1307,3 +1307,44 @@ fn user_profiles_cannot_override_etc() {
         assert!(out.contains("evil"), "{out}");
     }
 }
+
+#[test]
+fn approval_hook_is_rate_limited() {
+    let env = Env::new();
+    let got = env.dir.path().join("hook.out");
+    let hook = format!("echo \"$AGENTJAIL_APPROVAL_ID\" >> {}", got.display());
+    // Fifteen new requests in a row, the hook allowed ten a minute.
+    for i in 0..15 {
+        let to = format!("to={}", "abcdefghijklmnop".chars().nth(i).unwrap());
+        let o = env
+            .cmd()
+            .env("AGENTJAIL_APPROVAL_HOOK_PER_MINUTE", "10")
+            .args([
+                "--approval-hook",
+                &hook,
+                "run",
+                "--role",
+                "ops",
+                "send_note",
+                "--param",
+                &to,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(75),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let runs = std::fs::read_to_string(&got).unwrap_or_default();
+    assert_eq!(runs.lines().count(), 10, "{runs}");
+    let suppressed: Vec<Value> = env
+        .records()
+        .into_iter()
+        .filter(|r| r["approval_status"] == "hook_suppressed")
+        .collect();
+    assert_eq!(suppressed.len(), 5);
+    assert_eq!(suppressed[4]["suppressed_this_minute"], 5);
+}

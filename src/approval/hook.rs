@@ -3,6 +3,8 @@
 
 use super::{Request, DEFAULT_HOOK_TIMEOUT};
 use crate::state::StateDir;
+use crate::state::StateError;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -75,4 +77,52 @@ pub fn run_hook(
             Err(e) => return Err(format!("waiting for it: {e}")),
         }
     }
+}
+
+/// How many hook runs a state directory allows per minute by default
+/// (`AGENTJAIL_APPROVAL_HOOK_PER_MINUTE` sets another number).
+pub const DEFAULT_HOOK_PER_MINUTE: u64 = 10;
+
+/// The hook's rate window, kept in the state directory as `hooks.json`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    /// Seconds since the epoch when the window began.
+    start: u64,
+    runs: u64,
+    suppressed: u64,
+}
+
+/// Whether the hook may run now: at most the allowed number of runs per
+/// minute for this state directory, counted under the state lock. `Ok(Some(n))`:
+/// suppressed, the `n`th time in this window. A damaged window file starts
+/// a new window (it only ever limits notifications, never a call).
+pub fn admit(state: &StateDir) -> Result<Option<u64>, StateError> {
+    let per_minute = std::env::var("AGENTJAIL_APPROVAL_HOOK_PER_MINUTE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_HOOK_PER_MINUTE);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let lock = state.lock()?;
+    let path = state.sub("hooks.json");
+    let mut w: Window = state.read_json(&path).ok().flatten().unwrap_or_default();
+    if now.saturating_sub(w.start) >= 60 {
+        w = Window {
+            start: now,
+            runs: 0,
+            suppressed: 0,
+        };
+    }
+    let verdict = if w.runs < per_minute {
+        w.runs += 1;
+        None
+    } else {
+        w.suppressed += 1;
+        Some(w.suppressed)
+    };
+    state.write_json(&lock, &path, &w)?;
+    Ok(verdict)
 }

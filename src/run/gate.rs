@@ -506,6 +506,32 @@ impl<'a> Gate<'a> {
             }
         }
         if let (Some((req, true)), Some(hook)) = (&adm.pending, &self.ctx.approval_hook) {
+            match crate::approval::hook::admit(&self.state) {
+                Ok(None) => {}
+                Ok(Some(n)) => {
+                    tracing::warn!(
+                        "approval hook not run: over its rate limit ({n} suppressed this minute)"
+                    );
+                    let mut r = rec.follow_up("approval");
+                    r.approval_status = Some("hook_suppressed".into());
+                    r.reasons = vec![format!(
+                        "approval hook not run for request {}: over its rate limit ({n} suppressed this minute)",
+                        req.id
+                    )];
+                    r.detail("approval", json!({"request_id": req.id}))
+                        .detail("suppressed_this_minute", n);
+                    let _ = log.append(&r);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("approval hook not run: {e}");
+                    let _ = log.append(&rec.error_after(
+                        &format!("approval hook not run: {}", crate::text::chain(&e)),
+                        exit::APPROVAL_REQUIRED,
+                    ));
+                    return;
+                }
+            }
             if let Err(cause) = run_hook(hook, req, &self.approve_command(&req.id), &self.state) {
                 tracing::warn!("approval hook failed: {cause}");
                 let mut r = rec.error_after(
