@@ -29,8 +29,8 @@ pub mod seccomp;
 mod watch;
 
 pub use prepare::{
-    close_inherited_fds, prepare, resolve_program, seccomp_available, Mechanisms, Prepared,
-    ResolveError,
+    close_inherited_fds, extra_groups, prepare, resolve_program, seccomp_available, Mechanisms,
+    Prepared, ResolveError,
 };
 
 use channel::{recv_msg, send_msg, ChannelError, Confinement, Message};
@@ -55,6 +55,12 @@ pub enum SandboxError {
     Setup { step: String, error: String },
     #[error("preparing bind source: {0}")]
     BindSource(#[from] mounts::SetupError),
+    #[error("bind source {path} is a {found}: refused ({fix})")]
+    BindRefused {
+        path: String,
+        found: &'static str,
+        fix: String,
+    },
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
@@ -129,6 +135,12 @@ struct Pipes {
     err: Option<(OwnedFd, OwnedFd)>,
 }
 
+/// Is descriptor `fd` of the launcher open on a regular file?
+fn is_regular_file(fd: i32) -> bool {
+    // An unopened descriptor only fails (EBADF).
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+}
+
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating an output pipe"))
 }
@@ -165,9 +177,22 @@ fn launch_blocked(
     )
     .map_err(os("creating the launcher's signalfd"))?;
     let (parent_end, child_end) = channel::pair()?;
+    // A caller's stdout or stderr that is a regular file is not handed to the
+    // tool (it could ftruncate or rewrite it): the tool gets a pipe, and the
+    // launcher appends what comes through to the caller's descriptor.
+    let forward_out = !capture && is_regular_file(1);
+    let forward_err = !capture && is_regular_file(2);
     let pipes = Pipes {
-        out: if capture { Some(pipe()?) } else { None },
-        err: if capture { Some(pipe()?) } else { None },
+        out: if capture || forward_out {
+            Some(pipe()?)
+        } else {
+            None
+        },
+        err: if capture || forward_err {
+            Some(pipe()?)
+        } else {
+            None
+        },
     };
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     let launcher = nix::unistd::getpid();
@@ -246,6 +271,8 @@ fn launch_blocked(
         confinement: None,
         timed_out: false,
         max_output: prep.plan.max_output,
+        out_forward: forward_out.then_some(1),
+        err_forward: forward_err.then_some(2),
         out_done: None,
         err_done: None,
     };
@@ -300,8 +327,8 @@ fn launch_blocked(
         duration_ms,
         exec_errno: watch.exec_errno,
         confinement: watch.confinement,
-        stdout: watch.out_done,
-        stderr: watch.err_done,
+        stdout: watch.out_done.filter(|_| capture),
+        stderr: watch.err_done.filter(|_| capture),
     })
 }
 

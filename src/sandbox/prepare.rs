@@ -3,7 +3,7 @@
 //! seccomp filters built, the tool's argv and environment turned into C strings.
 
 use super::mounts::{self, SourceId};
-use super::plan::{self, Mechanism, SandboxPlan};
+use super::plan::{self, BindKind, Mechanism, SandboxPlan};
 use super::{cgroup, landlock, seccomp, SandboxError};
 use serde::Serialize;
 use std::ffi::CString;
@@ -101,8 +101,14 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
             fix: "boot a kernel with CONFIG_SECURITY_LANDLOCK=y and `lsm=landlock,...`, or list \"landlock\" in the role's sandbox.optional".into(),
         });
     }
+    // Pathname unix sockets: Landlock governs connect() from ABI 9; below,
+    // seccomp denies AF_UNIX sockets unless the plan allows them.
+    let landlock_unix = landlock_abi >= landlock::RESOLVE_UNIX_ABI;
+    let options = seccomp::FilterOptions {
+        deny_unix_sockets: !(plan.unix_sockets || landlock_unix),
+    };
     let filters = if seccomp_available() {
-        Some(seccomp::build_filters()?)
+        Some(seccomp::build_filters_with(options)?)
     } else if optional(Mechanism::Seccomp) {
         None
     } else {
@@ -122,11 +128,19 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
             fix: "mount cgroup2 on /sys/fs/cgroup (or the v1 memory, cpu and pids hierarchies), or list \"cgroup\" in the role's sandbox.optional".into(),
         });
     }
-    let sources = plan
-        .binds
-        .iter()
-        .map(|b| mounts::check_bind_source(&b.source))
-        .collect::<Result<Vec<_>, _>>()?;
+    check_groups(&plan)?;
+    let mut sources = Vec::new();
+    for b in &plan.binds {
+        let id = mounts::check_bind_source(&b.source)?;
+        if !b.kind.accepts(id.file_type) {
+            return Err(SandboxError::BindRefused {
+                path: b.source.display().to_string(),
+                found: BindKind::type_name(id.file_type),
+                fix: bind_fix(b.kind, id.file_type),
+            });
+        }
+        sources.push(id);
+    }
     let c_program = cstring(&program.display().to_string())?;
     let c_argv = plan
         .argv
@@ -166,4 +180,68 @@ pub fn close_inherited_fds() {
             libc::CLOSE_RANGE_CLOEXEC,
         );
     }
+}
+
+/// How to grant a refused bind source, if it can be.
+fn bind_fix(kind: BindKind, file_type: u32) -> String {
+    let grant = match file_type {
+        libc::S_IFSOCK => Some("socket"),
+        libc::S_IFIFO => Some("fifo"),
+        libc::S_IFCHR | libc::S_IFBLK => Some("device"),
+        _ => None,
+    };
+    match (kind, grant) {
+        (BindKind::Path, Some(k)) => format!(
+            "a socket, FIFO or device node is bound only when the role grants that exact path in sandbox.binds with kind = \"{k}\""
+        ),
+        _ => format!(
+            "the role's bind says kind = \"{}\"; bind a {} or change the kind",
+            serde_plain_kind(kind),
+            match kind {
+                BindKind::Path => "directory or regular file",
+                BindKind::Socket => "socket",
+                BindKind::Fifo => "FIFO",
+                BindKind::Device => "device node",
+            }
+        ),
+    }
+}
+
+fn serde_plain_kind(kind: BindKind) -> &'static str {
+    match kind {
+        BindKind::Path => "path",
+        BindKind::Socket => "socket",
+        BindKind::Fifo => "fifo",
+        BindKind::Device => "device",
+    }
+}
+
+/// The caller's supplementary groups other than its own gid.
+pub fn extra_groups() -> Vec<u32> {
+    let own = nix::unistd::getegid();
+    nix::unistd::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| *g != own)
+        .map(|g| g.as_raw())
+        .collect()
+}
+
+/// Supplementary groups: root drops them (`setgroups(0)`); an unprivileged
+/// caller cannot (its user namespace has `setgroups` denied), so a run is
+/// refused unless the plan keeps them knowingly.
+fn check_groups(plan: &SandboxPlan) -> Result<(), SandboxError> {
+    if nix::unistd::geteuid().is_root() || plan.keep_groups {
+        return Ok(());
+    }
+    let extra = extra_groups();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    Err(SandboxError::Unavailable {
+        mechanism: "dropping supplementary groups",
+        fix: format!(
+            "the caller holds supplementary groups {extra:?}, which an unprivileged caller cannot drop and the tool would keep for permission checks; run agentjail without them (e.g. from a service with no SupplementaryGroups, or as root), or set sandbox.supplementary_groups = \"keep\" in the role"
+        ),
+    })
 }

@@ -36,6 +36,13 @@ pub(super) fn setup_process(
         // SAFETY: the launcher failed or went away; end without unwinding.
         _ => unsafe { libc::_exit(125) },
     }
+    // Root drops its supplementary groups before the user namespace exists
+    // (an unprivileged caller cannot; prepare() refused or the plan keeps them).
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = nix::unistd::setgroups(&[]) {
+            channel::fail(chan, "dropping supplementary groups (setgroups(0))", e);
+        }
+    }
     let flags = namespaces::clone_flags(prep.plan.network);
     if let Err(e) = nix::sched::unshare(flags) {
         channel::fail(
@@ -100,6 +107,10 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     // (host paths of profiles and logs) to the tool.
     if let Err(e) = init::hide_cmdline() {
         channel::fail(chan, "hiding pid 1's command line", e);
+    }
+    // /proc/1/status and /proc/1/comm show "init", not the launcher's name.
+    if let Err(e) = nix::sys::prctl::set_name(c"init") {
+        channel::fail(chan, "naming pid 1", e);
     }
     // Not dumpable: the tool can neither trace pid 1 nor open /proc/1/exe or its fds.
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {

@@ -26,6 +26,10 @@ pub(super) struct Watch {
     pub(super) confinement: Option<Confinement>,
     pub(super) timed_out: bool,
     pub(super) max_output: u64,
+    /// Where the tool's stdout or stderr goes instead of being captured (the
+    /// launcher's own descriptor, a regular file the tool never holds).
+    pub(super) out_forward: Option<RawFd>,
+    pub(super) err_forward: Option<RawFd>,
     pub(super) out_done: Option<Captured>,
     pub(super) err_done: Option<Captured>,
 }
@@ -101,10 +105,12 @@ impl Watch {
                         on_listener(listener);
                     }
                 } else if Some(fd) == out_open(self) {
-                    if drain(&mut self.out, self.max_output) {
+                    if drain(&mut self.out, self.max_output, self.out_forward) {
                         self.close_stream(1);
                     }
-                } else if Some(fd) == err_open(self) && drain(&mut self.err, self.max_output) {
+                } else if Some(fd) == err_open(self)
+                    && drain(&mut self.err, self.max_output, self.err_forward)
+                {
                     self.close_stream(2);
                 }
             }
@@ -182,12 +188,29 @@ impl Watch {
     }
 }
 
-/// Reads what is available; keeps at most `max` bytes. True at end of stream.
-fn drain(slot: &mut Option<(OwnedFd, Captured)>, max: u64) -> bool {
+/// Reads what is available; keeps at most `max` bytes, or writes them all
+/// to `forward`. True at end of stream.
+fn drain(slot: &mut Option<(OwnedFd, Captured)>, max: u64, forward: Option<RawFd>) -> bool {
     let Some((fd, cap)) = slot else { return true };
     let mut buf = [0u8; 65536];
     match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
         Ok(0) => true,
+        Ok(n) if forward.is_some() => {
+            cap.bytes += n as u64;
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                // SAFETY: the launcher's own stdout or stderr, open for the whole run.
+                let out = unsafe { std::os::fd::BorrowedFd::borrow_raw(forward.unwrap_or(1)) };
+                match nix::unistd::write(out, rest) {
+                    Ok(w) => rest = &rest[w..],
+                    Err(Errno::EINTR) => {}
+                    // The caller's file is gone or full: the rest is dropped, as
+                    // it would be for the tool itself.
+                    Err(_) => break,
+                }
+            }
+            false
+        }
         Ok(n) => {
             cap.bytes += n as u64;
             let room = (max as usize).saturating_sub(cap.data.len());
