@@ -64,7 +64,9 @@ const SCRIPT_CHECKS: &[ScriptCheck] = &[
     },
     ScriptCheck {
         name: "only_loopback",
-        script: "for i in /sys/class/net/*; do echo if=${i##*/}; done; echo end=1",
+        // (/sys is not mounted by default: /proc/net/dev lists the namespace's interfaces.)
+        script:
+            "sed -n '3,$p' /proc/net/dev | cut -d: -f1 | tr -d ' ' | sed 's/^/if=/'; echo end=1",
         verify: verify_loopback,
     },
     ScriptCheck {

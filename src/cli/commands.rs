@@ -251,13 +251,44 @@ pub fn doctor(ctx: &Context, json_out: bool) -> Result<i32, AppError> {
         ok: abi > 0,
         required: true,
         detail: if abi > 0 {
-            format!("Landlock ABI {abi} (agentjail uses up to 6)")
+            format!("Landlock ABI {abi} (agentjail uses up to 6, and 9 for unix sockets)")
         } else {
             "Landlock unavailable".into()
         },
         fix: (abi == 0).then(|| {
             "boot with CONFIG_SECURITY_LANDLOCK=y and add landlock to the lsm= kernel parameter"
                 .into()
+        }),
+    });
+    let unix_by_landlock = abi >= crate::sandbox::landlock::RESOLVE_UNIX_ABI;
+    checks.push(Check {
+        name: "unix_sockets",
+        ok: true,
+        required: false,
+        detail: if unix_by_landlock {
+            "pathname unix sockets: Landlock lets the tool connect only to its own /tmp and granted sockets".into()
+        } else {
+            "pathname unix sockets: seccomp denies AF_UNIX sockets (Landlock below ABI 9); a role's sandbox.unix_sockets = true lets the tool reach every socket it can see".into()
+        },
+        fix: None,
+    });
+    let groups = crate::sandbox::extra_groups();
+    let groups_ok = root || groups.is_empty();
+    checks.push(Check {
+        name: "groups",
+        ok: groups_ok,
+        required: false,
+        detail: if root {
+            "supplementary groups are dropped (setgroups(0), as root)".into()
+        } else if groups.is_empty() {
+            "no supplementary groups to drop".into()
+        } else {
+            format!(
+                "supplementary groups {groups:?} cannot be dropped by an unprivileged caller: runs are refused unless the role sets sandbox.supplementary_groups = \"keep\""
+            )
+        },
+        fix: (!groups_ok).then(|| {
+            "run agentjail without supplementary groups (or as root), or opt a role in with sandbox.supplementary_groups = \"keep\"".into()
         }),
     });
     let (ok, detail, fix) = crate::sandbox::cgroup::doctor_report(ctx.cgroup_parent.as_deref());

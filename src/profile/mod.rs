@@ -280,6 +280,52 @@ pub struct BindSpec {
     pub target: Option<PathBuf>,
     #[serde(default = "default_bind_mode")]
     pub mode: BindMode,
+    /// Grants a source that is not a directory or a regular file: it must be
+    /// exactly this kind (`socket`, `fifo` or `device`).
+    #[serde(default)]
+    pub kind: Option<SpecialBind>,
+}
+
+/// The kinds of bind source that only an explicit grant admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpecialBind {
+    Socket,
+    Fifo,
+    Device,
+}
+
+/// Whether the caller's supplementary groups may stay with the tool where
+/// they cannot be dropped (an unprivileged caller).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SupplementaryGroups {
+    /// Dropped; a run that cannot drop them is refused.
+    #[default]
+    Drop,
+    /// Kept when they cannot be dropped (recorded, and said by `doctor`).
+    Keep,
+}
+
+/// Limits of the sandbox's own user namespace (`/proc/sys/user` inside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserLimitSettings {
+    pub inotify_instances: u64,
+    pub inotify_watches: u64,
+    pub fanotify_groups: u64,
+    pub fanotify_marks: u64,
+}
+
+impl Default for UserLimitSettings {
+    fn default() -> Self {
+        UserLimitSettings {
+            inotify_instances: 16,
+            inotify_watches: 8192,
+            fanotify_groups: 1,
+            fanotify_marks: 1024,
+        }
+    }
 }
 
 fn default_bind_mode() -> BindMode {
@@ -327,6 +373,24 @@ pub struct SandboxSettings {
     pub nofile: u64,
     #[serde(default = "default_max_file_size")]
     pub max_file_size: String,
+    /// The tool may create AF_UNIX sockets (see the README for what this
+    /// opens on kernels without Landlock's unix socket right).
+    #[serde(default)]
+    pub unix_sockets: bool,
+    /// Mount a read-only /sys.
+    #[serde(default)]
+    pub sys: bool,
+    #[serde(default)]
+    pub supplementary_groups: SupplementaryGroups,
+    /// ptys of the sandbox's own devpts instance.
+    #[serde(default = "default_max_ptys")]
+    pub max_ptys: u32,
+    #[serde(default)]
+    pub user_limits: UserLimitSettings,
+}
+
+fn default_max_ptys() -> u32 {
+    16
 }
 
 fn default_user() -> u32 {
@@ -382,6 +446,11 @@ impl Default for SandboxSettings {
             optional: Vec::new(),
             nofile: default_nofile(),
             max_file_size: default_max_file_size(),
+            unix_sockets: false,
+            sys: false,
+            supplementary_groups: SupplementaryGroups::Drop,
+            max_ptys: default_max_ptys(),
+            user_limits: UserLimitSettings::default(),
         }
     }
 }

@@ -167,6 +167,32 @@ pub(super) fn validate_role(
             }
         }
     }
+    for b in &s.binds {
+        if b.kind == Some(SpecialBind::Socket) && !s.unix_sockets {
+            err(format!(
+                "sandbox.binds: {} has kind = \"socket\", which needs sandbox.unix_sockets = true (the tool must be able to create a unix socket to connect to it)",
+                b.source.display()
+            ));
+        }
+    }
+    if s.sys && s.network == NetworkMode::Host {
+        err("sandbox.sys needs network = \"none\": sysfs can only be mounted for a network namespace of the sandbox's own".into());
+    }
+    if s.max_ptys == 0 || s.max_ptys > 4096 {
+        err("sandbox.max_ptys must be 1 to 4096".into());
+    }
+    let u = &s.user_limits;
+    if u.inotify_instances > 1024 || u.inotify_watches > 1 << 20 {
+        err(
+            "sandbox.user_limits: inotify_instances at most 1024, inotify_watches at most 1048576"
+                .into(),
+        );
+    }
+    if s.unix_sockets {
+        warnings.push(format!(
+            "{file}: sandbox.unix_sockets = true: below Landlock ABI 9, tools of this role can connect to any unix socket they can see, including inside bound directories"
+        ));
+    }
     if s.network == NetworkMode::Host && !s.egress.is_empty() {
         err("sandbox.egress needs network = \"none\": with the host's network there is nothing to filter".into());
     }

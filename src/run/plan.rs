@@ -9,8 +9,8 @@ use crate::policy::params;
 use crate::policy::Decision;
 use crate::profile::{self, BindMode, ParamType, Role, ToolSpec};
 use crate::sandbox::plan::{
-    Bind, Mechanism, NetworkMode, PlanError, SandboxPlan, PROXY_PORT, RESERVED_TARGETS,
-    SANDBOX_PATH, WORKDIR,
+    Bind, BindKind, Mechanism, NetworkMode, PlanError, SandboxPlan, UserLimits, PROXY_PORT,
+    RESERVED_TARGETS, SANDBOX_PATH, WORKDIR,
 };
 use crate::units;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,17 @@ impl From<profile::Mechanism> for Mechanism {
             profile::Mechanism::Memory => Mechanism::Memory,
             profile::Mechanism::Cpu => Mechanism::Cpu,
             profile::Mechanism::Pids => Mechanism::Pids,
+        }
+    }
+}
+
+impl From<Option<profile::SpecialBind>> for BindKind {
+    fn from(k: Option<profile::SpecialBind>) -> Self {
+        match k {
+            None => BindKind::Path,
+            Some(profile::SpecialBind::Socket) => BindKind::Socket,
+            Some(profile::SpecialBind::Fifo) => BindKind::Fifo,
+            Some(profile::SpecialBind::Device) => BindKind::Device,
         }
     }
 }
@@ -126,6 +137,7 @@ pub fn build(
             source: b.source.clone(),
             target: b.target.clone().unwrap_or_else(|| b.source.clone()),
             writable: b.mode == BindMode::Rw,
+            kind: b.kind.into(),
         })
         .collect();
     for (name, spec) in &tool.params {
@@ -137,6 +149,8 @@ pub fn build(
                 source: p.clone(),
                 target: p,
                 writable: mode == BindMode::Rw,
+                // A path parameter is only ever a directory or a regular file.
+                kind: BindKind::Path,
             });
         }
     }
@@ -151,7 +165,9 @@ pub fn build(
     }
     // Shortest target first, so a bind inside another lands on top of it.
     binds.sort_by_key(|b| b.target.components().count());
-    binds.dedup_by(|a, b| a.target == b.target && a.source == b.source && a.writable == b.writable);
+    binds.dedup_by(|a, b| {
+        a.target == b.target && a.source == b.source && a.writable == b.writable && a.kind == b.kind
+    });
     let mut namespaces = vec!["user", "mount", "pid", "ipc", "uts", "cgroup"];
     let network = NetworkMode::from(s.network);
     if network == NetworkMode::None {
@@ -187,6 +203,16 @@ pub fn build(
         workdir: WORKDIR,
         optional: s.optional.iter().map(|&m| m.into()).collect(),
         cgroup_parent: None,
+        unix_sockets: s.unix_sockets,
+        sys: s.sys,
+        keep_groups: s.supplementary_groups == profile::SupplementaryGroups::Keep,
+        max_ptys: s.max_ptys,
+        user_limits: UserLimits {
+            inotify_instances: s.user_limits.inotify_instances,
+            inotify_watches: s.user_limits.inotify_watches,
+            fanotify_groups: s.user_limits.fanotify_groups,
+            fanotify_marks: s.user_limits.fanotify_marks,
+        },
     })
 }
 
@@ -237,7 +263,8 @@ mod tests {
             [Bind {
                 source: "/tmp/x".into(),
                 target: "/tmp/x".into(),
-                writable: false
+                writable: false,
+                kind: BindKind::Path,
             }]
         );
         let p = plan_for(
@@ -275,6 +302,7 @@ mod tests {
             source: "/x".into(),
             target: Some("/proc/1".into()),
             mode: BindMode::Ro,
+            kind: None,
         });
         let d = decide(
             &set,

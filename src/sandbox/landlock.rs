@@ -4,14 +4,19 @@
 //! abstract unix sockets and signals scoped to the sandbox (ABI 6).
 
 use super::plan::NetworkMode;
-use super::plan::SandboxPlan;
+use super::plan::{BindKind, SandboxPlan};
 use landlock::{
     Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
-/// The newest ABI this build knows how to use.
+/// The newest ABI this build knows how to use for everything but pathname
+/// unix sockets.
 const TARGET_ABI: ABI = ABI::V6;
+
+/// The ABI whose `LANDLOCK_ACCESS_FS_RESOLVE_UNIX` governs `connect` and
+/// `sendmsg` to pathname unix sockets.
+pub const RESOLVE_UNIX_ABI: i32 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandlockError {
@@ -65,6 +70,29 @@ fn writable_paths(plan: &SandboxPlan) -> Vec<String> {
     v
 }
 
+/// Where the tool may connect to pathname unix sockets (ABI 9): its own
+/// /tmp and /dev/shm unless a bind covers them with a host directory, and
+/// the sockets granted as such.
+fn unix_socket_paths(plan: &SandboxPlan) -> Vec<String> {
+    let mut v: Vec<String> = ["/tmp", "/dev/shm"]
+        .into_iter()
+        .filter(|own| {
+            !plan
+                .binds
+                .iter()
+                .any(|b| std::path::Path::new(own).starts_with(&b.target))
+        })
+        .map(String::from)
+        .collect();
+    v.extend(
+        plan.binds
+            .iter()
+            .filter(|b| b.kind == BindKind::Socket)
+            .map(|b| b.target.display().to_string()),
+    );
+    v
+}
+
 const DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
@@ -81,9 +109,17 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
     let abi = TARGET_ABI;
     let read = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
+    // Pathname unix sockets only where the kernel governs them (so a kernel
+    // below ABI 9 still reports the ruleset fully enforced; seccomp covers it).
+    let unix = kernel_abi() >= RESOLVE_UNIX_ABI;
+    let handled = if unix {
+        all | AccessFs::ResolveUnix
+    } else {
+        all
+    };
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(all)?;
+        .handle_access(handled)?;
     let handle_net = plan.network == NetworkMode::None;
     if handle_net {
         ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
@@ -115,6 +151,19 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
     for d in DEVICES {
         add(d, dev_access)?;
     }
+    for b in plan.binds.iter().filter(|b| b.kind == BindKind::Device) {
+        let access = if b.writable {
+            dev_access
+        } else {
+            AccessFs::ReadFile | AccessFs::IoctlDev
+        };
+        add(&b.target.display().to_string(), access)?;
+    }
+    if unix {
+        for p in unix_socket_paths(plan) {
+            add(&p, AccessFs::ResolveUnix.into())?;
+        }
+    }
     let mut created = created.add_rules(rules.into_iter().map(Ok::<_, landlock::RulesetError>))?;
     // With an egress list, the only TCP connect allowed is to the proxy's port.
     if handle_net && !plan.egress.is_empty() {
@@ -134,11 +183,13 @@ mod tests {
             source: "/a".into(),
             target: "/a".into(),
             writable: true,
+            kind: Default::default(),
         });
         plan.binds.push(super::super::plan::Bind {
             source: "/b".into(),
             target: "/b".into(),
             writable: false,
+            kind: Default::default(),
         });
         assert_eq!(writable_paths(&plan), ["/tmp", "/dev/shm", "/a"]);
     }

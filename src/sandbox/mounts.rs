@@ -3,16 +3,19 @@
 //! minimal `/dev`, a fresh masked `/proc`, a read-only `/sys`; then
 //! `pivot_root` and a read-only `/`.
 //!
-//! Runs in the sandbox's pid 1 after the namespaces exist. Every bind source
-//! is opened first (no symlink anywhere on its path) and mounted through its
-//! descriptor, so what was checked is what gets mounted.
+//! Runs in the sandbox's pid 1 after the namespaces exist. Every source (the
+//! system paths, `/etc` entries, device nodes and binds) is opened first (no
+//! symlink anywhere on its path) and cloned with `open_tree` into a detached
+//! mount tree before the new root exists; each tree is then moved into place.
+//! So what was checked is what gets mounted, and no bind (of `/tmp`, of `/`,
+//! of any directory above the new root's mount point) can show the sandbox's
+//! own root: the trees were copied before it was there.
 
 use super::plan::NetworkMode;
-use super::plan::{Bind, SandboxPlan, ETC_PATHS, SYSTEM_PATHS};
+use super::plan::{Bind, BindKind, SandboxPlan, ETC_PATHS, SYSTEM_PATHS};
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, lstat, Mode};
+use nix::sys::stat::{fstat, lstat};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
@@ -41,6 +44,57 @@ const PROC_MASKED: &[&str] = &[
     "firmware",
 ];
 
+/// More /proc files that describe the host rather than the sandbox: the
+/// kernel's command line and configuration, its memory layout and zones, its
+/// modules, I/O map and devices, and the locks and swap of every process.
+const PROC_MASKED_HOST: &[&str] = &[
+    "cmdline",
+    "config.gz",
+    "zoneinfo",
+    "buddyinfo",
+    "pagetypeinfo",
+    "vmallocinfo",
+    "slabinfo",
+    "iomem",
+    "ioports",
+    "modules",
+    "mtrr",
+    "dma",
+    "locks",
+    "swaps",
+    "partitions",
+    "diskstats",
+    "schedstat",
+    "pressure",
+    "sys/kernel/random/boot_id",
+];
+
+/// sysfs entries masked when a plan mounts /sys: the crash-dump layout, the
+/// kernel's build notes, firmware tables (ACPI, DMI, EFI), the machine's DMI ids.
+const SYS_MASKED: &[&str] = &[
+    "kernel/vmcoreinfo",
+    "kernel/notes",
+    "kernel/boot_params",
+    "kernel/debug",
+    "kernel/security",
+    "firmware",
+    "devices/virtual/dmi",
+    "class/dmi",
+];
+
+/// The namespace counters of the sandbox's user namespace, all set to 0:
+/// the tool may create no namespace (seccomp denies it too).
+const USER_NS_COUNTERS: &[&str] = &[
+    "max_user_namespaces",
+    "max_mnt_namespaces",
+    "max_pid_namespaces",
+    "max_net_namespaces",
+    "max_ipc_namespaces",
+    "max_uts_namespaces",
+    "max_cgroup_namespaces",
+    "max_time_namespaces",
+];
+
 /// /proc entries left visible but read-only.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
 
@@ -66,11 +120,13 @@ enum Entry {
     Symlink(PathBuf, PathBuf),
 }
 
-/// What the launcher saw of a bind source (device and inode), to detect a swap.
+/// What the launcher saw of a bind source (device, inode and file type), to detect a swap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceId {
     pub dev: u64,
     pub ino: u64,
+    /// `st_mode & S_IFMT`.
+    pub file_type: u32,
 }
 
 /// Checks a bind source in the launcher: it must exist and no component of
@@ -83,23 +139,23 @@ pub fn check_bind_source(path: &Path) -> Result<SourceId, SetupError> {
     Ok(SourceId {
         dev: st.st_dev,
         ino: st.st_ino,
+        file_type: st.st_mode & libc::S_IFMT,
     })
 }
 
-/// Opens a path as O_PATH, refusing a symlink at any component (ELOOP).
-fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
-    let c = cstr(path)?;
+/// openat2(2) as O_PATH relative to `dir` with the `resolve` restrictions.
+fn open_path_at(dir: RawFd, path: &CString, extra: i32, resolve: u64) -> nix::Result<OwnedFd> {
     // SAFETY: open_how is plain old data; all-zero is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `c` is a valid NUL-terminated string and `how` a valid open_how
-    // whose size is passed; the kernel does not keep either pointer.
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC | extra) as u64;
+    how.resolve = resolve;
+    // SAFETY: `path` is a valid NUL-terminated string and `how` a valid
+    // open_how whose size is passed; the kernel does not keep either pointer.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            libc::AT_FDCWD,
-            c.as_ptr(),
+            dir,
+            path.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
         )
@@ -109,6 +165,57 @@ fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
     }
     // SAFETY: the syscall returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Opens a path as O_PATH, refusing a symlink at any component (ELOOP).
+fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
+    let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    open_path_at(libc::AT_FDCWD, &cstr(path)?, 0, resolve)
+}
+
+/// Opens a path beneath `dir` as O_PATH, refusing any symlink on the way.
+fn open_beneath(dir: &OwnedFd, rel: &str) -> nix::Result<OwnedFd> {
+    let c = CString::new(rel).map_err(|_| Errno::EINVAL)?;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    open_path_at(dir.as_raw_fd(), &c, libc::O_NOFOLLOW, resolve)
+}
+
+/// Clones the mount tree at `fd` (recursively) into a detached tree, as it
+/// is now: mounts made later where it came from do not appear in it.
+fn snapshot(fd: &OwnedFd) -> nix::Result<OwnedFd> {
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | AT_RECURSIVE;
+    // SAFETY: open_tree with a descriptor we own, an empty NUL-terminated path
+    // and flags; the kernel keeps no pointer.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Attaches a detached tree from [`snapshot`] at `target`.
+fn attach(tree: &OwnedFd, target: &Path) -> nix::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: move_mount from a tree descriptor we own (empty path) to a
+    // NUL-terminated target path; the kernel keeps no pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
 }
 
 fn cstr(path: &Path) -> nix::Result<CString> {
@@ -215,6 +322,7 @@ fn probe_entry(path: &Path) -> Result<Option<Entry>, SetupError> {
         return Ok(Some(Entry::Symlink(path.to_path_buf(), target)));
     }
     let fd = open_no_symlinks(path).map_err(step(format!("opening {}", path.display())))?;
+    let fd = snapshot(&fd).map_err(step(format!("cloning the mount of {}", path.display())))?;
     Ok(Some(if kind == libc::S_IFDIR {
         Entry::Dir(path.to_path_buf(), fd)
     } else {
@@ -233,6 +341,15 @@ pub struct Sources {
 /// Opens every source; a bind source whose identity differs from what the
 /// launcher checked is refused.
 pub fn open_sources(plan: &SandboxPlan, checked: &[SourceId]) -> Result<Sources, SetupError> {
+    // Nothing done here may propagate back to the host, nor into the clones.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(step("making / private"))?;
     let mut system = Vec::new();
     for p in SYSTEM_PATHS {
         system.extend(probe_entry(Path::new(p))?);
@@ -247,18 +364,32 @@ pub fn open_sources(plan: &SandboxPlan, checked: &[SourceId]) -> Result<Sources,
             .map_err(step(format!("opening bind source {}", b.source.display())))?;
         let st = fstat(fd.as_raw_fd())
             .map_err(step(format!("stat of bind source {}", b.source.display())))?;
-        if st.st_dev != want.dev || st.st_ino != want.ino {
+        let file_type = st.st_mode & libc::S_IFMT;
+        if st.st_dev != want.dev || st.st_ino != want.ino || file_type != want.file_type {
             return Err(SetupError {
                 step: format!("bind source {} changed during setup", b.source.display()),
                 source: Errno::ESTALE,
             });
         }
-        binds.push((b.clone(), fd, st.st_mode & libc::S_IFMT == libc::S_IFDIR));
+        if !b.kind.accepts(file_type) {
+            return Err(SetupError {
+                step: format!(
+                    "bind source {} is a {}, not what the plan grants",
+                    b.source.display(),
+                    BindKind::type_name(file_type)
+                ),
+                source: Errno::EPERM,
+            });
+        }
+        let tree =
+            snapshot(&fd).map_err(step(format!("cloning the mount of {}", b.source.display())))?;
+        binds.push((b.clone(), tree, file_type == libc::S_IFDIR));
     }
     let mut dev = Vec::new();
     for n in DEV_NODES {
         let p = PathBuf::from(format!("/dev/{n}"));
         let fd = open_no_symlinks(&p).map_err(step(format!("opening {}", p.display())))?;
+        let fd = snapshot(&fd).map_err(step(format!("cloning the mount of {}", p.display())))?;
         dev.push((*n, fd));
     }
     Ok(Sources {
@@ -269,15 +400,9 @@ pub fn open_sources(plan: &SandboxPlan, checked: &[SourceId]) -> Result<Sources,
     })
 }
 
-fn bind_fd(fd: &OwnedFd, target: &Path, what: &str) -> Result<(), SetupError> {
-    mount(
-        Some(fd_path(fd).as_str()),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(step(format!("binding {what} on {}", target.display())))
+/// Attaches a cloned tree (every source is one) at `target`.
+fn bind_fd(tree: &OwnedFd, target: &Path, what: &str) -> Result<(), SetupError> {
+    attach(tree, target).map_err(step(format!("binding {what} on {}", target.display())))
 }
 
 fn place_entry(e: &Entry) -> Result<(), SetupError> {
@@ -361,15 +486,6 @@ fn group(plan: &SandboxPlan) -> String {
 /// Builds the whole view and pivots into it.
 pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
     let root = Path::new(NEW_ROOT);
-    // Nothing done here may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(step("making / private"))?;
     mount_fs(
         "tmpfs",
         root,
@@ -405,16 +521,22 @@ pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
     for (b, fd, is_dir) in &src.binds {
         let t = bind_target(&b.target, *is_dir)?;
         bind_fd(fd, &t, &b.source.display().to_string())?;
-        let (attrs, what) = if b.writable {
-            (RW, "nosuid")
-        } else {
-            (RO, "read-only")
+        // Only a bind granted as a device keeps device access.
+        let (attrs, what) = match (b.writable, b.kind == BindKind::Device) {
+            (true, false) => (RW, "nosuid"),
+            (false, false) => (RO, "read-only"),
+            (true, true) => (libc::MOUNT_ATTR_NOSUID, "nosuid"),
+            (false, true) => (
+                libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID,
+                "read-only",
+            ),
         };
         set_attrs(&t, attrs, true)
             .map_err(step(format!("making {} {what}", b.target.display())))?;
     }
-    build_proc(src)?;
-    if plan.network == NetworkMode::None {
+    build_proc(plan, src)?;
+    // /sys only when the plan asks (sysfs needs a network namespace of its own).
+    if plan.sys && plan.network == NetworkMode::None {
         let sys = root.join("sys");
         mkdir_p(&sys)?;
         mount_fs(
@@ -423,6 +545,10 @@ pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             "",
         )?;
+        let sys_fd = open_no_symlinks(&sys).map_err(step("opening the new /sys"))?;
+        for name in SYS_MASKED {
+            mask(&sys_fd, "sys", name, null_of(src)?)?;
+        }
     }
     pivot(root)
 }
@@ -449,7 +575,7 @@ fn build_dev(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
         "devpts",
         &pts,
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        "newinstance,ptmxmode=0666,mode=0620",
+        &format!("newinstance,ptmxmode=0666,mode=0620,max={}", plan.max_ptys),
     )?;
     symlink(Path::new("pts/ptmx"), &dev.join("ptmx"))?;
     let shm = dev.join("shm");
@@ -475,7 +601,81 @@ fn build_dev(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
     set_attrs(&dev, libc::MOUNT_ATTR_RDONLY, false).map_err(step("making /dev read-only"))
 }
 
-fn build_proc(src: &Sources) -> Result<(), SetupError> {
+/// The host's /dev/null, opened before the view changed.
+fn null_of(src: &Sources) -> Result<&OwnedFd, SetupError> {
+    src.dev
+        .iter()
+        .find(|(n, _)| *n == "null")
+        .map(|(_, fd)| fd)
+        .ok_or(SetupError {
+            step: "finding /dev/null".into(),
+            source: Errno::ENOENT,
+        })
+}
+
+/// Hides `dir/name` (inside the fresh `what` mount at `dir`): a file behind
+/// /dev/null, a directory behind an empty read-only tmpfs. Absent entries
+/// need nothing; a symlink is refused (CVE-2025-31133).
+fn mask(dir: &OwnedFd, what: &str, name: &str, null: &OwnedFd) -> Result<(), SetupError> {
+    let target = match open_beneath(dir, name) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(step(format!("opening /{what}/{name}"))(e)),
+    };
+    let st = fstat(target.as_raw_fd()).map_err(step(format!("stat of /{what}/{name}")))?;
+    let at = fd_path(&target);
+    let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        mount(
+            Some("tmpfs"),
+            at.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("size=0,mode=0555"),
+        )
+    } else if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        Err(Errno::ELOOP)
+    } else {
+        mount(
+            Some(fd_path(null).as_str()),
+            at.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    r.map_err(step(format!("masking /{what}/{name}")))
+}
+
+/// Sets the sandbox user namespace's own limits (`/proc/sys/user`, as seen
+/// from inside it): inotify and fanotify from the plan, namespaces 0.
+fn set_user_limits(plan: &SandboxPlan, proc_dir: &Path) -> Result<(), SetupError> {
+    let u = &plan.user_limits;
+    let values = [
+        ("max_inotify_instances", u.inotify_instances),
+        ("max_inotify_watches", u.inotify_watches),
+        ("max_fanotify_groups", u.fanotify_groups),
+        ("max_fanotify_marks", u.fanotify_marks),
+    ]
+    .into_iter()
+    .chain(USER_NS_COUNTERS.iter().map(|n| (*n, 0)));
+    for (name, v) in values {
+        let p = proc_dir.join("sys/user").join(name);
+        match std::fs::write(&p, format!("{v}\n")) {
+            Ok(()) => {}
+            // A counter this kernel does not have limits nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(SetupError {
+                    step: format!("setting the user namespace's {name} to {v}"),
+                    source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build_proc(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
     let proc_dir = Path::new(NEW_ROOT).join("proc");
     mkdir_p(&proc_dir)?;
     mount_fs(
@@ -484,53 +684,11 @@ fn build_proc(src: &Sources) -> Result<(), SetupError> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         "",
     )?;
+    set_user_limits(plan, &proc_dir)?;
     let proc_fd = open_no_symlinks(&proc_dir).map_err(step("opening the new /proc"))?;
-    let null = src
-        .dev
-        .iter()
-        .find(|(n, _)| *n == "null")
-        .map(|(_, fd)| fd)
-        .ok_or(SetupError {
-            step: "finding /dev/null".into(),
-            source: Errno::ENOENT,
-        })?;
-    for name in PROC_MASKED {
-        // O_NOFOLLOW: a mask target replaced by a symlink is refused (CVE-2025-31133).
-        let target = match openat(
-            Some(proc_fd.as_raw_fd()),
-            *name,
-            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => {
-                // SAFETY: openat returned a fresh descriptor we now own.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            }
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(step(format!("opening /proc/{name}"))(e)),
-        };
-        let st = fstat(target.as_raw_fd()).map_err(step(format!("stat of /proc/{name}")))?;
-        let at = fd_path(&target);
-        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            mount(
-                Some("tmpfs"),
-                at.as_str(),
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                Some("size=0,mode=0555"),
-            )
-        } else if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            Err(Errno::ELOOP)
-        } else {
-            mount(
-                Some(fd_path(null).as_str()),
-                at.as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-        };
-        r.map_err(step(format!("masking /proc/{name}")))?;
+    let null = null_of(src)?;
+    for name in PROC_MASKED.iter().chain(PROC_MASKED_HOST) {
+        mask(&proc_fd, "proc", name, null)?;
     }
     for name in PROC_READ_ONLY {
         let p = proc_dir.join(name);

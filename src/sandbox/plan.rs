@@ -76,7 +76,75 @@ pub struct Bind {
     pub source: PathBuf,
     pub target: PathBuf,
     pub writable: bool,
+    /// What the source must be; anything but a directory or a regular file
+    /// is refused unless the plan names its kind.
+    pub kind: BindKind,
 }
+
+/// The kind of file a bind source must be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindKind {
+    /// A directory or a regular file (the default).
+    #[default]
+    Path,
+    /// A unix socket the tool may connect to.
+    Socket,
+    /// A FIFO.
+    Fifo,
+    /// A device node (the bind keeps device access; nothing else in the view does).
+    Device,
+}
+
+impl BindKind {
+    /// Is a source of file type `mode & S_IFMT` acceptable for this kind?
+    pub fn accepts(self, file_type: u32) -> bool {
+        match self {
+            BindKind::Path => file_type == libc::S_IFDIR || file_type == libc::S_IFREG,
+            BindKind::Socket => file_type == libc::S_IFSOCK,
+            BindKind::Fifo => file_type == libc::S_IFIFO,
+            BindKind::Device => file_type == libc::S_IFCHR || file_type == libc::S_IFBLK,
+        }
+    }
+
+    /// The name of a file type, for errors.
+    pub fn type_name(file_type: u32) -> &'static str {
+        match file_type {
+            libc::S_IFDIR => "directory",
+            libc::S_IFREG => "regular file",
+            libc::S_IFSOCK => "socket",
+            libc::S_IFIFO => "fifo",
+            libc::S_IFCHR => "character device",
+            libc::S_IFBLK => "block device",
+            libc::S_IFLNK => "symlink",
+            _ => "special file",
+        }
+    }
+}
+
+/// Limits of the sandbox's user namespace (`/proc/sys/user/max_*` inside
+/// it); the namespace counters are always 0, as the tool may create none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UserLimits {
+    pub inotify_instances: u64,
+    pub inotify_watches: u64,
+    pub fanotify_groups: u64,
+    pub fanotify_marks: u64,
+}
+
+impl Default for UserLimits {
+    fn default() -> Self {
+        UserLimits {
+            inotify_instances: 16,
+            inotify_watches: 8192,
+            fanotify_groups: 1,
+            fanotify_marks: 1024,
+        }
+    }
+}
+
+/// The ptys of the sandbox's own devpts instance, unless the plan says otherwise.
+pub const DEFAULT_MAX_PTYS: u32 = 16;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxPlan {
@@ -108,6 +176,16 @@ pub struct SandboxPlan {
     pub optional: Vec<Mechanism>,
     /// Parent for the run's cgroup, relative to the cgroup mount(s).
     pub cgroup_parent: Option<PathBuf>,
+    /// The tool may create AF_UNIX sockets and datagram socketpairs even
+    /// where only seccomp can keep it off the host's pathname sockets.
+    pub unix_sockets: bool,
+    /// Mount a read-only /sys (only with a network namespace of its own).
+    pub sys: bool,
+    /// Run even when the caller's supplementary groups cannot be dropped.
+    pub keep_groups: bool,
+    /// ptys of the sandbox's devpts instance.
+    pub max_ptys: u32,
+    pub user_limits: UserLimits,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -175,6 +253,7 @@ mod tests {
             source: "/srv/tools".into(),
             target: "/opt/t".into(),
             writable: false,
+            kind: BindKind::Path,
         });
         assert_eq!(
             host_path(&p, Path::new("/opt/t/bin/x")),
@@ -226,6 +305,11 @@ pub mod tests_support {
             workdir: WORKDIR,
             optional: vec![],
             cgroup_parent: None,
+            unix_sockets: false,
+            sys: false,
+            keep_groups: false,
+            max_ptys: DEFAULT_MAX_PTYS,
+            user_limits: UserLimits::default(),
         }
     }
 }

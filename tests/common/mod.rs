@@ -115,6 +115,12 @@ command = ["{dir}/probe", "{{what}}"]
 params.what = {{ type = "string" }}
 extra_args = {{ pattern = "[A-Za-z0-9_./:=-]*", max = 8 }}
 
+[tools.probe_path]
+risk = "read"
+command = ["{dir}/probe", "{{what}}", "{{path}}"]
+params.what = {{ type = "string" }}
+params.path = {{ type = "path", bind = "ro" }}
+
 [tools.probe_opt]
 risk = "read"
 command = ["{PROBE_TARGET}/probe", "{{what}}"]
@@ -138,8 +144,20 @@ const OPTIONAL_MECHANISMS: &[&str] = &["cgroup"];
 /// (cgroups) are not what these tests check, and an unprivileged uid has no
 /// delegated cgroup here: they are optional.
 fn role_toml(timeout: u32, network: &str, probe_dir: &Path) -> String {
+    role_toml_with(timeout, network, probe_dir, "", "")
+}
+
+/// [`role_toml`] with more binds (inline tables, each followed by a comma)
+/// and more lines in its `[sandbox]` table.
+fn role_toml_with(
+    timeout: u32,
+    network: &str,
+    probe_dir: &Path,
+    extra_binds: &str,
+    extra_sandbox: &str,
+) -> String {
     format!(
-        r#"allowed_tools = ["sh", "probe", "probe_opt"]
+        r#"allowed_tools = ["sh", "probe", "probe_opt", "probe_path"]
 [limits]
 timeout_seconds = {timeout}
 [screening]
@@ -151,14 +169,54 @@ tmp_size = "4Mi"
 ephemeral_storage = "8Mi"
 network = "{network}"
 optional = {optional:?}
+{extra_sandbox}
 binds = [
     {{ source = "{dir}", target = "{PROBE_TARGET}", mode = "ro" }},
     {{ source = "{dir}", mode = "ro" }},
+    {extra_binds}
 ]
 "#,
         dir = probe_dir.display(),
         optional = OPTIONAL_MECHANISMS,
     )
+}
+
+/// A profile directory of one test's own under the fixture: the fixture's
+/// tools and the role `probe` (10 s, no network) with `extra_binds` (inline
+/// tables, each followed by a comma) and `extra_sandbox` (lines of its
+/// `[sandbox]` table).
+pub fn profiles_with(name: &str, extra_binds: &str, extra_sandbox: &str) -> PathBuf {
+    profiles_with_in(&fixture().base, name, extra_binds, extra_sandbox)
+}
+
+/// [`profiles_with`] in a directory `base` of the caller's.
+pub fn profiles_with_in(
+    base: &Path,
+    name: &str,
+    extra_binds: &str,
+    extra_sandbox: &str,
+) -> PathBuf {
+    let f = fixture();
+    let dir = base.join(format!("profiles-{name}"));
+    std::fs::create_dir_all(dir.join("roles")).expect("creating a profile directory");
+    set_mode(&dir, 0o755);
+    set_mode(&dir.join("roles"), 0o755);
+    write(&dir.join("tools.toml"), &tools_toml(&f.probe_dir));
+    write(
+        &dir.join("roles/probe.toml"),
+        &role_toml_with(10, "none", &f.probe_dir, extra_binds, extra_sandbox),
+    );
+    dir
+}
+
+/// A directory of one test's own under the fixture, searchable by every uid.
+pub fn test_dir(name: &str) -> PathBuf {
+    let d = fixture()
+        .base
+        .join(format!("dir-{name}-{}", unique_number()));
+    std::fs::create_dir_all(&d).expect("creating a test directory");
+    set_mode(&d, 0o755);
+    d
 }
 
 /// Removes the directories of earlier test processes that are gone.
@@ -296,6 +354,13 @@ impl Mode {
 
     /// agentjail as this mode's user with the profile directory `profiles`.
     pub fn command_in(&self, profiles: &Path) -> Command {
+        self.command_at(profiles, &self.state)
+    }
+
+    /// agentjail as this mode's user with the profile directory `profiles`
+    /// and `state` (owned by the mode's uid) as HOME, state directory and
+    /// audit log directory.
+    pub fn command_at(&self, profiles: &Path, state: &Path) -> Command {
         let mut cmd = if self.setpriv {
             let mut c = Command::new("setpriv");
             c.arg(format!("--reuid={}", self.uid))
@@ -309,13 +374,61 @@ impl Mode {
         };
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", state)
+            .arg("--profiles")
+            .arg(profiles)
+            .arg("--audit-log")
+            .arg(state.join("audit.jsonl"));
+        if state != self.state {
+            cmd.arg("--state-dir").arg(state.join("state"));
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// A directory for this mode's HOME, state and audit log under `base`.
+    pub fn state_in(&self, base: &Path) -> PathBuf {
+        let d = base.join(format!("state-{}", self.name));
+        std::fs::create_dir_all(&d).expect("creating a state directory");
+        if is_root() {
+            std::os::unix::fs::chown(&d, Some(self.uid), Some(self.uid))
+                .expect("chown of a state directory");
+        }
+        set_mode(&d, 0o700);
+        d
+    }
+
+    /// `run --json` of `tool` in the role `probe` of the profile directory `profiles`.
+    pub fn run_in(
+        &self,
+        profiles: &Path,
+        tool: &str,
+        params: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Command {
+        let mut cmd = self.command_in(profiles);
+        run_args(&mut cmd, "probe", tool, params, extra);
+        cmd
+    }
+
+    /// agentjail as this mode's user, holding the supplementary groups
+    /// `groups` (comma-separated gids; setpriv as root).
+    pub fn command_with_groups(&self, profiles: &Path, groups: &str) -> Command {
+        let mut c = Command::new("setpriv");
+        if self.kind == ModeKind::Unprivileged {
+            c.arg(format!("--reuid={}", self.uid))
+                .arg(format!("--regid={}", self.uid));
+        }
+        c.arg(format!("--groups={groups}")).arg("--").arg(&self.bin);
+        c.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("HOME", &self.state)
             .arg("--profiles")
             .arg(profiles)
             .arg("--audit-log")
             .arg(self.state.join("audit.jsonl"))
             .stdin(Stdio::null());
-        cmd
+        c
     }
 
     /// `agentjail run --json --role ROLE TOOL --param ... -- EXTRA...`.
@@ -332,13 +445,7 @@ impl Mode {
         } else {
             self.command_in(&f.profiles)
         };
-        cmd.args(["run", "--json", "--role", role, tool]);
-        for (k, v) in params {
-            cmd.arg("--param").arg(format!("{k}={v}"));
-        }
-        if !extra.is_empty() {
-            cmd.arg("--").args(extra);
-        }
+        run_args(&mut cmd, role, tool, params, extra);
         cmd
     }
 
@@ -348,6 +455,13 @@ impl Mode {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
+            .unwrap_or_else(|e| panic!("[{}] starting agentjail: {e}", self.name))
+    }
+
+    /// Runs agentjail to its end with the stdio `cmd` was given (see [`RUNS`]).
+    pub fn output_as_set(&self, mut cmd: Command) -> std::process::Output {
+        let _shared = runs_shared();
+        cmd.output()
             .unwrap_or_else(|e| panic!("[{}] starting agentjail: {e}", self.name))
     }
 
@@ -431,6 +545,17 @@ impl Mode {
         let o = self.execute(self.probe_command(what, args));
         o.assert_probe_done();
         o
+    }
+}
+
+/// Adds `run --json --role ROLE TOOL --param ... -- EXTRA...` to `cmd`.
+fn run_args(cmd: &mut Command, role: &str, tool: &str, params: &[(&str, &str)], extra: &[&str]) {
+    cmd.args(["run", "--json", "--role", role, tool]);
+    for (k, v) in params {
+        cmd.arg("--param").arg(format!("{k}={v}"));
+    }
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
     }
 }
 

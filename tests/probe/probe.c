@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -342,6 +343,124 @@ static void compat(void) {
   }
 }
 
+/* A pathname unix address; returns its length. */
+static socklen_t unix_addr(struct sockaddr_un *a, const char *path) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len > sizeof a->sun_path - 1) len = sizeof a->sun_path - 1;
+  memcpy(a->sun_path, path, len);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}
+
+/* Every way to reach a pathname unix socket at `path`: a stream connect, a
+ * datagram socket's sendto and connect, and the ends of datagram, stream and
+ * seqpacket socketpairs re-aimed with sendto and connect. Sends only the
+ * bytes "probe". */
+static void unix_reach(const char *path) {
+  struct sockaddr_un a;
+  socklen_t alen = unix_addr(&a, path);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  report("unix_stream_socket", s);
+  if (s >= 0) {
+    report("unix_stream_connect", connect(s, (struct sockaddr *)&a, alen));
+    close(s);
+  }
+  s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  report("unix_dgram_socket", s);
+  if (s >= 0) {
+    report("unix_dgram_sendto", sendto(s, "probe", 5, 0, (struct sockaddr *)&a, alen));
+    report("unix_dgram_connect", connect(s, (struct sockaddr *)&a, alen));
+    close(s);
+  }
+  const struct {
+    const char *name;
+    int type;
+  } pairs[] = {{"pair_dgram", SOCK_DGRAM},
+               {"pair_stream", SOCK_STREAM},
+               {"pair_seqpacket", SOCK_SEQPACKET}};
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+    char name[64];
+    int sv[2];
+    int r = socketpair(AF_UNIX, pairs[i].type | SOCK_CLOEXEC, 0, sv);
+    snprintf(name, sizeof name, "%s_socketpair", pairs[i].name);
+    report(name, r);
+    if (r < 0) continue;
+    snprintf(name, sizeof name, "%s_sendto", pairs[i].name);
+    report(name, sendto(sv[0], "probe", 5, 0, (struct sockaddr *)&a, alen));
+    struct msghdr mh;
+    struct iovec iov = {.iov_base = "probe", .iov_len = 5};
+    memset(&mh, 0, sizeof mh);
+    mh.msg_name = &a;
+    mh.msg_namelen = alen;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    snprintf(name, sizeof name, "%s_sendmsg", pairs[i].name);
+    report(name, sendmsg(sv[0], &mh, 0));
+    snprintf(name, sizeof name, "%s_connect", pairs[i].name);
+    report(name, connect(sv[1], (struct sockaddr *)&a, alen));
+    close(sv[0]);
+    close(sv[1]);
+  }
+}
+
+/* What keeps working: a stream socketpair carries bytes; a listener of the
+ * tool's own in its /tmp accepts the tool's own connection. */
+static void unix_local(void) {
+  int sv[2];
+  char buf[8] = {0};
+  int r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  if (r == 0 && write(sv[0], "pair", 4) == 4 && read(sv[1], buf, 4) == 4 &&
+      memcmp(buf, "pair", 4) == 0)
+    printf("socketpair_stream=ok\n");
+  else
+    report("socketpair_stream", -1);
+  struct sockaddr_un a;
+  socklen_t alen = unix_addr(&a, "/tmp/own.sock");
+  unlink("/tmp/own.sock");
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0 || bind(l, (struct sockaddr *)&a, alen) < 0 || listen(l, 1) < 0) {
+    report("own_tmp_socket", -1);
+    return;
+  }
+  int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  report("own_tmp_socket", c < 0 ? -1 : connect(c, (struct sockaddr *)&a, alen));
+}
+
+/* Opens up to `max` ptys; prints how many it got and the error that stopped it. */
+static void ptys(int max) {
+  int n = 0, e = 0;
+  for (; n < max; n++) {
+    int fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      e = errno;
+      break;
+    }
+  }
+  printf("ptys=%d\nptys_stop=%s\n", n, e ? errno_name(e) : "none");
+}
+
+/* Creates up to `max` inotify instances; prints how many it got. */
+static void inotifies(int max) {
+  int n = 0, e = 0;
+  for (; n < max; n++) {
+    if (inotify_init1(IN_CLOEXEC) < 0) {
+      e = errno;
+      break;
+    }
+  }
+  printf("inotify=%d\ninotify_stop=%s\n", n, e ? errno_name(e) : "none");
+}
+
+/* Tries to truncate the caller's files through the tool's stdout and stderr. */
+static void truncate_std(void) {
+  report("ftruncate_stdout", ftruncate(1, 0));
+  report("ftruncate_stderr", ftruncate(2, 0));
+  struct stat st;
+  if (fstat(1, &st) == 0)
+    printf("stdout_type=%s\n", S_ISREG(st.st_mode) ? "file" : S_ISFIFO(st.st_mode) ? "pipe" : "other");
+}
+
 int main(int argc, char **argv) {
   if (!confined()) {
     fprintf(stderr, "probe: not confined by a sandbox, refusing to run\n");
@@ -367,6 +486,16 @@ int main(int argc, char **argv) {
     fds();
   } else if (strcmp(what, "connect_tcp") == 0 && nargs == 1) {
     connect_tcp(args[0]);
+  } else if (strcmp(what, "unix_reach") == 0 && nargs == 1) {
+    unix_reach(args[0]);
+  } else if (strcmp(what, "unix_local") == 0) {
+    unix_local();
+  } else if (strcmp(what, "ptys") == 0 && nargs == 1) {
+    ptys(atoi(args[0]));
+  } else if (strcmp(what, "inotify") == 0 && nargs == 1) {
+    inotifies(atoi(args[0]));
+  } else if (strcmp(what, "truncate_std") == 0) {
+    truncate_std();
   } else if (strcmp(what, "connect_abstract") == 0 && nargs == 1) {
     connect_abstract(args[0]);
   } else if (strcmp(what, "shm_stat") == 0 && nargs == 1) {

@@ -152,3 +152,23 @@ pub(super) const SOCKET_DENIALS: &[DenyWhen] = &[
     family_type!(libc::AF_INET6, libc::SOCK_RAW, "raw IPv6 socket"),
     family_type!(libc::AF_INET6, SOCK_PACKET, "obsolete SOCK_PACKET socket"),
 ];
+
+/// `socket(AF_UNIX, ...)`, denied when nothing else keeps the tool off the
+/// host's pathname sockets (Landlock below ABI 9 cannot govern `connect`).
+pub(super) const UNIX_SOCKET_DENIALS: &[DenyWhen] = &[DenyWhen {
+    all: &[ArgCond {
+        arg: 0,
+        op: ArgOp::Eq(libc::AF_UNIX as u32),
+    }],
+    why: "AF_UNIX socket: could connect to a host socket visible through a bind \
+          (denied below Landlock ABI 9 unless the plan allows unix sockets)",
+}];
+
+/// Datagram socketpairs, denied with [`UNIX_SOCKET_DENIALS`]: an end of one
+/// can `sendto` or `connect` any pathname datagram socket. Stream and
+/// seqpacket pairs are connected for good (EISCONN) and stay allowed.
+pub(super) const UNIX_SOCKETPAIR_DENIALS: &[DenyWhen] = &[family_type!(
+    libc::AF_UNIX,
+    libc::SOCK_DGRAM,
+    "datagram socketpair: an end can sendto() a host socket visible through a bind"
+)];

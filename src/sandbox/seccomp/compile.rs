@@ -13,6 +13,7 @@ use seccompiler::{
 };
 
 use super::arch::TARGET_ARCH;
+use super::args::{UNIX_SOCKETPAIR_DENIALS, UNIX_SOCKET_DENIALS};
 use super::rules::{ArgCond, ArgOp, DenyWhen, EntryAction};
 use super::table::policy_table;
 use super::{SeccompError, ABSENT_ERRNO, DENY_ERRNO};
@@ -61,8 +62,30 @@ fn compile(
     Ok((filter, program))
 }
 
-/// Builds both BPF programs from [`policy_table`]. Call before forking.
+/// What a caller may vary about the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterOptions {
+    /// Deny `socket(AF_UNIX, ...)` and datagram `socketpair`s
+    /// ([`UNIX_SOCKET_DENIALS`], [`UNIX_SOCKETPAIR_DENIALS`]).
+    pub deny_unix_sockets: bool,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            deny_unix_sockets: true,
+        }
+    }
+}
+
+/// Builds both BPF programs from [`policy_table`] with the default options
+/// (unix sockets denied). Call before forking.
 pub fn build_filters() -> Result<SeccompFilters, SeccompError> {
+    build_filters_with(FilterOptions::default())
+}
+
+/// Builds both BPF programs from [`policy_table`] and `options`.
+pub fn build_filters_with(options: FilterOptions) -> Result<SeccompFilters, SeccompError> {
     let mut allowed: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for entry in policy_table() {
@@ -85,6 +108,18 @@ pub fn build_filters() -> Result<SeccompFilters, SeccompError> {
                 denied.insert(entry.nr, Vec::new());
             }
             EntryAction::Enosys => {}
+        }
+    }
+    if options.deny_unix_sockets {
+        for (nr, name, denials) in [
+            (libc::SYS_socket, "socket", UNIX_SOCKET_DENIALS),
+            (libc::SYS_socketpair, "socketpair", UNIX_SOCKETPAIR_DENIALS),
+        ] {
+            let rules = denials
+                .iter()
+                .map(|d| to_rule(name, d))
+                .collect::<Result<Vec<_>, _>>()?;
+            denied.entry(nr).or_default().extend(rules);
         }
     }
     let allow_list = compile(

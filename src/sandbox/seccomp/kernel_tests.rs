@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::compile::{build_filters, SeccompFilters};
+use super::compile::{build_filters, build_filters_with, FilterOptions, SeccompFilters};
 use std::ffi::CString;
 
 fn errno() -> i32 {
@@ -220,7 +220,11 @@ pub(super) fn describe(status: i32, checks: &[&str]) -> String {
 
 #[test]
 fn kernel_enforces_the_policy() {
-    let filters = build_filters().unwrap();
+    // The table alone (AF_UNIX allowed, as where Landlock governs unix sockets).
+    let filters = build_filters_with(FilterOptions {
+        deny_unix_sockets: false,
+    })
+    .unwrap();
     let status = in_child(Some(&filters), kernel_checks);
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -321,5 +325,77 @@ fn common_programs_run_under_the_filter() {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "smoke script: {} (see stderr)",
         describe(status, &[])
+    );
+}
+
+const UNIX_CHECKS: &[&str] = &[
+    "socket(AF_UNIX, SOCK_STREAM) fails with EPERM",
+    "socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC) fails with EPERM",
+    "socketpair(AF_UNIX, SOCK_DGRAM) fails with EPERM",
+    "socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) works",
+    "socketpair(AF_UNIX, SOCK_SEQPACKET) works",
+    "socket(AF_INET, SOCK_STREAM) works",
+];
+
+fn unix_checks() -> i32 {
+    let mut sv = [0i32; 2];
+    let svp = sv.as_mut_ptr();
+    let eperm = |r: libc::c_long| {
+        r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    };
+    // SAFETY: raw socket calls with integer arguments and a pointer to a live
+    // two-int array; whatever they create ends with the child.
+    let results: [bool; 6] = unsafe {
+        [
+            eperm(libc::syscall(
+                libc::SYS_socket,
+                libc::AF_UNIX,
+                libc::SOCK_STREAM,
+                0,
+            )),
+            eperm(libc::syscall(
+                libc::SYS_socket,
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                0,
+            )),
+            eperm(libc::syscall(
+                libc::SYS_socketpair,
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM,
+                0,
+                svp,
+            )),
+            libc::syscall(
+                libc::SYS_socketpair,
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                svp,
+            ) == 0,
+            libc::syscall(
+                libc::SYS_socketpair,
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET,
+                0,
+                svp,
+            ) == 0,
+            libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0) >= 0,
+        ]
+    };
+    results
+        .iter()
+        .position(|ok| !ok)
+        .map_or(0, |i| i as i32 + 1)
+}
+
+#[test]
+fn kernel_denies_unix_sockets_by_default() {
+    let filters = build_filters().unwrap();
+    let status = in_child(Some(&filters), unix_checks);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{}",
+        describe(status, UNIX_CHECKS)
     );
 }

@@ -56,7 +56,8 @@
 //! * `rules.rs`: the vocabulary of the table (entries, actions, argument
 //!   conditions) and how they print;
 //! * `args.rs`: the argument denials (`clone`, `ioctl`, `personality`,
-//!   `socket`);
+//!   `socket`), and the optional ones of [`FilterOptions`] (`AF_UNIX`
+//!   sockets and datagram socketpairs, denied unless the caller says not);
 //! * `table.rs`: the allow-list table itself, one reason per system call;
 //! * `compile.rs`: the table compiled into the two BPF programs, and their
 //!   installation;
@@ -82,7 +83,7 @@ mod tests;
 
 use seccompiler::BackendError;
 
-pub use compile::{build_filters, SeccompFilters};
+pub use compile::{build_filters, build_filters_with, FilterOptions, SeccompFilters};
 pub use rules::{ArgCond, ArgOp, DenyWhen, EntryAction, SyscallEntry};
 pub use table::policy_table;
 

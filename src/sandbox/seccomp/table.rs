@@ -355,9 +355,13 @@ static POLICY: &[SyscallEntry] = &[
     entry!(
         SYS_socket,
         AllowUnless(SOCKET_DENIALS),
-        "networking; unusual families and raw IP sockets are denied"
+        "networking; unusual families and raw IP sockets are denied (AF_UNIX too, by FilterOptions)"
     ),
-    entry!(SYS_socketpair, Allow, "local socket pairs"),
+    entry!(
+        SYS_socketpair,
+        Allow,
+        "local socket pairs (datagram pairs denied by FilterOptions)"
+    ),
     entry!(SYS_connect, Allow, "networking"),
     entry!(SYS_bind, Allow, "networking"),
     entry!(SYS_listen, Allow, "networking"),

@@ -1,0 +1,251 @@
+//! The three processes of a sandbox, after the launcher's fork: the setup
+//! process (namespaces, identity), pid 1 (the view, then supervision) and the
+//! tool's process (descriptors, limits, privileges, Landlock, seccomp, exec).
+
+use super::channel::{self, recv_msg, send_msg, Confinement, Message};
+use super::namespaces::{self, IdMap};
+use super::plan::{self, NetworkMode};
+use super::{caps, close_inherited_fds, init, landlock, mounts, net, Pipes, Prepared};
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+/// The setup process: unshares, waits for its id maps, becomes the sandbox
+/// user and forks pid 1. Never returns.
+pub(super) fn setup_process(
+    prep: &Prepared,
+    chan: RawFd,
+    pipes: &Pipes,
+    map: IdMap,
+    launcher: Pid,
+) -> ! {
+    // The launcher's death kills the sandbox.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting the parent-death signal", e);
+    }
+    if nix::unistd::getppid() != launcher {
+        // SAFETY: the launcher is already gone; end without unwinding.
+        unsafe { libc::_exit(125) }
+    }
+    // Wait until the launcher has put this process in the run's cgroup.
+    match recv_msg(&BorrowedRaw(chan)) {
+        Ok(Some(Message::Proceed)) => {}
+        // SAFETY: the launcher failed or went away; end without unwinding.
+        _ => unsafe { libc::_exit(125) },
+    }
+    // Root drops its supplementary groups before the user namespace exists
+    // (an unprivileged caller cannot; prepare() refused or the plan keeps them).
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = nix::unistd::setgroups(&[]) {
+            channel::fail(chan, "dropping supplementary groups (setgroups(0))", e);
+        }
+    }
+    let flags = namespaces::clone_flags(prep.plan.network);
+    if let Err(e) = nix::sched::unshare(flags) {
+        channel::fail(
+            chan,
+            &format!("unsharing namespaces ({})", prep.plan.namespaces.join(", ")),
+            e,
+        );
+    }
+    let _ = send_msg(chan, &Message::Unshared);
+    match recv_msg(&BorrowedRaw(chan)) {
+        Ok(Some(Message::MapsWritten)) => {}
+        // SAFETY: the launcher failed or went away; end without unwinding.
+        _ => unsafe { libc::_exit(125) },
+    }
+    if let Err(e) = namespaces::become_sandbox_user(&map) {
+        channel::fail(
+            chan,
+            &format!("switching to uid {} gid {}", map.inside_uid, map.inside_gid),
+            e,
+        );
+    }
+    // Changing the host uid (root's 0 to the sandbox's 65534) clears the
+    // parent-death signal: set it again, then make sure the launcher is still there.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting the parent-death signal again", e);
+    }
+    if nix::unistd::getppid() != launcher {
+        // SAFETY: the launcher is already gone; end without unwinding.
+        unsafe { libc::_exit(125) }
+    }
+    // SAFETY: single-threaded process; see launch_blocked.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => channel::fail(chan, "forking the sandbox's pid 1", e),
+        Ok(ForkResult::Child) => init_process(prep, chan, pipes),
+        Ok(ForkResult::Parent { child }) => {
+            let _ = send_msg(chan, &Message::InitPid(child.as_raw()));
+            let code = match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, c)) => c,
+                _ => 125,
+            };
+            // SAFETY: end the setup process without unwinding.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Lets recv_msg read from a raw descriptor without taking ownership.
+struct BorrowedRaw(RawFd);
+impl AsRawFd for BorrowedRaw {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The sandbox's pid 1: builds the view, forks the tool, supervises it.
+fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
+    let plan = &prep.plan;
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting pid 1's parent-death signal", e);
+    }
+    // /proc/1/cmdline is world-readable: do not show the launcher's arguments
+    // (host paths of profiles and logs) to the tool.
+    if let Err(e) = init::hide_cmdline() {
+        channel::fail(chan, "hiding pid 1's command line", e);
+    }
+    // /proc/1/status and /proc/1/comm show "init", not the launcher's name.
+    if let Err(e) = nix::sys::prctl::set_name(c"init") {
+        channel::fail(chan, "naming pid 1", e);
+    }
+    // Not dumpable: the tool can neither trace pid 1 nor open /proc/1/exe or its fds.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        channel::fail(chan, "making pid 1 non-dumpable", e);
+    }
+    if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
+        channel::fail(chan, "setting the hostname", e);
+    }
+    if plan.network == NetworkMode::None {
+        if let Err(e) = net::loopback_up() {
+            channel::fail(chan, "bringing up loopback", e);
+        }
+        // The egress proxy's door: a listener on the sandbox's own loopback,
+        // handed to the launcher, which serves it from outside.
+        if !plan.egress.is_empty() {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], plan::PROXY_PORT));
+            let listener = match std::net::TcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => channel::fail(chan, "opening the egress proxy listener", e),
+            };
+            if let Err(e) =
+                channel::send_msg_fd(chan, &Message::ProxyListener, listener.as_raw_fd())
+            {
+                channel::fail(chan, "handing the egress listener to the launcher", e);
+            }
+            drop(listener);
+        }
+    }
+    let sources = match mounts::open_sources(plan, &prep.sources) {
+        Ok(s) => s,
+        Err(e) => channel::fail(chan, &e.step, e.source),
+    };
+    if let Err(e) = mounts::build_root(plan, &sources) {
+        channel::fail(chan, &e.step, e.source);
+    }
+    drop(sources);
+    // SAFETY: single-threaded process; see launch_blocked.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => channel::fail(chan, "forking the tool", e),
+        Ok(ForkResult::Child) => tool_process(prep, chan, pipes),
+        Ok(ForkResult::Parent { child }) => {
+            for fd in [&pipes.out, &pipes.err].into_iter().flatten() {
+                let _ = nix::unistd::close(fd.1.as_raw_fd());
+            }
+            init::supervise(child, chan)
+        }
+    }
+}
+
+fn set_rlimit(res: nix::sys::resource::Resource, v: u64) -> nix::Result<()> {
+    nix::sys::resource::setrlimit(res, v, v)
+}
+
+/// The tool's process: new session, clean descriptors, limits, no
+/// privileges, Landlock, no_new_privs, seccomp; then exec.
+fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
+    use nix::sys::resource::Resource;
+    let plan = &prep.plan;
+    let fail = |step: &str, e: &dyn std::fmt::Display| -> ! { channel::fail(chan, step, e) };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // A new session: no controlling terminal, so TIOCSTI cannot reach the caller's.
+    if let Err(e) = nix::unistd::setsid() {
+        fail("starting a new session", &e);
+    }
+    for (slot, target) in [(&pipes.out, 1), (&pipes.err, 2)] {
+        if let Some((_, w)) = slot {
+            if let Err(e) = nix::unistd::dup2(w.as_raw_fd(), target) {
+                fail("connecting the output pipe", &e);
+            }
+        }
+    }
+    if let Err(e) = nix::unistd::chdir(plan.workdir) {
+        fail(&format!("entering {}", plan.workdir), &e);
+    }
+    // The working directory must lie inside the new root (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd == Path::new(plan.workdir) => {}
+        Ok(cwd) => fail(
+            "checking the working directory",
+            &format!("{} is outside the sandbox", cwd.display()),
+        ),
+        Err(e) => fail("checking the working directory", &e),
+    }
+    close_inherited_fds();
+    for (res, v, name) in [
+        (Resource::RLIMIT_NOFILE, plan.nofile, "RLIMIT_NOFILE"),
+        (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
+        (Resource::RLIMIT_FSIZE, plan.max_file_size, "RLIMIT_FSIZE"),
+    ] {
+        if let Err(e) = set_rlimit(res, v) {
+            fail(&format!("setting {name}"), &e);
+        }
+    }
+    // The tool, not pid 1, is what the OOM killer takes when the cgroup runs out
+    // (tmpfs pages belong to no process, so pid 1 could otherwise look largest).
+    // (pid 1's non-dumpable flag was inherited; /proc/self is only ours to write when
+    // dumpable, and exec resets the flag in any case.)
+    if let Err(e) = nix::sys::prctl::set_dumpable(true) {
+        fail("making the tool's process dumpable", &e);
+    }
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "1000") {
+        fail("raising the tool's oom_score_adj", &e);
+    }
+    if let Err(e) = caps::drop_all() {
+        fail("dropping capabilities", &e);
+    }
+    let landlock = if prep.mechanisms.landlock_abi > 0 {
+        match landlock::restrict(plan) {
+            Ok(status) => landlock::status_name(&status).to_string(),
+            Err(e) => fail("applying Landlock", &e),
+        }
+    } else {
+        "none".to_string()
+    };
+    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+        fail("setting no_new_privs", &e);
+    }
+    if let Some(filters) = &prep.filters {
+        if let Err(e) = filters.apply() {
+            fail("installing the seccomp filter", &e);
+        }
+    }
+    let _ = send_msg(
+        chan,
+        &Message::Confined(Confinement {
+            landlock_abi: prep.mechanisms.landlock_abi,
+            landlock,
+            seccomp: prep.filters.is_some(),
+            no_new_privs: true,
+        }),
+    );
+    let err = nix::unistd::execve(&prep.c_program, &prep.c_argv, &prep.c_env)
+        .err()
+        .unwrap_or(Errno::UnknownErrno);
+    let _ = send_msg(chan, &Message::ExecFailed { errno: err as i32 });
+    // SAFETY: exec failed; end the child without unwinding.
+    unsafe { libc::_exit(127) }
+}

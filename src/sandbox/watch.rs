@@ -1,0 +1,226 @@
+//! The launcher's side of a run: its event loop over the setup channel, the
+//! tool's output pipes and the signals it forwards, until every process of
+//! the sandbox has ended.
+
+use super::channel::{recv_msg_fd, Confinement, Message};
+use super::{os, Captured, ListenerHook, SandboxError};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+/// The launcher's event loop over the setup channel, the output pipes and signals.
+pub(super) struct Watch {
+    pub(super) channel: Option<OwnedFd>,
+    pub(super) out: Option<(OwnedFd, Captured)>,
+    pub(super) err: Option<(OwnedFd, Captured)>,
+    pub(super) setup: Option<Pid>,
+    pub(super) init: Option<Pid>,
+    pub(super) status: Option<Message>,
+    pub(super) failure: Option<(String, String)>,
+    pub(super) exec_errno: Option<i32>,
+    pub(super) confinement: Option<Confinement>,
+    pub(super) timed_out: bool,
+    pub(super) max_output: u64,
+    /// Where the tool's stdout or stderr goes instead of being captured (the
+    /// launcher's own descriptor, a regular file the tool never holds).
+    pub(super) out_forward: Option<RawFd>,
+    pub(super) err_forward: Option<RawFd>,
+    pub(super) out_done: Option<Captured>,
+    pub(super) err_done: Option<Captured>,
+}
+
+impl Watch {
+    pub(super) fn kill_all(&self) {
+        for pid in [self.init, self.setup].into_iter().flatten() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+
+    pub(super) fn run(
+        &mut self,
+        sfd: &mut SignalFd,
+        deadline: Instant,
+        on_listener: ListenerHook<'_>,
+    ) -> Result<(), SandboxError> {
+        let out_open = |w: &Watch| w.out.as_ref().map(|o| o.0.as_raw_fd());
+        let err_open = |w: &Watch| w.err.as_ref().map(|o| o.0.as_raw_fd());
+        while self.channel.is_some()
+            || self.out.is_some()
+            || self.err.is_some()
+            || self.setup.is_some()
+        {
+            let now = Instant::now();
+            let timeout = if self.timed_out {
+                PollTimeout::from(200u16)
+            } else if now >= deadline {
+                self.timed_out = true;
+                self.kill_all();
+                continue;
+            } else {
+                let ms = (deadline - now).as_millis().min(60_000) as u16;
+                PollTimeout::from(ms.max(1))
+            };
+            let chan_fd = self.channel.as_ref().map(|c| c.as_raw_fd());
+            let fds: Vec<RawFd> = [
+                Some(sfd.as_fd().as_raw_fd()),
+                chan_fd,
+                out_open(self),
+                err_open(self),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let mut pfds: Vec<PollFd> = fds
+                .iter()
+                .map(|fd| {
+                    // SAFETY: every fd in the list is owned by `self` or `sfd` and
+                    // stays open for the duration of this poll call.
+                    PollFd::new(
+                        unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) },
+                        PollFlags::POLLIN,
+                    )
+                })
+                .collect();
+            match poll(&mut pfds, timeout) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(os("waiting for the sandbox")(e)),
+            }
+            let ready: Vec<RawFd> = pfds
+                .iter()
+                .zip(&fds)
+                .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(_, fd)| *fd)
+                .collect();
+            for fd in ready {
+                if fd == sfd.as_fd().as_raw_fd() {
+                    self.on_signals(sfd);
+                } else if Some(fd) == chan_fd {
+                    if let Some(listener) = self.on_message()? {
+                        on_listener(listener);
+                    }
+                } else if Some(fd) == out_open(self) {
+                    if drain(&mut self.out, self.max_output, self.out_forward) {
+                        self.close_stream(1);
+                    }
+                } else if Some(fd) == err_open(self)
+                    && drain(&mut self.err, self.max_output, self.err_forward)
+                {
+                    self.close_stream(2);
+                }
+            }
+            if let Some(pid) = self.setup {
+                if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                    waitpid(pid, Some(WaitPidFlag::WNOHANG))
+                {
+                    self.setup = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A stream reached its end: keep what it captured, stop polling it.
+    fn close_stream(&mut self, which: u8) {
+        let slot = if which == 1 {
+            &mut self.out
+        } else {
+            &mut self.err
+        };
+        if let Some((fd, cap)) = slot.take() {
+            drop(fd);
+            if which == 1 {
+                self.out_done = Some(cap);
+            } else {
+                self.err_done = Some(cap);
+            }
+        }
+    }
+
+    fn on_signals(&mut self, sfd: &mut SignalFd) {
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                continue;
+            }
+            if let (Ok(s), Some(target)) = (Signal::try_from(sig), self.init.or(self.setup)) {
+                let _ = kill(target, s);
+            }
+        }
+    }
+
+    /// Handles one message; returns the egress listener when it arrives.
+    fn on_message(&mut self) -> Result<Option<std::net::TcpListener>, SandboxError> {
+        let Some(chan) = &self.channel else {
+            return Ok(None);
+        };
+        match recv_msg_fd(chan)? {
+            None => self.channel = None,
+            Some((Message::ProxyListener, Some(fd))) => {
+                return Ok(Some(std::net::TcpListener::from(fd)));
+            }
+            Some((Message::InitPid(p), _)) => self.init = Some(Pid::from_raw(p)),
+            Some((Message::SetupFailed { step, error }, _)) => {
+                if self.failure.is_none() {
+                    self.failure = Some((step, error));
+                }
+                self.kill_all();
+            }
+            Some((Message::Confined(c), _)) => self.confinement = Some(c),
+            Some((Message::ExecFailed { errno }, _)) => self.exec_errno = Some(errno),
+            Some((m @ (Message::Exited { .. } | Message::Signaled { .. }), _)) => {
+                self.status = Some(m)
+            }
+            Some((
+                Message::Unshared
+                | Message::MapsWritten
+                | Message::Proceed
+                | Message::ProxyListener,
+                _,
+            )) => {}
+        }
+        Ok(None)
+    }
+}
+
+/// Reads what is available; keeps at most `max` bytes, or writes them all
+/// to `forward`. True at end of stream.
+fn drain(slot: &mut Option<(OwnedFd, Captured)>, max: u64, forward: Option<RawFd>) -> bool {
+    let Some((fd, cap)) = slot else { return true };
+    let mut buf = [0u8; 65536];
+    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        Ok(0) => true,
+        Ok(n) if forward.is_some() => {
+            cap.bytes += n as u64;
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                // SAFETY: the launcher's own stdout or stderr, open for the whole run.
+                let out = unsafe { std::os::fd::BorrowedFd::borrow_raw(forward.unwrap_or(1)) };
+                match nix::unistd::write(out, rest) {
+                    Ok(w) => rest = &rest[w..],
+                    Err(Errno::EINTR) => {}
+                    // The caller's file is gone or full: the rest is dropped, as
+                    // it would be for the tool itself.
+                    Err(_) => break,
+                }
+            }
+            false
+        }
+        Ok(n) => {
+            cap.bytes += n as u64;
+            let room = (max as usize).saturating_sub(cap.data.len());
+            cap.data.extend_from_slice(&buf[..n.min(room)]);
+            if n > room {
+                cap.truncated = true;
+            }
+            false
+        }
+        Err(Errno::EINTR | Errno::EAGAIN) => false,
+        Err(_) => true,
+    }
+}
