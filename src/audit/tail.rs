@@ -170,11 +170,7 @@ type Link = (u64, [u8; 32]);
 
 /// The seq and hash of the line `[start, end)` (without its newline) if it
 /// is a record; a line longer than [`MAX_READ`] is streamed.
-fn record_at(
-    file: &File,
-    start: u64,
-    end: u64,
-) -> Result<Option<(Link, Option<bool>)>, io::Error> {
+fn record_at(file: &File, start: u64, end: u64) -> Result<Option<(Link, Option<bool>)>, io::Error> {
     let len = end - start;
     if len <= MAX_READ {
         let mut line = vec![0u8; usize::try_from(len).unwrap_or(0)];
