@@ -211,12 +211,41 @@ impl AuditLog {
         let sealed = self.write_chained(map)?;
         if let (Some(reason), Some(who)) = (reason, who) {
             // Only now that the record is durable.
-            self.alerts.fire(&self.path, &sealed, reason, who);
+            let subject = who.clone();
+            if let Some(s) = self.alerts.fire(&self.path, &sealed, reason, who) {
+                self.audit_suppressed(&s, &subject);
+            }
         }
         Ok(Appended {
             seq: sealed.seq,
             hash: sealed.hash,
         })
+    }
+
+    /// One record that counts the alerts the rate limit suppressed.
+    fn audit_suppressed(&self, s: &alert::Suppressed, who: &alert::Subject) {
+        let mut r = AuditRecord::new("error", who.role.as_deref().unwrap_or(""));
+        r.result = Some("alerts suppressed".into());
+        let window = humantime::format_duration(s.window).to_string();
+        r.detail(
+            "error",
+            format!(
+                "{} alert(s) suppressed: more than {} in {window} from {}",
+                s.count, s.max, s.since
+            ),
+        )
+        .detail(
+            "alert_suppressed",
+            serde_json::json!({
+                "count": s.count,
+                "since": s.since,
+                "max": s.max,
+                "window": window,
+            }),
+        );
+        if let Err(e) = self.append(&r) {
+            tracing::warn!("could not audit {} suppressed alert(s): {e}", s.count);
+        }
     }
 
     /// Waits (a bounded time) for the alert commands started so far and
