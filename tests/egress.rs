@@ -9,7 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
 const TEST_UID: u32 = 64200;
@@ -25,10 +28,18 @@ fn skip(why: &str) -> bool {
 
 /// A minimal HTTP server on 127.0.0.1 answering every request with BODY.
 fn serve() -> u16 {
+    serve_counted().0
+}
+
+/// [`serve`], and the number of connections it accepted.
+fn serve_counted() -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
                 let mut s = s;
                 let mut buf = [0u8; 4096];
@@ -47,7 +58,7 @@ fn serve() -> u16 {
             });
         }
     });
-    port
+    (port, hits)
 }
 
 /// Profiles with a curl tool and roles built from `roles` (name, sandbox table).
@@ -61,6 +72,11 @@ risk = "read"
 command = ["curl", "--silent", "--show-error", "--fail", "--max-time", "10", "{url}"]
 params.url = { type = "string" }
 extra_args = { pattern = "[A-Za-z0-9:/._*=-]+", max = 6 }
+
+[tools.sh]
+risk = "read"
+command = ["/bin/sh", "-c", "{script}"]
+params.script = { type = "string" }
 "#,
     )
     .unwrap();
@@ -68,7 +84,9 @@ extra_args = { pattern = "[A-Za-z0-9:/._*=-]+", max = 6 }
         fs::write(
             dir.path().join(format!("roles/{name}.toml")),
             format!(
-                "allowed_tools = [\"curl\"]\n[limits]\ntimeout_seconds = 20\n[sandbox]\noptional = [\"cgroup\"]\n{sandbox}\n"
+                "allowed_tools = [\"curl\", \"sh\"]\n[limits]\ntimeout_seconds = 60\n[screening]\n\
+                 injection_patterns = []\nsuspicious_values = []\nsuspicious_patterns = []\n\
+                 [sandbox]\noptional = [\"cgroup\"]\n{sandbox}\n"
             ),
         )
         .unwrap();
@@ -223,7 +241,10 @@ fn an_allowed_destination_is_reached_through_the_proxy_and_nothing_else() {
         }
     }
     // Every attempt is audited, with bytes counted for the allowed ones.
-    let events = network_events(dir.path());
+    let events: Vec<Value> = network_events(dir.path())
+        .into_iter()
+        .filter(|e| e["stage"] == "end")
+        .collect();
     let allowed: Vec<&Value> = events.iter().filter(|e| e["allowed"] == true).collect();
     let denied: Vec<&Value> = events.iter().filter(|e| e["allowed"] == false).collect();
     assert!(allowed.len() >= 6, "allowed events: {events:?}");
@@ -320,4 +341,147 @@ fn check_shows_the_egress_rules_and_validate_rejects_bad_ones() {
         err.contains("sandbox.egress") && err.contains("no-port.example.com"),
         "{err}"
     );
+}
+
+/// `run --json --role ROLE sh --param script=SCRIPT` as root, with `env`.
+fn run_sh(dir: &Path, role: &str, script: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.join("log"))
+        .envs(env.iter().copied())
+        .arg("--profiles")
+        .arg(dir)
+        .arg("--audit-log")
+        .arg(dir.join("log/audit.jsonl"))
+        .args(["run", "--json", "--role", role, "sh", "--param"])
+        .arg(format!("script={script}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    fs::read_to_string(dir.join("log/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+#[test]
+fn unrecordable_connection_is_refused() {
+    if !ready() {
+        return;
+    }
+    let (port, hits) = serve_counted();
+    let sync = tempfile::tempdir().unwrap();
+    fs::set_permissions(sync.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let x = sync.path().display();
+    let dir = profiles(&[(
+        "web",
+        format!("egress = [\"127.0.0.1:{port}\"]\nbinds = [{{ source = \"{x}\", mode = \"rw\" }}]"),
+    )]);
+    // The tool says when it runs, waits until the test holds the log's
+    // lock, makes two requests and says when they are done.
+    let script = format!(
+        "echo > {x}/ready; while [ ! -e {x}/go ]; do sleep 0.05; done; \
+         for p in a b; do curl -s -o /dev/null -w '%{{http_code}} ' --max-time 20 \
+         http://127.0.0.1:{port}/$p; done; echo > {x}/done"
+    );
+    let child = run_sh(
+        dir.path(),
+        "web",
+        &script,
+        &[("AGENTJAIL_AUDIT_LOCK_TIMEOUT", "300ms")],
+    )
+    .spawn()
+    .unwrap();
+    assert!(
+        common::poll_until(Duration::from_secs(30), || sync
+            .path()
+            .join("ready")
+            .exists()),
+        "the tool never started"
+    );
+    let log = fs::File::open(dir.path().join("log/audit.jsonl")).unwrap();
+    let held = nix::fcntl::Flock::lock(log, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    fs::write(sync.path().join("go"), "").unwrap();
+    let done = common::poll_until(Duration::from_secs(60), || {
+        sync.path().join("done").exists()
+    });
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(done, "the tool never finished: {json} {stderr}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a request reached the upstream while its connection could not be recorded: {json}"
+    );
+    assert_eq!(json["stdout"], "503 503 ", "{json} {stderr}");
+    assert!(
+        stderr.contains("could not be audited") && stderr.contains("lock timeout"),
+        "{stderr}"
+    );
+    // Once the lock is free, the refusals are on record.
+    let refused: u64 = records(dir.path())
+        .iter()
+        .filter(|r| r["event_type"] == "network")
+        .filter_map(|r| r["coalesced"]["refused"].as_u64())
+        .sum();
+    assert_eq!(refused, 2, "{:?}", records(dir.path()));
+}
+
+#[test]
+fn connection_records_are_rate_limited() {
+    if !ready() {
+        return;
+    }
+    let port = serve();
+    let dir = profiles(&[("web", format!("egress = [\"127.0.0.1:{port}\"]"))]);
+    // A thousand attempts as fast as curl makes them, each refused (another
+    // loopback address), each through the proxy.
+    const ATTEMPTS: u64 = 1000;
+    let started = Instant::now();
+    let r = run(
+        dir.path(),
+        false,
+        "web",
+        &format!("http://127.0.0.2:{port}/[1-{ATTEMPTS}]"),
+        &["--output", "/dev/null"],
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    sandboxed(&r);
+    let all = records(dir.path());
+    let decision = all.iter().find(|r| r["event_type"] == "decision").unwrap();
+    let network: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["event_type"] == "network")
+        .collect();
+    let single = network.iter().filter(|r| r["coalesced"].is_null()).count() as u64;
+    let counted: u64 = network
+        .iter()
+        .filter_map(|r| r["coalesced"]["events"].as_u64())
+        .sum();
+    assert_eq!(single + counted, ATTEMPTS, "every attempt is accounted for");
+    assert!(counted > 0, "nothing was coalesced in {elapsed:.1}s");
+    // The bound: 128 at once, then 32 a second, plus the closing summary.
+    let bound = 128.0 + 32.0 * (elapsed + 1.0) + 2.0;
+    assert!(
+        (network.len() as f64) <= bound,
+        "{} network records in {elapsed:.1}s",
+        network.len()
+    );
+    for n in &network {
+        assert_eq!(n["decision_id"], decision["id"], "{n}");
+        assert!(n["params"].is_null(), "parameters repeated: {n}");
+    }
+    let note = network
+        .iter()
+        .find_map(|r| r["coalesced"]["note"].as_str())
+        .unwrap();
+    assert!(note.contains("rate limited"), "{note}");
 }

@@ -6,25 +6,22 @@
 //! [`AuditError`]. This is the only audit module that touches files.
 
 use super::alert::{self, Alerts};
+use super::bound::{bound_record, MAX_RECORD};
 use super::chain::{hex, seal, Sealed, GENESIS};
 use super::record::AuditRecord;
 use super::redact::redact_record;
-use super::scan::{check_line, LineFault};
+use super::tail::{find_tail, Damage, TailError, MAX_SCAN};
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// How long a writer waits for the log's lock by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest last line a writer reads back to find the previous hash.
-const MAX_LINE: u64 = 64 << 20;
 
 /// `FS_APPEND_FL` from linux/fs.h: the inode may only be appended to.
 const FS_APPEND_FL: libc::c_int = 0x20;
@@ -201,17 +198,54 @@ impl AuditLog {
     /// Appends a record given as a JSON object (redacted here).
     pub fn append_map(&self, mut map: Map<String, Value>) -> Result<Appended, AuditError> {
         redact_record(&mut map);
+        let replaced = bound_record(&mut map);
+        if !replaced.is_empty() {
+            tracing::warn!(
+                "an audit record was longer than {MAX_RECORD} bytes: stored the size and SHA-256 \
+                 of {} instead",
+                replaced.join(", ")
+            );
+        }
         let reason = alert::reason(&map);
         let who = reason.as_ref().map(|_| alert::Subject::of(&map));
         let sealed = self.write_chained(map)?;
         if let (Some(reason), Some(who)) = (reason, who) {
             // Only now that the record is durable.
-            self.alerts.fire(&self.path, &sealed, reason, who);
+            let subject = who.clone();
+            if let Some(s) = self.alerts.fire(&self.path, &sealed, reason, who) {
+                self.audit_suppressed(&s, &subject);
+            }
         }
         Ok(Appended {
             seq: sealed.seq,
             hash: sealed.hash,
         })
+    }
+
+    /// One record that counts the alerts the rate limit suppressed.
+    fn audit_suppressed(&self, s: &alert::Suppressed, who: &alert::Subject) {
+        let mut r = AuditRecord::new("error", who.role.as_deref().unwrap_or(""));
+        r.result = Some("alerts suppressed".into());
+        let window = humantime::format_duration(s.window).to_string();
+        r.detail(
+            "error",
+            format!(
+                "{} alert(s) suppressed: more than {} in {window} from {}",
+                s.count, s.max, s.since
+            ),
+        )
+        .detail(
+            "alert_suppressed",
+            serde_json::json!({
+                "count": s.count,
+                "since": s.since,
+                "max": s.max,
+                "window": window,
+            }),
+        );
+        if let Err(e) = self.append(&r) {
+            tracing::warn!("could not audit {} suppressed alert(s): {e}", s.count);
+        }
     }
 
     /// Waits (a bounded time) for the alert commands started so far and
@@ -240,7 +274,8 @@ impl AuditLog {
         }
     }
 
-    /// Locks the log, reads the last hash, writes and syncs the new line.
+    /// Locks the log, finds the last record (and mends any damage after
+    /// it), writes the new line with one `write(2)` and syncs it.
     fn write_chained(&self, mut map: Map<String, Value>) -> Result<Sealed, AuditError> {
         let (file, created) = self.open_locked()?;
         let path = &self.path;
@@ -249,10 +284,26 @@ impl AuditLog {
             source,
         })?;
         let size = meta.len();
-        let (last_seq, last_hash) = if size > 0 {
-            last_record(&file, size, path)?
+        let (chain, unterminated, damage) = if size > 0 {
+            let tail = find_tail(&file, size).map_err(|e| tail_error(e, path))?;
+            match (tail.last, tail.damage) {
+                (Some((seq, hash)), damage) => (
+                    (seq, hex(&hash)),
+                    tail.unterminated,
+                    damage.map(|d| (d, None)),
+                ),
+                (None, Some(d)) if d.cut => (self.continued_chain()?.0, false, Some((d, None))),
+                (None, _) => return Err(AuditError::Damaged {
+                    path: path.clone(),
+                    why:
+                        "its lines are not a chained audit record (written by an older agentjail?)"
+                            .into(),
+                }),
+            }
         } else {
-            self.continued_chain()?
+            let (chain, damage) = self.continued_chain()?;
+            let older = rotated_path(path, 1);
+            (chain, false, damage.map(|d| (d, Some(older))))
         };
         let flag = match self.set_append_only {
             AppendOnly::Never => false,
@@ -264,12 +315,37 @@ impl AuditLog {
                 tracing::info!("append-only flag not set on {}: {e}", path.display());
             }
         }
-        map.insert("log_append_only".into(), Value::Bool(is_append_only(&file)));
-        let sealed = seal(map, last_seq + 1, &last_hash);
-        let mut f = &*file;
-        if let Err(source) = f.write_all(&sealed.line) {
-            // Undo a partial line so the next writer finds a whole record
-            // (not possible once the file is append-only).
+        let append_only = is_append_only(&file);
+        map.insert("log_append_only".into(), Value::Bool(append_only));
+        // One buffer, one write: the end of a cut line, the record that
+        // mends the damage, and the record.
+        let mut buf = Vec::with_capacity(2048);
+        let (mut seq, mut prev) = chain;
+        let terminate = unterminated || damage.as_ref().is_some_and(|(d, f)| d.cut && f.is_none());
+        if terminate {
+            buf.push(b'\n');
+        }
+        if let Some((d, file_of)) = &damage {
+            let mut r = recovered_record(d, file_of.as_deref(), terminate, path);
+            r.insert("log_append_only".into(), Value::Bool(append_only));
+            let mended = seal(r, seq + 1, &prev);
+            tracing::warn!(
+                "audit log {}: mended {} damaged byte(s) at offset {} with record {}",
+                path.display(),
+                d.bytes,
+                d.offset,
+                mended.seq
+            );
+            buf.extend_from_slice(&mended.line);
+            seq = mended.seq;
+            prev = mended.hash;
+        }
+        let sealed = seal(map, seq + 1, &prev);
+        buf.extend_from_slice(&sealed.line);
+        if let Err(source) = write_once(&file, &buf) {
+            // Undo a partial line so the next writer finds a whole record.
+            // Not possible once the file is append-only: then the next
+            // writer mends it.
             let _ = file.set_len(size);
             return Err(AuditError::Write {
                 path: path.clone(),
@@ -294,9 +370,10 @@ impl AuditLog {
         // The lock is released when `file` is dropped, after the sync.
     }
 
-    /// For a new or emptied log: the last record of the rotated `PATH.1`, or
-    /// the genesis.
-    fn continued_chain(&self) -> Result<(u64, String), AuditError> {
+    /// For a new or emptied log: the last record of the rotated `PATH.1`
+    /// (and any damage after it), or the genesis.
+    fn continued_chain(&self) -> Result<((u64, String), Option<Damage>), AuditError> {
+        let genesis = || Ok(((0, GENESIS.to_string()), None));
         let older = rotated_path(&self.path, 1);
         let file = match OpenOptions::new()
             .read(true)
@@ -304,9 +381,7 @@ impl AuditLog {
             .open(&older)
         {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((0, GENESIS.to_string()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return genesis(),
             Err(source) => {
                 return Err(AuditError::Read {
                     path: older,
@@ -329,9 +404,16 @@ impl AuditLog {
             })?
             .len();
         if size == 0 {
-            return Ok((0, GENESIS.to_string()));
+            return genesis();
         }
-        last_record(&file, size, &older)
+        let tail = find_tail(&file, size).map_err(|e| tail_error(e, &older))?;
+        match tail.last {
+            Some((seq, hash)) => Ok(((seq, hex(&hash)), tail.damage)),
+            None => Err(AuditError::Damaged {
+                path: older,
+                why: "the rotated log holds no chained audit record".into(),
+            }),
+        }
     }
 
     /// Creates the directory (0700) and the file (0600) when missing, opens
@@ -452,68 +534,73 @@ pub fn lock_until(
     }
 }
 
-/// The last line of a file of `size` bytes, without its newline, read from
-/// the end. `Err(why)` when the file does not end in a newline.
-pub fn read_last_line(file: &File, size: u64) -> std::io::Result<Result<Vec<u8>, String>> {
-    if size == 0 {
-        return Ok(Err("the file is empty".into()));
-    }
-    let mut last = [0u8; 1];
-    file.read_exact_at(&mut last, size - 1)?;
-    if last[0] != b'\n' {
-        return Ok(Err(
-            "the last line is incomplete (no newline at its end)".into()
-        ));
-    }
-    let end = size - 1;
-    let mut start = end;
-    let mut tail: Vec<u8> = Vec::new();
-    const CHUNK: u64 = 64 << 10;
-    while start > 0 {
-        let from = start.saturating_sub(CHUNK);
-        let mut buf = vec![0u8; usize::try_from(start - from).unwrap_or(0)];
-        file.read_exact_at(&mut buf, from)?;
-        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
-            buf.drain(..=i);
-            buf.extend_from_slice(&tail);
-            return Ok(Ok(buf));
-        }
-        buf.extend_from_slice(&tail);
-        tail = buf;
-        start = from;
-        if end - start > MAX_LINE {
-            return Ok(Err(format!(
-                "the last line is longer than {MAX_LINE} bytes"
-            )));
-        }
-    }
-    Ok(Ok(tail))
-}
-
-/// The seq and hash of a log's last record, read from the end of the file.
-fn last_record(file: &File, size: u64, path: &Path) -> Result<(u64, String), AuditError> {
-    let line = read_last_line(file, size)
-        .map_err(|source| AuditError::Read {
+fn tail_error(e: TailError, path: &Path) -> AuditError {
+    match e {
+        TailError::Io(source) => AuditError::Read {
             path: path.to_path_buf(),
             source,
-        })?
-        .map_err(|why| AuditError::Damaged {
+        },
+        TailError::TooFar => AuditError::Damaged {
             path: path.to_path_buf(),
-            why,
-        })?;
-    match check_line(&line) {
-        Ok(info) => Ok((info.seq, hex(&info.hash))),
-        Err(LineFault::NotJson(e)) => Err(AuditError::Damaged {
-            path: path.to_path_buf(),
-            why: format!("its last line is not JSON ({e})"),
-        }),
-        Err(LineFault::NotRecord(e)) => Err(AuditError::Damaged {
-            path: path.to_path_buf(),
-            why: format!(
-                "its last line is not a chained audit record ({e}; written by an older agentjail?)"
-            ),
-        }),
+            why: format!("its last {MAX_SCAN} bytes hold no chained audit record"),
+        },
     }
+}
+
+/// The `recovered` record that mends `damage` (in `file_of`, the rotated
+/// file, when it is not the log itself).
+fn recovered_record(
+    damage: &Damage,
+    file_of: Option<&Path>,
+    terminated: bool,
+    log: &Path,
+) -> Map<String, Value> {
+    let mut r = AuditRecord::new("recovered", "");
+    let file = file_of.unwrap_or(log);
+    r.result = Some("recovered".into());
+    r.reasons.push(format!(
+        "{} byte(s) at offset {} of {} were not a whole record: {}; the chain goes on from the \
+         last whole record",
+        damage.bytes,
+        damage.offset,
+        file.display(),
+        damage.cause
+    ));
+    r.detail(
+        "recovered",
+        serde_json::json!({
+            "file": file,
+            "offset": damage.offset,
+            "bytes": damage.bytes,
+            "sha256": damage.sha256,
+            "lines": damage.lines,
+            "cut": damage.cut,
+            "terminated": terminated,
+            "cause": damage.cause,
+        }),
+    );
+    match serde_json::to_value(&r) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Writes `buf` with a single `write(2)`: a record is either whole or cut
+/// short, never interleaved with a second write of its own.
+fn write_once(file: &File, buf: &[u8]) -> std::io::Result<()> {
+    let n = nix::unistd::write(file, buf).map_err(std::io::Error::from)?;
+    if n == buf.len() {
+        return Ok(());
+    }
+    // A short write: the file system is full (or a file size limit).
+    let full = nix::sys::statvfs::fstatvfs(file).is_ok_and(|s| s.blocks_available() == 0);
+    if full {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Err(std::io::Error::other(format!(
+        "short write: {n} of {} bytes",
+        buf.len()
+    )))
 }
 
 fn get_flags(file: &File) -> std::io::Result<libc::c_int> {
@@ -560,23 +647,8 @@ pub fn clear_append_only(file: &File) -> std::io::Result<()> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn last_line_is_read_from_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("l");
-        let long = "x".repeat(200_000);
-        std::fs::write(&p, format!("first\n{long}\n")).unwrap();
-        let f = File::open(&p).unwrap();
-        let size = f.metadata().unwrap().len();
-        assert_eq!(read_last_line(&f, size).unwrap().unwrap(), long.as_bytes());
-        std::fs::write(&p, "only\n").unwrap();
-        let f = File::open(&p).unwrap();
-        assert_eq!(read_last_line(&f, 5).unwrap().unwrap(), b"only");
-        std::fs::write(&p, "a\nhalf").unwrap();
-        let f = File::open(&p).unwrap();
-        assert!(read_last_line(&f, 6).unwrap().is_err());
-    }
+    use crate::audit::check_line;
+    use std::io::Write;
 
     #[test]
     fn appends_chain_and_continue_after_rotation() {
@@ -601,13 +673,33 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         let first = check_line(text.trim_end().as_bytes()).unwrap();
         assert_eq!(hex(&first.prev), b.hash);
-        // A damaged last line stops the next writer.
+        // A cut last line is mended: terminated, and named by a
+        // `recovered` record that chains from the last whole record.
+        let before = std::fs::metadata(&p).unwrap().len();
         std::fs::OpenOptions::new()
             .append(true)
             .open(&p)
             .unwrap()
             .write_all(b"{\"half")
             .unwrap();
+        let d = log.append(&AuditRecord::new("decision", "r")).unwrap();
+        assert_eq!(d.seq, 5);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "{\"half");
+        let mended: Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(mended["event_type"], "recovered");
+        assert_eq!(mended["seq"], 4);
+        assert_eq!(mended["prev"], c.hash);
+        assert_eq!(mended["recovered"]["offset"], before);
+        assert_eq!(mended["recovered"]["bytes"], 6);
+        assert_eq!(
+            mended["recovered"]["sha256"],
+            crate::audit::sha256_hex(b"{\"half")
+        );
+        assert_eq!(mended["recovered"]["terminated"], true);
+        // An unchained log of an older agentjail is still not extended.
+        std::fs::write(&p, "{\"event_type\":\"decision\"}\n").unwrap();
         let e = log.append(&AuditRecord::new("decision", "r")).unwrap_err();
         assert!(matches!(e, AuditError::Damaged { .. }), "{e}");
     }

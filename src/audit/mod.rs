@@ -35,27 +35,34 @@
 //! - [`chain`]: canonical JSON, SHA-256 and hex, [`seal`], [`GENESIS`].
 //! - [`scan`]: the line checker ([`check_line`], [`check_line_at`]).
 //! - [`redact`]: secret redaction.
-//! - [`log`]: the log file, its lock, appending and the append-only flag.
+//! - [`bound`]: the size bound of one record ([`MAX_RECORD`]).
+//! - [`tail`]: the last record of a log and the damage after it, read
+//!   backwards in bounded chunks.
+//! - [`log`]: the log file, its lock, appending (one `write(2)` a record),
+//!   mending damage with a `recovered` record, and the append-only flag.
 //! - [`alert`]: the alert command for records that call for a human.
 //!
 //! Every public item of the submodules but [`alert`]'s is re-exported here,
 //! so callers name them `crate::audit::NAME`.
 
 pub mod alert;
+pub mod bound;
 pub mod chain;
 pub mod log;
 pub mod record;
 pub mod redact;
 pub mod scan;
+pub mod tail;
 pub mod verify;
 
 pub use chain::{
     hex, parse_hash, seal, sha256_hex, write_canonical, Sealed, GENESIS, HASH_SUFFIX_LEN,
 };
 pub use log::{
-    clear_append_only, default_path, is_append_only, lock_until, read_last_line, rotated_path,
-    set_append_only, AppendOnly, Appended, AuditError, AuditLog, DEFAULT_LOCK_TIMEOUT,
+    clear_append_only, default_path, is_append_only, lock_until, rotated_path, set_append_only,
+    AppendOnly, Appended, AuditError, AuditLog, DEFAULT_LOCK_TIMEOUT,
 };
 pub use record::{AuditRecord, EVENT_TYPES};
 pub use redact::{redact_record, redact_text, redact_token, sensitive_key};
 pub use scan::{check_line, check_line_at, computed_hash, LineFault, LineInfo};
+pub use tail::{find_tail, Damage, Tail, MAX_RECORD};

@@ -7,7 +7,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The event types a record can have.
-pub const EVENT_TYPES: &[&str] = &["decision", "tool_call", "tool_result", "approval", "error"];
+pub const EVENT_TYPES: &[&str] = &[
+    "decision",
+    "tool_call",
+    "tool_result",
+    "approval",
+    "error",
+    "network",
+    "recovered",
+];
 
 /// The seed's AgentAuditEvent plus what agentjail knows about the call.
 #[derive(Debug, Clone, Serialize)]

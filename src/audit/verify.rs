@@ -3,9 +3,10 @@
 //! chain's head, and the bounded, lock-aware readers the `audit` commands
 //! share. Pure reading: it never writes a log.
 
-use super::{check_line, LineFault, LineInfo};
+use super::{LineFault, LineInfo};
 use crate::audit;
 use nix::fcntl::FlockArg;
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
@@ -106,6 +107,9 @@ struct Entry {
     file: usize,
     line: u64,
     kind: Kind,
+    /// The line's bytes, kept for damaged lines and for a record that may
+    /// mend them (the first line of a part, a line after a damaged one).
+    bytes: Option<Vec<u8>>,
 }
 
 impl Entry {
@@ -192,12 +196,13 @@ impl Scanner {
             if at_end {
                 if !self.carry.is_empty() {
                     self.line += 1;
+                    let bytes = std::mem::take(&mut self.carry);
                     self.queue.push_back(Entry {
                         file: self.file,
                         line: self.line,
                         kind: Kind::Cut,
+                        bytes: Some(bytes),
                     });
-                    self.carry.clear();
                 }
                 self.current = None;
             }
@@ -232,20 +237,24 @@ impl Scanner {
             rest = b;
         }
         // Each part ends in a newline; the scanner finds the line ends.
-        let check = |part: &[u8]| -> Vec<Kind> {
+        let check = |part: &[u8]| -> Vec<(Kind, Option<Vec<u8>>)> {
             let mut out = Vec::with_capacity(part.len() / 512 + 1);
             let mut i = 0;
+            let mut keep = true;
             while i < part.len() {
                 let (r, len) = audit::check_line_at(&part[i..]);
-                out.push(match r {
-                    Ok(r) => Kind::Record(r),
-                    Err(f) => Kind::Fault(f),
-                });
+                let line = &part[i..i + len];
+                let (kind, fault) = match r {
+                    Ok(r) => (Kind::Record(r), false),
+                    Err(f) => (Kind::Fault(f), true),
+                };
+                out.push((kind, (keep || fault).then(|| line.to_vec())));
+                keep = fault;
                 i += len + 1;
             }
             out
         };
-        let results: Vec<Vec<Kind>> = if parts.len() == 1 {
+        let results: Vec<Vec<(Kind, Option<Vec<u8>>)>> = if parts.len() == 1 {
             parts.iter().map(|p| check(p)).collect()
         } else {
             std::thread::scope(|s| {
@@ -256,12 +265,13 @@ impl Scanner {
                     .collect()
             })
         };
-        for kind in results.into_iter().flatten() {
+        for (kind, bytes) in results.into_iter().flatten() {
             self.line += 1;
             self.queue.push_back(Entry {
                 file: self.file,
                 line: self.line,
                 kind,
+                bytes,
             });
         }
     }
@@ -297,15 +307,88 @@ pub struct Break {
     pub message: String,
 }
 
+/// Damage that a `recovered` record mends: lines cut off or not records,
+/// followed by a record that names exactly their bytes and chains on.
+#[derive(Debug, Clone)]
+pub struct Mended {
+    /// The file and line where the damage starts.
+    pub path: PathBuf,
+    pub line: u64,
+    /// How many lines are damaged.
+    pub lines: u64,
+    /// The damaged bytes (without the newline the mender added).
+    pub bytes: u64,
+    pub sha256: String,
+    pub cause: String,
+    /// The `recovered` record: its seq, file and line.
+    pub by_seq: u64,
+    pub by_path: PathBuf,
+    pub by_line: u64,
+}
+
 /// The result of checking a chain.
 #[derive(Debug, Clone)]
 pub enum Verdict {
+    /// The chain holds; `mended` lists damage (a crash or a full disk cut a
+    /// write short) that a `recovered` record names and the chain goes on
+    /// past.
     Intact {
         records: u64,
         first_seq: Option<u64>,
         head: (u64, String),
+        mended: Vec<Mended>,
     },
     Broken(Break),
+}
+
+/// Damaged lines seen and not yet mended.
+struct Pending {
+    file: usize,
+    line: u64,
+    /// The first damaged line's problem and detail (reported when nothing
+    /// mends it).
+    problem: &'static str,
+    detail: String,
+    lines: u64,
+    bytes: u64,
+    hasher: Sha256,
+    /// A newline ends the bytes hashed so far (not hashed yet: the mender
+    /// may have added it).
+    newline: bool,
+}
+
+impl Pending {
+    fn add(&mut self, bytes: &[u8], newline: bool) {
+        if self.newline {
+            self.hasher.update(b"\n");
+        }
+        self.hasher.update(bytes);
+        self.newline = newline;
+        self.lines += 1;
+        self.bytes += bytes.len() as u64 + u64::from(newline);
+    }
+
+    /// Whether `line` is a `recovered` record naming exactly these bytes.
+    /// The recovered record's cause and the damaged bytes it names.
+    fn mended_by(&self, line: Option<&[u8]>) -> Option<(String, u64)> {
+        let v: serde_json::Value = serde_json::from_slice(line?).ok()?;
+        if v["event_type"] != "recovered" {
+            return None;
+        }
+        let r = &v["recovered"];
+        let terminated = r["terminated"].as_bool()?;
+        let bytes = r["bytes"].as_u64()?;
+        if bytes + u64::from(terminated) != self.bytes || (terminated && !self.newline) {
+            return None;
+        }
+        let mut h = self.hasher.clone();
+        if self.newline && !terminated {
+            h.update(b"\n");
+        }
+        let sha = audit::hex(&h.finalize());
+        (r["sha256"].as_str() == Some(sha.as_str()))
+            .then(|| (r["cause"].as_str().unwrap_or("").to_string(), bytes))
+    }
 }
 
 fn short(h: &[u8; 32]) -> String {
@@ -326,6 +409,8 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
     let mut records = 0u64;
     let mut first_seq = None;
     let mut head_seen = false;
+    let mut mended = Vec::new();
+    let mut pending: Option<Pending> = None;
     let at = |file: usize, line: u64, seq: Option<u64>, problem: &'static str, message: String| {
         Verdict::Broken(Break {
             path: paths.get(file).cloned().unwrap_or_default(),
@@ -343,6 +428,76 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
                 return at(file, 0, None, "unreadable", crate::text::chain(&err));
             }
         };
+        let last_file = e.file + 1 == paths.len();
+        // Damage is collected until a record mends it or shows that nothing
+        // did.
+        let damaged = match &e.kind {
+            Kind::Cut if !last_file || pending.is_some() => Some((
+                "truncated",
+                "the line is cut off mid-line (no newline at its end)".to_string(),
+                false,
+            )),
+            Kind::Fault(LineFault::NotJson(m)) => Some(("not JSON", m.clone(), true)),
+            Kind::Fault(LineFault::NotRecord(m)) => Some(("not a record", m.clone(), true)),
+            _ => None,
+        };
+        if let Some((problem, detail, newline)) = damaged {
+            let p = pending.get_or_insert_with(|| Pending {
+                file: e.file,
+                line: e.line,
+                problem,
+                detail,
+                lines: 0,
+                bytes: 0,
+                hasher: Sha256::new(),
+                newline: false,
+            });
+            p.add(e.bytes.as_deref().unwrap_or_default(), newline);
+            if !last_file || !matches!(e.kind, Kind::Cut) {
+                continue;
+            }
+        }
+        if let Some(p) = pending.take() {
+            let chains = e
+                .record()
+                .is_some_and(|r| r.hash_ok && r.seq == exp_seq && r.prev == exp_prev);
+            if chains {
+                if let Some((cause, bytes)) = p.mended_by(e.bytes.as_deref()) {
+                    let mut h = p.hasher.clone();
+                    if p.newline && bytes == p.bytes {
+                        h.update(b"\n");
+                    }
+                    let sha = audit::hex(&h.finalize());
+                    mended.push(Mended {
+                        path: paths.get(p.file).cloned().unwrap_or_default(),
+                        line: p.line,
+                        lines: p.lines,
+                        bytes,
+                        sha256: sha,
+                        cause,
+                        by_seq: exp_seq,
+                        by_path: paths.get(e.file).cloned().unwrap_or_default(),
+                        by_line: e.line,
+                    });
+                    // The mending record itself is checked below.
+                } else if p.lines == 1 && p.problem != "truncated" {
+                    return at(
+                        p.file,
+                        p.line,
+                        None,
+                        "inserted",
+                        format!(
+                            "{} ({}); the next line continues the chain without it",
+                            p.problem, p.detail
+                        ),
+                    );
+                } else {
+                    return at(p.file, p.line, None, p.problem, p.detail);
+                }
+            } else {
+                return at(p.file, p.line, None, p.problem, p.detail);
+            }
+        }
         // Does the line after this one continue the chain as if this one
         // were not there?
         let next_continues = |scan: &mut Scanner, seq: u64, prev: [u8; 32]| {
@@ -350,36 +505,21 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
                 .and_then(|n| n.record().copied())
                 .is_some_and(|n| n.hash_ok && n.seq == seq && n.prev == prev)
         };
-        let r = match &e.kind {
-            Kind::Cut => {
-                return at(
+        let r =
+            match &e.kind {
+                Kind::Cut => return at(
                     e.file,
                     e.line,
                     None,
                     "truncated",
-                    "the line is cut off mid-line (no newline at its end)".into(),
-                )
-            }
-            Kind::Fault(f) => {
-                let (problem, detail) = match f {
-                    LineFault::NotJson(m) => ("not JSON", m),
-                    LineFault::NotRecord(m) => ("not a record", m),
-                };
-                if next_continues(&mut scan, exp_seq, exp_prev) {
-                    return at(
-                        e.file,
-                        e.line,
-                        None,
-                        "inserted",
-                        format!(
-                            "{problem} ({detail}); the next line continues the chain without it"
-                        ),
-                    );
-                }
-                return at(e.file, e.line, None, problem, detail.clone());
-            }
-            Kind::Record(r) => *r,
-        };
+                    "the line is cut off mid-line (no newline at its end: a write cut short by \
+                     a crash or a full disk; the next record agentjail writes mends it)"
+                        .into(),
+                ),
+                // Collected above.
+                Kind::Fault(_) => continue,
+                Kind::Record(r) => *r,
+            };
         if !r.hash_ok {
             if next_continues(&mut scan, exp_seq, exp_prev) {
                 return at(
@@ -556,6 +696,9 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
             format!("seq goes back from {} to {}", exp_seq - 1, r.seq),
         );
     }
+    if let Some(p) = pending {
+        return at(p.file, p.line, None, p.problem, p.detail);
+    }
     if let Some(h) = head {
         if !head_seen {
             let (file, line) = last_pos.unwrap_or((paths.len().saturating_sub(1), 0));
@@ -582,6 +725,7 @@ pub fn verify_files(paths: &[PathBuf], after: Option<Mark>, head: Option<Mark>) 
         records,
         first_seq,
         head: (exp_seq - 1, audit::hex(&exp_prev)),
+        mended,
     }
 }
 
@@ -614,24 +758,27 @@ pub fn chain_head(path: &Path) -> Result<(u64, String), ReadError> {
         if size == 0 {
             continue;
         }
-        let line = audit::read_last_line(&f, size)
-            .map_err(|source| ReadError::Read {
+        let tail = audit::find_tail(&f, size).map_err(|e| match e {
+            audit::tail::TailError::Io(source) => ReadError::Read {
                 path: candidate.clone(),
                 source,
-            })?
-            .map_err(|why| ReadError::Damaged {
+            },
+            audit::tail::TailError::TooFar => ReadError::Damaged {
                 path: candidate.clone(),
-                why,
-            })?;
-        return match check_line(&line) {
-            Ok(r) if r.hash_ok => Ok((r.seq, audit::hex(&r.hash))),
-            Ok(_) => Err(ReadError::Damaged {
+                why: "no chained record near its end".into(),
+            },
+        })?;
+        return match (tail.last, tail.last_hash_ok) {
+            (Some(_), Some(false)) => Err(ReadError::Damaged {
                 path: candidate,
                 why: "its content does not match its hash".into(),
             }),
-            Err(LineFault::NotJson(m) | LineFault::NotRecord(m)) => Err(ReadError::Damaged {
+            (Some((seq, hash)), _) => Ok((seq, audit::hex(&hash))),
+            (None, _) => Err(ReadError::Damaged {
                 path: candidate,
-                why: m,
+                why: tail
+                    .damage
+                    .map_or_else(|| "no chained record".into(), |d| d.cause),
             }),
         };
     }

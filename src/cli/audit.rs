@@ -18,6 +18,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `audit verify`: the chain is intact, but damage was mended.
+const MENDED: i32 = 2;
+
 /// Runs one `agentjail audit` command.
 pub fn dispatch(ctx: &Context, cmd: &AuditCommand) -> Result<i32, AppError> {
     match cmd {
@@ -76,6 +79,7 @@ fn verify(
             records,
             first_seq,
             head,
+            mended,
         } => {
             match format {
                 Format::Json => writeln!(
@@ -87,6 +91,11 @@ fn verify(
                         "files": paths,
                         "first_seq": first_seq,
                         "head": {"seq": head.0, "hash": head.1},
+                        "mended": mended.iter().map(|m| json!({
+                            "path": m.path, "line": m.line, "lines": m.lines,
+                            "bytes": m.bytes, "sha256": m.sha256, "cause": m.cause,
+                            "by_seq": m.by_seq, "by_path": m.by_path, "by_line": m.by_line,
+                        })).collect::<Vec<_>>(),
                     })
                 ),
                 Format::Text => writeln!(
@@ -102,7 +111,33 @@ fn verify(
                 ),
             }
             .map_err(AppError::Output)?;
-            crate::exit::OK
+            if format == Format::Text {
+                for m in mended {
+                    writeln!(
+                        out,
+                        "{}",
+                        printable(&format!(
+                            "mended: {} line {}: {} byte(s) in {} line(s) were not a whole record \
+                             ({}; sha256 {}), mended by seq {} at {} line {}",
+                            m.path.display(),
+                            m.line,
+                            m.bytes,
+                            m.lines,
+                            m.cause,
+                            m.sha256,
+                            m.by_seq,
+                            m.by_path.display(),
+                            m.by_line
+                        ))
+                    )
+                    .map_err(AppError::Output)?;
+                }
+            }
+            if mended.is_empty() {
+                crate::exit::OK
+            } else {
+                MENDED
+            }
         }
         Verdict::Broken(b) => {
             match format {

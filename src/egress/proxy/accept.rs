@@ -164,7 +164,8 @@ fn dispatch(shared: &Arc<Shared>, stream: TcpStream) {
             Some(p) => (Mode::Refuse, p),
             None => {
                 drop(stream);
-                let mut event = blank_event("unknown");
+                let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+                let mut event = blank_event("unknown", id);
                 event.reason = Some(limit_reason(max));
                 shared.emit(event);
                 return;
@@ -180,7 +181,7 @@ fn dispatch(shared: &Arc<Shared>, stream: TcpStream) {
         });
     if let Err(e) = spawned {
         tracing::warn!("egress proxy: starting a connection thread: {e}");
-        let mut event = blank_event("unknown");
+        let mut event = blank_event("unknown", u64::MAX);
         event.reason = Some(format!("could not start a thread: {e}"));
         shared.emit(event);
     }

@@ -5,7 +5,10 @@
 //! A counting semaphore caps the connections served at once; a connection
 //! over the cap is answered with 503 / SOCKS 0x01 by a small, separately
 //! capped pool of refusing threads that give the client at most a second.
-//! Every connection ends in exactly one [`NetworkEvent`].
+//! Every connection ends in exactly one [`NetworkEvent`] (stage `end`); an
+//! allowed one is also announced, before the proxy connects out, to
+//! [`ProxyConfig::on_open`], which may refuse it (fail closed: a connection
+//! that cannot be audited is not made).
 //!
 //! Names are resolved here (`getaddrinfo`), only after the name passed the
 //! rules. Every resolved address is checked and the proxy connects to an
@@ -62,6 +65,12 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 /// One connection attempt, for the audit log (event_type `network`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkEvent {
+    /// The connection's number within this proxy (the `open` and the `end`
+    /// event of one connection share it).
+    pub connection: u64,
+    /// `"open"`: allowed, about to connect out (no bytes yet); `"end"`: the
+    /// attempt is over (denied, failed or closed), with its byte counts.
+    pub stage: &'static str,
     /// `"http-connect"`, `"http"` or `"socks5"`; `"unknown"` when the
     /// client sent nothing the proxy could recognise as either.
     pub protocol: &'static str,
@@ -97,7 +106,14 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Called once per connection, from the connection's thread.
     pub on_event: Arc<dyn Fn(NetworkEvent) + Send + Sync>,
+    /// Called before connecting out for an allowed destination (stage
+    /// `open`); an `Err(reason)` refuses the connection (503 / SOCKS 0x01)
+    /// without connecting. The default allows every connection.
+    pub on_open: Arc<OnOpen>,
 }
+
+/// See [`ProxyConfig::on_open`].
+pub type OnOpen = dyn Fn(&NetworkEvent) -> Result<(), String> + Send + Sync;
 
 impl ProxyConfig {
     pub fn new(rules: EgressRules, on_event: Arc<dyn Fn(NetworkEvent) + Send + Sync>) -> Self {
@@ -107,6 +123,7 @@ impl ProxyConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             on_event,
+            on_open: Arc::new(|_| Ok(())),
         }
     }
 }

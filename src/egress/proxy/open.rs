@@ -54,7 +54,8 @@ impl ConnectError {
 pub(crate) enum Failure {
     /// The rules refused it.
     Denied(String),
-    /// Over the connection cap.
+    /// Over a limit: the connection cap, or the audit log could not record
+    /// the connection (503 / SOCKS general failure).
     Limit(String),
     /// Allowed, but the name did not resolve.
     Resolve(String),
@@ -89,12 +90,14 @@ pub(super) struct NotOpened {
     pub(super) address: Option<SocketAddr>,
 }
 
-/// Checks the name, resolves it, checks every address, and connects to the
-/// first allowed address that answers.
+/// Checks the name, resolves it, checks every address, announces the
+/// connection (`before`, which may refuse it) and connects to the first
+/// allowed address that answers.
 pub(super) fn open(
     rules: &EgressRules,
     target: &Target,
     timeout: Duration,
+    before: &dyn Fn(SocketAddr, &str) -> Result<(), String>,
 ) -> Result<Opened, NotOpened> {
     let port = target.port;
     let name_rule = match rules.decide_name(&target.host, port) {
@@ -157,6 +160,15 @@ pub(super) fn open(
         }
     };
 
+    if let Some((addr, rule)) = candidates.first() {
+        if let Err(why) = before(*addr, rule) {
+            return Err(NotOpened {
+                failure: Failure::Limit(why),
+                rule: Some(rule.clone()),
+                address: Some(*addr),
+            });
+        }
+    }
     let give_up = Instant::now() + timeout;
     let mut last = None;
     for (addr, rule) in candidates {

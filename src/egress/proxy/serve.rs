@@ -29,8 +29,10 @@ pub(super) enum Mode {
     Refuse,
 }
 
-pub(super) fn blank_event(protocol: &'static str) -> NetworkEvent {
+pub(super) fn blank_event(protocol: &'static str, connection: u64) -> NetworkEvent {
     NetworkEvent {
+        connection,
+        stage: "end",
         protocol,
         destination: String::new(),
         address: None,
@@ -71,7 +73,7 @@ pub(super) fn handle(conn: &Conn, client: TcpStream, mode: Mode) {
         Mode::Serve => config.idle_timeout,
         Mode::Refuse => REFUSAL_TIME.min(config.idle_timeout),
     };
-    let mut event = blank_event("unknown");
+    let mut event = blank_event("unknown", conn.id);
     serve(conn, &client, mode, Instant::now() + patience, &mut event);
     event.duration_ms = millis(conn.started.elapsed());
     conn.shared.emit(event);
@@ -140,7 +142,20 @@ fn serve(conn: &Conn, client: &TcpStream, mode: Mode, deadline: Instant, event: 
             rule: None,
             address: None,
         }),
-        Mode::Serve => open(&config.rules, &target, config.connect_timeout),
+        Mode::Serve => {
+            // Announced (audited) before any connection out; a refusal
+            // here means no packet leaves.
+            let announce = |addr: std::net::SocketAddr, rule: &str| {
+                let mut opening = event.clone();
+                opening.stage = "open";
+                opening.allowed = true;
+                opening.rule = Some(rule.to_string());
+                opening.address = Some(addr.to_string());
+                opening.duration_ms = millis(conn.started.elapsed());
+                (config.on_open)(&opening)
+            };
+            open(&config.rules, &target, config.connect_timeout, &announce)
+        }
     };
     let opened = match opened {
         Ok(opened) => opened,
