@@ -4,12 +4,46 @@
 
 use std::time::SystemTime;
 
-/// Makes text safe for a terminal: control characters other than newline
-/// are shown as escapes, so a value cannot forge lines or colours.
+/// Unicode format characters (general category Cf: bidi embeddings,
+/// overrides and isolates, zero-width characters, the soft hyphen, the BOM,
+/// tag characters, ...) and the line and paragraph separators. They are
+/// invisible or reorder what a terminal shows, so a value could make a
+/// human read something other than what runs.
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
+/// Makes text safe for a terminal: control characters other than newline,
+/// and the format characters of [`is_hidden`], are shown as escapes
+/// (`\u{1b}`, `\u{202e}`), so a value can neither forge lines or colours
+/// nor reorder or hide what a human reads.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' {
+        if (c.is_control() && c != '\n') || is_hidden(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -38,8 +72,9 @@ pub fn shell_quote(s: &str) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
     {
         s.to_string()
-    } else if s.chars().any(char::is_control) {
-        // $'...' keeps control characters visible instead of sending them to the terminal.
+    } else if s.chars().any(|c| c.is_control() || is_hidden(c)) {
+        // $'...' keeps control and format characters visible instead of
+        // sending them to the terminal.
         let mut out = String::from("$'");
         for c in s.chars() {
             match c {
@@ -47,7 +82,13 @@ pub fn shell_quote(s: &str) -> String {
                 '\\' => out.push_str("\\\\"),
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if c.is_control() && (c as u32) < 0x100 => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() || is_hidden(c) => match c as u32 {
+                    n @ ..=0xffff => out.push_str(&format!("\\u{n:04x}")),
+                    n => out.push_str(&format!("\\U{n:08x}")),
+                },
                 c => out.push(c),
             }
         }
@@ -79,7 +120,41 @@ pub fn time_text(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{printable, shell_quote};
+
+    #[test]
+    fn printable_escapes_control_and_format_characters() {
+        for (raw, shown) in [
+            ("plain text\nnext", "plain text\nnext"),
+            ("a\u{1b}[31mb", "a\\u{1b}[31mb"),
+            ("tab\there", "tab\\there"),
+            ("cr\rhere", "cr\\rhere"),
+            ("safe\u{202e}exe.txt", "safe\\u{202e}exe.txt"),
+            (
+                "\u{202a}\u{202b}\u{202c}\u{202d}",
+                "\\u{202a}\\u{202b}\\u{202c}\\u{202d}",
+            ),
+            (
+                "\u{2066}x\u{2067}y\u{2068}z\u{2069}",
+                "\\u{2066}x\\u{2067}y\\u{2068}z\\u{2069}",
+            ),
+            (
+                "zero\u{200b}width\u{200c}\u{200d}\u{2060}",
+                "zero\\u{200b}width\\u{200c}\\u{200d}\\u{2060}",
+            ),
+            ("\u{200e}\u{200f}\u{61c}", "\\u{200e}\\u{200f}\\u{61c}"),
+            ("soft\u{ad}hyphen\u{feff}", "soft\\u{ad}hyphen\\u{feff}"),
+            ("line\u{2028}sep\u{2029}", "line\\u{2028}sep\\u{2029}"),
+            ("tag\u{e0041}", "tag\\u{e0041}"),
+            ("c1\u{85}\u{9b}", "c1\\u{85}\\u{9b}"),
+            (
+                "caf\u{e9} \u{444}\u{430}\u{439}\u{43b}",
+                "caf\u{e9} \u{444}\u{430}\u{439}\u{43b}",
+            ),
+        ] {
+            assert_eq!(printable(raw), shown, "{raw:?}");
+        }
+    }
 
     #[test]
     fn quoting_table() {
@@ -89,6 +164,9 @@ mod tests {
             ("it's", "'it'\\''s'"),
             ("", "''"),
             ("a\u{1b}[31mb\nargv: x", "$'a\\x1b[31mb\\nargv: x'"),
+            ("a\u{202e}b", "$'a\\u202eb'"),
+            ("z\u{200b}", "$'z\\u200b'"),
+            ("t\u{e0041}", "$'t\\U000e0041'"),
         ] {
             assert_eq!(shell_quote(raw), shown);
         }

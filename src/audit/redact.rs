@@ -133,9 +133,12 @@ const SHAPES: &[(&str, usize, bool)] = &[
     ),
     // Passwords in URLs: scheme://user:PASSWORD@host.
     (r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@", 1, false),
-    // NAME=VALUE and NAME: VALUE with a secret's name.
+    // NAME=VALUE and NAME: VALUE with a secret's name, also as the last word
+    // of a longer name (access_token, refresh_token, AWS_SESSION_TOKEN,
+    // aws_secret_access_key), and session cookies (sessionid=, JSESSIONID=,
+    // PHPSESSID=, session_id=).
     (
-        r#"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)["']?\s*[=:]\s*("[^"]+"|'[^']+'|[^\s"'&;,]+)"#,
+        r#"(?i)(?:\b|[_.-])(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret|[a-z]*sess(?:ion)?[_-]?id)["']?\s*[=:]\s*("[^"]+"|'[^']+'|[^\s"'&;,]+)"#,
         1,
         false,
     ),
@@ -199,6 +202,10 @@ const SHAPE_HINTS: &[&str] = &[
     "privatekey",
     "private_key",
     "private-key",
+    "sessid",
+    "sessionid",
+    "session_id",
+    "session-id",
 ];
 
 /// Whether a text may match any credential shape (no false negatives).
@@ -212,8 +219,12 @@ fn might_hold_credentials(text: &str) -> bool {
 pub fn redact_text(text: &str, secrets: &[String]) -> Option<String> {
     let mut out = Cow::Borrowed(text);
     for s in secrets {
-        if s.len() >= 4 && out.contains(s.as_str()) {
+        if s.len() >= SHORT && out.contains(s.as_str()) {
             out = Cow::Owned(out.replace(s.as_str(), &redact_token(s)));
+        } else if !s.is_empty() && s.len() < SHORT && out.contains(s.as_str()) {
+            if let Some(replaced) = replace_short(&out, s) {
+                out = Cow::Owned(replaced);
+            }
         }
     }
     // Most texts hold no hint of a credential: then the shapes are not even
@@ -259,6 +270,44 @@ pub fn redact_text(text: &str, secrets: &[String]) -> Option<String> {
         Cow::Borrowed(_) => None,
         Cow::Owned(s) => Some(s),
     }
+}
+
+/// Secrets shorter than this are replaced only where they stand as a value.
+const SHORT: usize = 4;
+
+/// Replaces a short secret where it stands as a value: the whole text, after
+/// `=` or `: ` (`--pin=12`, `pin: 12`), or quoted (`"12"`, as messages quote
+/// values); never inside a word or a number, where replacing it would both
+/// mangle the text and point at the secret.
+fn replace_short(text: &str, secret: &str) -> Option<String> {
+    if text == secret {
+        return Some(redact_token(secret));
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut changed = false;
+    for (at, _) in text.match_indices(secret) {
+        if at < last {
+            continue;
+        }
+        let before_text = &text[..at];
+        let end = at + secret.len();
+        let before = before_text.chars().next_back();
+        let after = text[end..].chars().next();
+        let as_value = before_text.ends_with('=')
+            || before_text.ends_with(": ")
+            || (before == Some('"') && after == Some('"'))
+            || (before == Some('\'') && after == Some('\''));
+        if as_value && !word(after) {
+            out.push_str(&text[last..at]);
+            out.push_str(&redact_token(secret));
+            last = end;
+            changed = true;
+        }
+    }
+    out.push_str(&text[last..]);
+    changed.then_some(out)
 }
 
 /// Removes secrets from a record before it is written: values of parameters
@@ -435,6 +484,79 @@ mod tests {
             "Bearer considerations",
         ] {
             assert_eq!(redact_text(clean, &[]), None, "{clean}");
+        }
+    }
+
+    /// One row per shape of the issue: the secret never survives.
+    #[test]
+    fn secret_shapes_table() {
+        let cases = [
+            ("access_token=Qx7hT2kLm9", "Qx7hT2kLm9"),
+            (
+                "https://api.example/cb?code=1&access_token=Qx7hT2kLm9&x=1",
+                "Qx7hT2kLm9",
+            ),
+            ("refresh_token=Rf8sW1pQz4", "Rf8sW1pQz4"),
+            ("{\"refresh_token\": \"Rf8sW1pQz4\"}", "\"Rf8sW1pQz4\""),
+            (
+                "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY = wJalrXUtnFEMIK7MDENG",
+                "wJalrXUtnFEMIK7MDENG",
+            ),
+            ("AWS_SESSION_TOKEN=Fw0GZXIvYXdzEJr", "Fw0GZXIvYXdzEJr"),
+            ("session_token: Fw0GZXIvYXdzEJr", "Fw0GZXIvYXdzEJr"),
+            ("Cookie: sessionid=Sx3vB8nM2q; theme=dark", "Sx3vB8nM2q"),
+            ("Cookie: theme=dark; JSESSIONID=Sx3vB8nM2q", "Sx3vB8nM2q"),
+            ("Set-Cookie: PHPSESSID=Sx3vB8nM2q; path=/", "Sx3vB8nM2q"),
+            ("session_id=Sx3vB8nM2q", "Sx3vB8nM2q"),
+        ];
+        for (text, secret) in cases {
+            let out = redact_text(text, &[]).unwrap_or_else(|| panic!("not redacted: {text}"));
+            assert!(!out.contains(secret), "{text} -> {out}");
+            assert!(out.contains(&redact_token(secret)), "{text} -> {out}");
+        }
+        // What is around a cookie stays.
+        let out = redact_text("Cookie: sessionid=Sx3vB8nM2q; theme=dark", &[]).unwrap();
+        assert!(out.ends_with("; theme=dark"), "{out}");
+        for clean in ["max_tokens=100", "session S1", "tokens: 5", "sessions=3"] {
+            assert_eq!(redact_text(clean, &[]), None, "{clean}");
+        }
+    }
+
+    /// A short value of a secret-named parameter is replaced where it stands
+    /// as a value, and nowhere else.
+    #[test]
+    fn short_secret_values_table() {
+        let mut r = map(json!({
+            "params": {"password": "Zq9", "pin_code": 7, "user": "bob"},
+            "argv": ["login", "--pin=Zq9", "Zq9", "--user", "bob", "xZq9y"],
+            "reasons": ["parameter `password` = \"Zq9\" is refused", "pw: Zq9"],
+        }));
+        redact_record(&mut r);
+        let tok = redact_token("Zq9");
+        assert_eq!(r["params"]["password"], tok);
+        assert_eq!(r["argv"][1], format!("--pin={tok}"));
+        assert_eq!(r["argv"][2], tok);
+        assert_eq!(r["argv"][4], "bob");
+        // Inside a word it is not the value: left alone.
+        assert_eq!(r["argv"][5], "xZq9y");
+        assert_eq!(
+            r["reasons"][0],
+            format!("parameter `password` = \"{tok}\" is refused")
+        );
+        assert_eq!(r["reasons"][1], format!("pw: {tok}"));
+        for (text, secret, want) in [
+            ("exit code 12", "12", None),
+            ("--n=123", "12", None),
+            ("a 12=", "12", None),
+            ("k='ab'", "ab", Some("k='[T]'")),
+        ] {
+            let got = redact_text(text, &[secret.to_string()]);
+            let want = want.map(|w: &str| w.replace("[T]", &redact_token(secret)));
+            assert_eq!(got, want, "{text}");
         }
     }
 

@@ -27,6 +27,8 @@ Exit codes:
   126  tool not executable  127  tool command not found
   1    audit verify: the chain is broken; audit head, tail: the log cannot be read;
        approvals: no such request, or it is no longer pending
+  A tool may itself exit 75, 77 or 124-127: without --json that cannot be told
+  from agentjail's own verdict; run --json says which in verdict_by (agentjail, tool)
 
 Environment:
   AGENTJAIL_ROLE, AGENTJAIL_AGENT, AGENTJAIL_SESSION  stand in for --role, --agent, --session

@@ -281,6 +281,7 @@ pub fn run(
                     "audit_id": id,
                     "decision": failure.decision.map(|o| o.as_str()),
                     "exit_code": failure.error.exit_code(),
+                    "verdict_by": "agentjail",
                     "error": printable(&crate::text::chain(&failure.error)),
                 });
                 println!("{v}");
@@ -383,7 +384,7 @@ fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
             if json_out {
                 print_json(id, d, code, None);
             }
-            eprintln!("agentjail: denied: {}", d.headline());
+            eprintln!("agentjail: denied: {}", printable(d.headline()));
             Ok(code)
         }
     }
@@ -396,6 +397,7 @@ fn print_json(id: &str, d: &Decision, code: i32, approval: Option<Value>) {
         "decision": d.outcome.as_str(),
         "reasons": d.reasons,
         "exit_code": code,
+        "verdict_by": "agentjail",
     });
     if let Some(a) = approval {
         v["approval"] = a;
@@ -414,6 +416,7 @@ fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(),
         "audit_id": id,
         "decision": d.outcome.as_str(),
         "exit_code": code,
+        "verdict_by": run::verdict_by(o),
         "signal": o.signal,
         "timed_out": o.timed_out,
         "stdout": text(&o.stdout),

@@ -2,6 +2,7 @@
 //! does a human have to approve it first? Pure logic over the profile model;
 //! it knows nothing of how a decision is enforced.
 
+pub mod normalize;
 pub mod params;
 pub mod screening;
 
@@ -151,9 +152,17 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
     }
     let mut given = call.params.clone();
     let mut extra = call.extra_args.clone();
+    // The role's screening rules, compiled once for this call (and only when
+    // there is something to screen).
+    let needs_screen =
+        !given.is_empty() || !extra.is_empty() || tool.command.iter().any(|e| e.contains('{'));
+    let screen = needs_screen.then(|| screening::Screen::new(&role.screening));
     // Screening comes first, on the values exactly as the agent sent them:
     // an injection attempt is a security event whatever else is wrong.
-    let mut findings = screening::screen_injection(&role.screening, &mut given, &mut extra);
+    let mut findings = match &screen {
+        Some(s) if !given.is_empty() || !extra.is_empty() => s.injection(&mut given, &mut extra),
+        _ => Vec::new(),
+    };
     if let Some(f) = findings.iter().find(|f| f.action == InjectionAction::Deny) {
         let message = format!(
             "parameter `{}` matches injection pattern {:?}",
@@ -178,7 +187,10 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         })
         .collect();
     // Suspicious values deny outright, as critical.
-    let suspicious = screening::screen_suspicious(&role.screening, &given, &extra);
+    let suspicious = match &screen {
+        Some(s) => s.suspicious(&given, &extra),
+        None => Vec::new(),
+    };
     if let Some(f) = suspicious.first() {
         let message = format!(
             "parameter `{}` contains suspicious value {:?}",
@@ -188,11 +200,19 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         return deny(reasons, "suspicious_value", message, findings);
     }
     // Schema: types, patterns, enums, ranges; unknown names refused; a
-    // filtered value must still fit its spec.
+    // filtered value must still fit its spec. Then the checks that look at
+    // more than one value: patterns naming other parameters, and values that
+    // the program would read as options.
     let resolved = match params::resolve(tool_name, tool, given) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
+    if let Err(e) = params::check_cross(tool, &resolved) {
+        return bad(e);
+    }
+    if let Err(e) = params::check_option_slots(tool, &resolved) {
+        return bad(e);
+    }
     if let Err(e) = params::check_extra_args(tool_name, tool, &extra) {
         return bad(e);
     }
@@ -201,6 +221,32 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         return deny(reasons, "data_access", message, findings);
     }
     let argv = params::build_argv(tool, &resolved, &extra);
+    // The argv the tool gets: a value joined to another (`{dir}/{name}`), or
+    // a default, is screened as the tool will see it.
+    let joined = match &screen {
+        Some(s) => s.argv(&tool.command, &argv),
+        None => Vec::new(),
+    };
+    if let Some(f) = joined.first() {
+        let (rule, message) = match f.kind {
+            screening::FindingKind::SuspiciousValue => (
+                "suspicious_value",
+                format!(
+                    "{} of the command, as filled, contains suspicious value {:?}",
+                    f.param, f.pattern
+                ),
+            ),
+            screening::FindingKind::Injection => (
+                "injection",
+                format!(
+                    "{} of the command, as filled, matches injection pattern {:?}",
+                    f.param, f.pattern
+                ),
+            ),
+        };
+        findings.extend(joined);
+        return deny(reasons, rule, message, findings);
+    }
     let (outcome, rule, message) = match risk {
         RiskClass::Read => (
             Outcome::Allow,

@@ -7,7 +7,7 @@
 //! shell, no word splitting and no glob expansion anywhere.
 
 pub use crate::profile::spec::{check_value, value_text, ParamError, Params};
-use crate::profile::spec::{coerce, full_match, kind_of};
+use crate::profile::spec::{coerce, fill_pattern, full_match, kind_of};
 use crate::profile::ToolSpec;
 use serde_json::Value;
 
@@ -140,6 +140,88 @@ pub fn resolve(tool_name: &str, tool: &ToolSpec, given: Params) -> Result<Params
         }
     }
     Ok(out)
+}
+
+/// Checks each `pattern_with_params`: the value against a pattern filled with
+/// the other parameters' values (after their own checks). A parameter the
+/// pattern names that has no value fails it.
+pub fn check_cross(tool: &ToolSpec, params: &Params) -> Result<(), ParamError> {
+    let names: Vec<&str> = tool.params.keys().map(String::as_str).collect();
+    for (name, spec) in &tool.params {
+        let (Some(pattern), Some(v)) = (&spec.pattern_with_params, params.get(name)) else {
+            continue;
+        };
+        let filled = fill_pattern(pattern, &names, |n| params.get(n).map(value_text));
+        let fail = |pattern: String, from: String| ParamError::CrossPattern {
+            name: name.clone(),
+            pattern,
+            from,
+        };
+        match filled {
+            Ok((p, used)) => {
+                if !full_match(&p, &value_text(v)) {
+                    let from = used
+                        .iter()
+                        .map(|u| {
+                            format!(
+                                "`{u}` = {:?}",
+                                params.get(*u).map(value_text).unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(fail(pattern.clone(), from));
+                }
+            }
+            Err(missing) => {
+                return Err(fail(
+                    pattern.clone(),
+                    format!("`{missing}`, which has no value"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a value that the program would read as an option: one that
+/// starts a command element (after empty values before it) that is not
+/// after a `--` element, unless its spec has `allow_leading_dash`.
+pub fn check_option_slots(tool: &ToolSpec, params: &Params) -> Result<(), ParamError> {
+    for (i, element) in tool.command.iter().enumerate().skip(1) {
+        if element == "--" {
+            break;
+        }
+        if let Some(name) = option_slot(element, params) {
+            let allowed = tool.params.get(name).is_some_and(|s| s.allow_leading_dash);
+            if !allowed {
+                return Err(ParamError::LeadingDash {
+                    name: name.to_string(),
+                    element: i + 1,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parameter whose value starts `element`, when that value starts with
+/// `-`. Parameters with empty values before it are skipped.
+fn option_slot<'a>(element: &'a str, params: &Params) -> Option<&'a str> {
+    let mut rest = element;
+    while let Some(after) = rest.strip_prefix('{') {
+        let close = after.find('}')?;
+        let name = &after[..close];
+        let text = params.get(name).map(value_text)?;
+        if text.starts_with('-') {
+            return Some(name);
+        }
+        if !text.is_empty() {
+            return None;
+        }
+        rest = &after[close + 1..];
+    }
+    None
 }
 
 /// Checks the arguments given after `--` against the tool's rule.
@@ -368,6 +450,58 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
         let t = tool("command = [\"echo\", \"{a}\", \"{b}\"]\nparams.a = { type = \"string\" }\nparams.b = { type = \"string\" }\n");
         let params = p(&[("a", "{b}".into()), ("b", "x".into())]);
         assert_eq!(build_argv(&t, &params, &[]), ["echo", "{b}", "x"]);
+    }
+
+    #[test]
+    fn option_slots_table() {
+        // (template, value, refused)
+        let cases = [
+            (r#"["echo", "{v}"]"#, "--help", true),
+            (r#"["echo", "{v}"]"#, "-n", true),
+            (r#"["echo", "{v}"]"#, "x-y", false),
+            (r#"["ls", "--", "{v}"]"#, "-la", false),
+            (r#"["prog", "--v={v}"]"#, "-1", false),
+            (r#"["prog", "{e}{v}"]"#, "-x", true),
+            (r#"["prog", "{v}/x"]"#, "-rf", true),
+        ];
+        for (command, value, refused) in cases {
+            let t = tool(&format!(
+                "command = {command}\nparams.v = {{ type = \"string\" }}\nparams.e = {{ type = \"string\", default = \"\" }}\n"
+            ));
+            let params = p(&[("v", value.into()), ("e", "".into())]);
+            let r = check_option_slots(&t, &params);
+            assert_eq!(r.is_err(), refused, "{command} {value}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.param(), Some("v"));
+            }
+        }
+        let t = tool("command = [\"echo\", \"{v}\"]\nparams.v = { type = \"string\", allow_leading_dash = true }\n");
+        assert!(check_option_slots(&t, &p(&[("v", "-n".into())])).is_ok());
+        assert_eq!(crate::profile::spec::option_slot_params(&t), [("v", 2)]);
+    }
+
+    #[test]
+    fn pattern_with_params_table() {
+        let t = tool(
+            r#"command = ["q", "{query}"]
+params.ns = { type = "string" }
+params.query = { type = "string", pattern_with_params = 'up\{ns="{ns}"\}(\[[0-9]{1,3}m\])?' }
+"#,
+        );
+        for (ns, query, ok) in [
+            ("monitoring", r#"up{ns="monitoring"}"#, true),
+            ("monitoring", r#"up{ns="monitoring"}[5m]"#, true),
+            ("monitoring", r#"up{ns="kube-system"}"#, false),
+            ("mon.toring", r#"up{ns="monXtoring"}"#, false),
+            ("a|b", r#"up{ns="a"}"#, false),
+        ] {
+            let params = p(&[("ns", ns.into()), ("query", query.into())]);
+            let r = check_cross(&t, &params);
+            assert_eq!(r.is_ok(), ok, "{ns} {query}: {r:?}");
+        }
+        // The parameter it names has no value: refused.
+        let r = check_cross(&t, &p(&[("query", r#"up{ns=""}"#.into())]));
+        assert!(r.is_err());
     }
 
     proptest! {

@@ -115,6 +115,15 @@ pub struct ParamSpec {
     pub gates: BTreeMap<String, String>,
     /// For a path parameter: bind the path into the sandbox read-only or read-write.
     pub bind: Option<BindMode>,
+    /// The value may start with `-` in a command element where the program
+    /// would read it as an option (one that starts with the value and is
+    /// not after a `--` element). Refused otherwise; `validate` warns.
+    #[serde(default)]
+    pub allow_leading_dash: bool,
+    /// A regular expression the whole value must match, in which `{NAME}`
+    /// stands for the (regex-escaped) value of the tool's parameter NAME:
+    /// one parameter restricted by another's value.
+    pub pattern_with_params: Option<String>,
 }
 
 impl ParamSpec {

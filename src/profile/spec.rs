@@ -3,7 +3,7 @@
 //! shape. Pure functions over the profile model; used by the loader for
 //! defaults and by `crate::policy::params` for calls.
 
-use super::{ParamSpec, ParamType};
+use super::{ParamSpec, ParamType, ToolSpec};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -50,6 +50,14 @@ pub enum ParamError {
     Path { name: String, reason: &'static str },
     #[error("parameter `{name}`: contains a NUL byte")]
     Nul { name: String },
+    #[error("parameter `{name}`: the value starts with `-`, so the program would read it as an option (command element {element} is not after `--`; the tool's parameter spec can set allow_leading_dash = true)")]
+    LeadingDash { name: String, element: usize },
+    #[error("parameter `{name}`: value does not match pattern {pattern} (its pattern_with_params, filled from {from})")]
+    CrossPattern {
+        name: String,
+        pattern: String,
+        from: String,
+    },
     #[error("tool `{tool}` takes no extra arguments after `--`")]
     ExtraNotAllowed { tool: String },
     #[error("extra argument {index} ({arg:?}) does not match pattern {pattern}")]
@@ -101,7 +109,9 @@ impl ParamError {
             | ParamError::Range { name, .. }
             | ParamError::Path { name, .. }
             | ParamError::Nul { name }
-            | ParamError::TooLarge { name, .. } => Some(name),
+            | ParamError::TooLarge { name, .. }
+            | ParamError::LeadingDash { name, .. }
+            | ParamError::CrossPattern { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -219,6 +229,69 @@ pub fn check_value(name: &str, spec: &ParamSpec, v: &Value) -> Result<(), ParamE
         }
     }
     Ok(())
+}
+
+/// Fills the `{NAME}` placeholders of a `pattern_with_params` that name one
+/// of `names`, each with `value(NAME)` regex-escaped; other braces (regex
+/// repetitions such as `{1,63}`) stay. Returns the pattern and the names
+/// used, or the first name that has no value.
+pub fn fill_pattern<'a>(
+    pattern: &str,
+    names: &[&'a str],
+    value: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<&'a str>), String> {
+    let mut out = String::new();
+    let mut used = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name = after.find('}').map(|close| &after[..close]);
+        match name.and_then(|n| names.iter().find(|m| **m == n)) {
+            Some(&n) => {
+                let v = value(n).ok_or_else(|| n.to_string())?;
+                out.push_str(&regex::escape(&v));
+                if !used.contains(&n) {
+                    used.push(n);
+                }
+                rest = &after[n.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
+
+/// The parameters that can start an option slot of the template (see
+/// `crate::policy::params::check_option_slots`): (parameter, command element counted from 1).
+pub fn option_slot_params(tool: &ToolSpec) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    for (i, element) in tool.command.iter().enumerate().skip(1) {
+        if element == "--" {
+            break;
+        }
+        let mut rest = element.as_str();
+        while let Some(after) = rest.strip_prefix('{') {
+            let Some(close) = after.find('}') else { break };
+            let name = &after[..close];
+            out.push((name, i + 1));
+            // A later placeholder starts the element only when this value
+            // can be empty.
+            let can_be_empty = tool
+                .params
+                .get(name)
+                .is_some_and(|s| s.min_length.unwrap_or(0) == 0);
+            if !can_be_empty {
+                break;
+            }
+            rest = &after[close + 1..];
+        }
+    }
+    out
 }
 
 fn values_equal(a: &Value, b: &Value) -> bool {

@@ -58,6 +58,13 @@ pub(super) fn validate_catalog(
                 }
             }
         }
+        for (p, element) in spec::option_slot_params(tool) {
+            if tool.params.get(p).is_some_and(|s| s.allow_leading_dash) {
+                warnings.push(format!(
+                    "{file}: tool `{name}`: parameter `{p}` starts command element {element}, which is not after `--`, and has allow_leading_dash = true: a value such as `--help` is read as an option"
+                ));
+            }
+        }
         if let Some(x) = &tool.extra_args {
             if let Err(e) = check_pattern(&x.pattern) {
                 err(format!("tool `{name}`: extra_args.pattern: {e}"));
@@ -78,6 +85,28 @@ pub(super) fn validate_catalog(
                 err(format!(
                     "tool `{name}`: parameter `{pname}`: bind only applies to path parameters"
                 ));
+            }
+            if let Some(p) = &spec.pattern_with_params {
+                let names: Vec<&str> = tool.params.keys().map(String::as_str).collect();
+                match spec::fill_pattern(p, &names, |_| Some("x".into())) {
+                    Ok((_, used)) if used.is_empty() => err(format!(
+                        "tool `{name}`: parameter `{pname}`: pattern_with_params names no parameter of the tool (use pattern)"
+                    )),
+                    Ok((_, used)) if used.contains(&pname.as_str()) => err(format!(
+                        "tool `{name}`: parameter `{pname}`: pattern_with_params cannot name the parameter itself"
+                    )),
+                    Ok((filled, _)) => {
+                        if let Err(e) = check_pattern(&filled) {
+                            err(format!("tool `{name}`: parameter `{pname}`: pattern_with_params: {e}"));
+                        }
+                    }
+                    Err(_) => {}
+                }
+                if !matches!(spec.kind, ParamType::String | ParamType::Path) {
+                    err(format!(
+                        "tool `{name}`: parameter `{pname}`: pattern_with_params only applies to string and path parameters"
+                    ));
+                }
             }
             if let Some(d) = &spec.default {
                 let json = toml_to_json(d);

@@ -20,6 +20,7 @@ mod records;
 
 pub use error::CallError;
 pub use gate::{AskHuman, HumanAnswer, Look, QueueOnly};
+pub use records::verdict_by;
 
 use crate::approval::Request;
 use crate::audit::{self, AuditLog};

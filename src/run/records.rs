@@ -108,6 +108,22 @@ pub(super) fn decision(req: &CallRequest, d: &Decision, dry_run: bool) -> AuditR
     r
 }
 
+/// Who chose a finished run's exit code: `"tool"` when it is the tool's own
+/// status (its exit code, or 128+N for a signal), `"agentjail"` when
+/// agentjail set it (124 for the role's timeout, 126 and 127 for an exec
+/// failure, 125 for a run without a status). A tool may itself exit 75, 77
+/// or 124 to 127; this field, in `--json` and in the result record, tells
+/// those apart from agentjail's own verdicts.
+pub fn verdict_by(o: &RunOutcome) -> &'static str {
+    if o.exec_errno.is_some() || o.timed_out {
+        return "agentjail";
+    }
+    match (o.exit_code, o.signal) {
+        (Some(_), _) | (None, Some(_)) => "tool",
+        (None, None) => "agentjail",
+    }
+}
+
 /// The `tool_result` record of a run.
 pub(super) fn result(
     req: &CallRequest,
@@ -129,6 +145,7 @@ pub(super) fn result(
         .detail("argv", &d.argv)
         .detail("program", &prep.program)
         .detail("exit_code", code)
+        .detail("verdict_by", verdict_by(o))
         .detail("signal", o.signal)
         .detail("timed_out", o.timed_out)
         .detail("duration_ms", o.duration_ms)
