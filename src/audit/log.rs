@@ -8,13 +8,13 @@
 use super::alert::{self, Alerts};
 use super::bound::{bound_record, MAX_RECORD};
 use super::chain::{hex, seal, Sealed, GENESIS};
+use super::flags::{is_append_only, set_append_only};
 use super::record::AuditRecord;
 use super::redact::redact_record;
 use super::tail::{find_tail, Damage, TailError, MAX_SCAN};
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,9 +22,6 @@ use thiserror::Error;
 
 /// How long a writer waits for the log's lock by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `FS_APPEND_FL` from linux/fs.h: the inode may only be appended to.
-const FS_APPEND_FL: libc::c_int = 0x20;
 
 #[derive(Debug, Error)]
 pub enum AuditError {
@@ -603,104 +600,6 @@ fn write_once(file: &File, buf: &[u8]) -> std::io::Result<()> {
     )))
 }
 
-fn get_flags(file: &File) -> std::io::Result<libc::c_int> {
-    let mut flags: libc::c_int = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes one int to the pointer, which points at
-    // a live, writable c_int for the duration of the call.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(flags)
-}
-
-/// Whether the file's inode has the append-only flag (`chattr +a`).
-pub fn is_append_only(file: &File) -> bool {
-    get_flags(file).is_ok_and(|f| f & FS_APPEND_FL != 0)
-}
-
-/// Sets the append-only flag (needs CAP_LINUX_IMMUTABLE and a filesystem
-/// that supports it).
-pub fn set_append_only(file: &File) -> std::io::Result<()> {
-    let flags = get_flags(file)? | FS_APPEND_FL;
-    // SAFETY: FS_IOC_SETFLAGS reads one int from the pointer, which points at
-    // a live c_int for the duration of the call.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Clears the append-only flag (tests and tools that must remove a log).
-pub fn clear_append_only(file: &File) -> std::io::Result<()> {
-    let flags = get_flags(file)? & !FS_APPEND_FL;
-    // SAFETY: as in `set_append_only`.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use crate::audit::check_line;
-    use std::io::Write;
-
-    #[test]
-    fn appends_chain_and_continue_after_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sub/audit.jsonl");
-        let log = AuditLog::new(&p).with_append_only_flag(AppendOnly::Never);
-        let a = log.append(&AuditRecord::new("decision", "r")).unwrap();
-        let b = log.append(&AuditRecord::new("tool_result", "r")).unwrap();
-        assert_eq!((a.seq, b.seq), (1, 2));
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&p), 0o600);
-        assert_eq!(mode(p.parent().unwrap()), 0o700);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let second = check_line(lines[1].as_bytes()).unwrap();
-        assert_eq!(hex(&second.prev), a.hash);
-        // logrotate: the log becomes PATH.1 and a new file continues the chain.
-        std::fs::rename(&p, rotated_path(&p, 1)).unwrap();
-        let c = log.append(&AuditRecord::new("decision", "r")).unwrap();
-        assert_eq!(c.seq, 3);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let first = check_line(text.trim_end().as_bytes()).unwrap();
-        assert_eq!(hex(&first.prev), b.hash);
-        // A cut last line is mended: terminated, and named by a
-        // `recovered` record that chains from the last whole record.
-        let before = std::fs::metadata(&p).unwrap().len();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .unwrap()
-            .write_all(b"{\"half")
-            .unwrap();
-        let d = log.append(&AuditRecord::new("decision", "r")).unwrap();
-        assert_eq!(d.seq, 5);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[1], "{\"half");
-        let mended: Value = serde_json::from_str(lines[2]).unwrap();
-        assert_eq!(mended["event_type"], "recovered");
-        assert_eq!(mended["seq"], 4);
-        assert_eq!(mended["prev"], c.hash);
-        assert_eq!(mended["recovered"]["offset"], before);
-        assert_eq!(mended["recovered"]["bytes"], 6);
-        assert_eq!(
-            mended["recovered"]["sha256"],
-            crate::audit::sha256_hex(b"{\"half")
-        );
-        assert_eq!(mended["recovered"]["terminated"], true);
-        // An unchained log of an older agentjail is still not extended.
-        std::fs::write(&p, "{\"event_type\":\"decision\"}\n").unwrap();
-        let e = log.append(&AuditRecord::new("decision", "r")).unwrap_err();
-        assert!(matches!(e, AuditError::Damaged { .. }), "{e}");
-    }
-}
+#[path = "log_tests.rs"]
+mod tests;

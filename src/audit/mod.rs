@@ -48,6 +48,7 @@
 pub mod alert;
 pub mod bound;
 pub mod chain;
+pub mod flags;
 pub mod log;
 pub mod record;
 pub mod redact;
@@ -58,9 +59,10 @@ pub mod verify;
 pub use chain::{
     hex, parse_hash, seal, sha256_hex, write_canonical, Sealed, GENESIS, HASH_SUFFIX_LEN,
 };
+pub use flags::{clear_append_only, is_append_only, set_append_only};
 pub use log::{
-    clear_append_only, default_path, is_append_only, lock_until, rotated_path, set_append_only,
-    AppendOnly, Appended, AuditError, AuditLog, DEFAULT_LOCK_TIMEOUT,
+    default_path, lock_until, rotated_path, AppendOnly, Appended, AuditError, AuditLog,
+    DEFAULT_LOCK_TIMEOUT,
 };
 pub use record::{AuditRecord, EVENT_TYPES};
 pub use redact::{redact_record, redact_text, redact_token, sensitive_key};
