@@ -69,13 +69,18 @@ impl Report {
         );
         Some(if e.budget == "max_api_calls" {
             format!(
-                "budget exceeded: max_api_calls = {} for {who}: {} calls used, this call would make {}",
-                e.limit, e.used, e.would
+                "budget exceeded: max_api_calls = {} for {who}: {} used, this call would make {}",
+                e.limit,
+                crate::text::count(e.used, "call"),
+                e.would
             )
         } else {
             format!(
-                "budget exceeded: max_tokens = {} for {who}: {} tokens used, this call's {} would make {}",
-                e.limit, e.used, self.call_tokens, e.would
+                "budget exceeded: max_tokens = {} for {who}: {} used, this call's {} would make {}",
+                e.limit,
+                crate::text::count(e.used, "token"),
+                self.call_tokens,
+                e.would
             )
         })
     }

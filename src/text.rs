@@ -53,16 +53,54 @@ pub fn printable(text: &str) -> String {
 }
 
 /// An error with its causes joined by ": ", the way `main` prints them
-/// (for JSON output and audit records, where there is no anyhow).
+/// (for JSON output and audit records, where there is no anyhow). A cause
+/// that the text already ends with is not added again: an error whose
+/// message includes its source, and marks it as the source too, would
+/// otherwise print it twice (agentjail's own errors do neither; this
+/// guards the ones of other crates).
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let part = s.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     text
+}
+
+/// For tests of error types: why `e`'s chain (as [`chain`] and anyhow's
+/// `{:#}` print it) would repeat itself, if it would: an error whose message
+/// contains its source's message, or one segment (between ": ") twice.
+#[cfg(test)]
+pub fn repeated_cause(e: &dyn std::error::Error) -> Option<String> {
+    let mut raw = e.to_string();
+    let mut level: &dyn std::error::Error = e;
+    while let Some(s) = level.source() {
+        let (outer, inner) = (level.to_string(), s.to_string());
+        if !inner.is_empty() && outer.contains(&inner) {
+            return Some(format!("{outer:?} contains its source {inner:?}"));
+        }
+        raw.push_str(": ");
+        raw.push_str(&inner);
+        level = s;
+    }
+    let segments: Vec<&str> = raw.split(": ").collect();
+    segments.iter().enumerate().find_map(|(i, a)| {
+        (a.len() > 3 && segments[i + 1..].contains(a)).then(|| format!("{raw:?} repeats {a:?}"))
+    })
+}
+
+/// A count with its noun, singular for one: `1 role`, `2 roles`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Quotes an argv element for display the way a POSIX shell would read it.

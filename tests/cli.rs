@@ -434,7 +434,8 @@ const CHECK_CASES: &[CheckCase] = &[
     (
         "data_agent",
         "sql_read",
-        &["query=SELECT name FROM users"],
+        // A database that exists on every host: the default may not.
+        &["query=SELECT name FROM users", "database=/tmp"],
         0,
         "allow",
         "risk_read",
@@ -519,7 +520,7 @@ fn check_decision_table_text_and_json() {
         assert_eq!(v["decision"], decision, "{}", out.context());
         let reasons = v["reasons"].as_array().expect("reasons is an array");
         assert_eq!(
-            reasons.last().map(|r| r["rule"].clone()),
+            reasons.first().map(|r| r["rule"].clone()),
             Some(Value::from(rule)),
             "{}",
             out.context()
@@ -644,7 +645,7 @@ fn validate_accepts_a_good_directory_and_the_repository_profiles() {
     env.run(&["profiles", "validate", d.path().to_str().unwrap()])
         .code(0)
         .stdout_has("ok:")
-        .stdout_has("1 roles, 1 tools");
+        .stdout_has("1 role, 1 tool");
     let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
     env.run(&["profiles", "validate", repo])
         .code(0)
@@ -664,7 +665,7 @@ fn validate_reports_a_type_error_with_file_line_column_and_key() {
     env.run(&["profiles", "validate", d.path().to_str().unwrap()])
         .code(78)
         .stderr_has(&format!("{}:3:8: key `pids`", file.display()))
-        .stderr_has("1 error(s)");
+        .stderr_has("1 error");
 }
 
 #[test]
@@ -687,7 +688,7 @@ fn validate_reports_every_error_not_only_the_first() {
             "{}:2:1: key `allowed_tool`",
             d.path().join("roles/b.toml").display()
         ))
-        .stderr_has("2 error(s)");
+        .stderr_has("2 errors");
     assert_eq!(
         out.stderr
             .lines()
@@ -716,7 +717,7 @@ fn validate_reports_errors_across_several_directories() {
     .code(78)
     .stderr_has("allowed tool `nope` is not defined")
     .stderr_has("key `risk`")
-    .stderr_has("2 error(s)");
+    .stderr_has("2 errors");
 }
 
 #[test]
@@ -1337,7 +1338,7 @@ fn run_refuses_denied_calls_without_running_them() {
                 "path=/etc/passwd",
             ],
             77,
-            "agentjail: denied: data_access: parameter `path` = \"/etc/passwd\"",
+            "agentjail: denied: parameter `path` = \"/etc/passwd\"",
         ),
         (
             &["--role", "data_agent", "echo_text", "--param", "text=hi"],
@@ -1384,7 +1385,7 @@ fn tool_not_found_exits_127() {
     out.code(127)
         .stdout_is("")
         .stderr_starts("agentjail: tool command `no-such-program-xyz` not found");
-    // check still decides, and says the program is unresolved.
+    // check still decides, and says the program is not runnable (127, as run).
     env.run(&[
         "--profiles",
         p.path().to_str().unwrap(),
@@ -1393,8 +1394,8 @@ fn tool_not_found_exits_127() {
         "r",
         "missing",
     ])
-    .code(0)
-    .stdout_has("program: unresolved");
+    .code(127)
+    .stdout_has("program: not runnable");
 }
 
 #[test]
@@ -1586,7 +1587,7 @@ fn first_lines_of_error_messages() {
                 "resource=pods", "--param", "namespace=kube-system",
             ],
             77,
-            "agentjail: denied: data_access: parameter `namespace` = \"kube-system\" is not in role `infrastructure_agent`'s data_access.namespaces (monitoring, app-staging)",
+            "agentjail: denied: parameter `namespace` = \"kube-system\" is not in role `infrastructure_agent`'s data_access.namespaces (monitoring, app-staging)",
         ),
         (
             vec!["run", "--role", "files_agent", "delete_file", "--param", "dir=/tmp", "--param", "name=x"],
@@ -2101,6 +2102,8 @@ fn screening_sees_through_spacing_and_comments() {
         "sql_read",
         "--param",
         "query=SELECT 1 -- one",
+        "--param",
+        "database=/tmp",
     ])
     .code(0);
 }
@@ -2491,4 +2494,579 @@ fn tool_exit_75_is_told_apart() {
     ]);
     out.code(75);
     assert_eq!(out.json()["verdict_by"], "agentjail", "{}", out.context());
+}
+
+// --------------------------------------------------------------------------
+// Issue 12: what decides, and how it reads (check's runnability, reason
+// order, bound paths, --params types, wording)
+// --------------------------------------------------------------------------
+
+/// The sandbox PATH as messages show it.
+const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The audit log as `audit tail` shows it (text, no colour).
+fn tail_lines(env: &Env) -> Vec<String> {
+    let out = env.run(&["audit", "tail", "-n", "100"]);
+    out.code(0);
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn check_reports_an_unresolvable_program_as_not_runnable() {
+    let env = Env::new();
+    let file = non_executable_file();
+    let p = custom_profiles(&file);
+    let dir = p.path().to_str().unwrap();
+    // Not found: 127, as `run` would exit; the decision itself is still shown.
+    let out = env.run(&["--profiles", dir, "check", "--role", "r", "missing"]);
+    out.code(127).stdout_has(&format!(
+        "program: not runnable: tool command `no-such-program-xyz` not found on the sandbox PATH ({SANDBOX_PATH})"
+    ));
+    assert_eq!(
+        out.first_stdout_line(),
+        "decision: allow",
+        "{}",
+        out.context()
+    );
+    assert_eq!(
+        out.first_stderr_line(),
+        format!(
+            "agentjail: not runnable: tool command `no-such-program-xyz` not found on the sandbox PATH ({SANDBOX_PATH})"
+        ),
+        "{}",
+        out.context()
+    );
+    let out = env.run(&[
+        "--profiles",
+        dir,
+        "check",
+        "--role",
+        "r",
+        "missing",
+        "--format",
+        "json",
+    ]);
+    out.code(127);
+    assert!(
+        out.json()["program"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("not runnable: ")),
+        "{}",
+        out.context()
+    );
+    // Not executable: 126.
+    let out = env.run(&["--profiles", dir, "check", "--role", "r", "noexec"]);
+    out.code(126);
+    assert_eq!(
+        out.first_stderr_line(),
+        format!(
+            "agentjail: not runnable: tool command {} is not an executable file",
+            file.display()
+        ),
+        "{}",
+        out.context()
+    );
+    // The dry-run record says so too.
+    let rec = env.records().pop().unwrap();
+    assert_eq!(rec["exit_code"], 126, "{rec}");
+    assert!(rec["not_runnable"].is_string(), "{rec}");
+    // An allowed tool whose program resolves still exits 0.
+    env.run(&[
+        "--profiles",
+        dir,
+        "check",
+        "--role",
+        "r",
+        "sleep",
+        "--param",
+        "s=1",
+    ])
+    .code(0);
+    // validate warns (and exits 0), once per tool.
+    let out = env.run(&["profiles", "validate", dir]);
+    out.code(0);
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        warnings.contains(&format!(
+            "warning: tool `missing` (role r): tool command `no-such-program-xyz` not found on the sandbox PATH ({SANDBOX_PATH}) on this host, so `run` would exit 127"
+        ).as_str()),
+        "{}",
+        out.context()
+    );
+    assert!(
+        warnings.contains(&format!(
+            "warning: tool `noexec` (role r): tool command {} is not an executable file on this host, so `run` would exit 126",
+            file.display()
+        ).as_str()),
+        "{}",
+        out.context()
+    );
+    assert!(!out.stderr.contains("`sleep`"), "{}", out.context());
+}
+
+#[test]
+fn a_program_path_that_does_not_exist_says_so() {
+    let env = Env::new();
+    let p = profile_dir(
+        "[tools.gone]\nrisk = \"read\"\ncommand = [\"/nonexistent/agentjail-prog\"]\n",
+        &[("r", "allowed_tools = [\"gone\"]\n")],
+    );
+    let dir = p.path().to_str().unwrap();
+    let out = env.run(&["--profiles", dir, "run", "--role", "r", "gone"]);
+    out.code(127);
+    assert_eq!(
+        out.first_stderr_line(),
+        "agentjail: tool command /nonexistent/agentjail-prog does not exist",
+        "{}",
+        out.context()
+    );
+    let out = env.run(&["--profiles", dir, "check", "--role", "r", "gone"]);
+    out.code(127);
+    assert_eq!(
+        out.first_stderr_line(),
+        "agentjail: not runnable: tool command /nonexistent/agentjail-prog does not exist",
+        "{}",
+        out.context()
+    );
+}
+
+/// A role with a budget of one call, for the reason-order tests.
+fn one_call_profiles() -> TempDir {
+    profile_dir(
+        "[tools.say]\nrisk = \"read\"\ncommand = [\"echo\", \"{v}\"]\nparams.v = { type = \"string\" }\n",
+        &[(
+            "r",
+            "allowed_tools = [\"say\"]\n[limits]\nmax_api_calls = 1\n",
+        )],
+    )
+}
+
+#[test]
+fn the_deciding_reason_comes_first_everywhere() {
+    let env = Env::new();
+    let p = one_call_profiles();
+    let dir = p.path().to_str().unwrap();
+    let call = [
+        "--profiles",
+        dir,
+        "run",
+        "--session",
+        "S",
+        "--role",
+        "r",
+        "say",
+        "--param",
+        "v=hi",
+    ];
+    env.run(&call).code(0);
+    // A budget denial: the budget first, in text, JSON and the audit log.
+    let out = env.run(&call);
+    out.code(77);
+    assert_eq!(
+        out.first_stderr_line(),
+        "agentjail: denied: budget exceeded: max_api_calls = 1 for role `r`, session `S`: 1 call used, this call would make 2",
+        "{}",
+        out.context()
+    );
+    let mut json_call = call.to_vec();
+    json_call.insert(3, "--json");
+    let out = env.run(&json_call);
+    out.code(77);
+    assert_eq!(
+        out.json()["reasons"][0]["rule"],
+        "budget",
+        "{}",
+        out.context()
+    );
+    let mut check = call.to_vec();
+    check[2] = "check";
+    let out = env.run(&check);
+    out.code(77);
+    assert_eq!(
+        out.stdout.lines().nth(3).unwrap_or(""),
+        "  - [budget] budget exceeded: max_api_calls = 1 for role `r`, session `S`: 1 call used, this call would make 2",
+        "{}",
+        out.context()
+    );
+    decided_by(
+        &env,
+        "budget: budget exceeded",
+        "deny (check): budget exceeded: max_api_calls = 1",
+        "risk_read",
+    );
+
+    // A state-directory denial: `state_dir` first, not `needs_approval`.
+    let tmp_state = tempfile::Builder::new()
+        .prefix("agentjail-i12-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let state = tmp_state.path().join("state");
+    let state = state.to_str().unwrap();
+    let delete = [
+        "--state-dir",
+        state,
+        "run",
+        "--no-interactive",
+        "--role",
+        "files_agent",
+        "delete_file",
+        "--param",
+        "dir=/tmp",
+        "--param",
+        "name=x",
+    ];
+    let out = env.run(&delete);
+    out.code(77);
+    assert_eq!(
+        out.first_stderr_line(),
+        format!(
+            "agentjail: denied: the sandbox would show agentjail's state directory {state} through /tmp; \
+             tools never see it (use another path, or move the state with --state-dir)"
+        ),
+        "{}",
+        out.context()
+    );
+    decided_by(
+        &env,
+        "state_dir: ",
+        "deny: state_dir: the sandbox would show",
+        "needs_approval",
+    );
+}
+
+/// The last record's first reason starts with `first`; its `audit tail`
+/// line shows `shown` and not `not_shown`.
+fn decided_by(env: &Env, first: &str, shown: &str, not_shown: &str) {
+    let rec = env.records().pop().unwrap();
+    assert!(
+        rec["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.starts_with(first)),
+        "{rec}"
+    );
+    let last = tail_lines(env).pop().unwrap();
+    assert!(last.contains(shown), "{last}");
+    assert!(!last.contains(not_shown), "{last}");
+}
+
+#[test]
+fn the_readme_approval_example_runs_and_reads_cleanly() {
+    let env = Env::new();
+    let name = format!("agentjail-i12-{}.log", std::process::id());
+    let file = Path::new("/tmp").join(&name);
+    let _ = std::fs::remove_file(&file);
+    let n = format!("name={name}");
+    let call = |tool: &'static str| {
+        vec![
+            "run",
+            "--no-interactive",
+            "--role",
+            "files_agent",
+            "--session",
+            "S1",
+            tool,
+            "--param",
+            "dir=/tmp",
+            "--param",
+            &n,
+        ]
+    };
+    // The README creates the file first, as the sandbox's user.
+    env.run(&call("touch_file")).code(0);
+    assert!(file.exists());
+    let mut json = call("delete_file");
+    json.insert(1, "--json");
+    let out = env.run(&json);
+    out.code(75);
+    let id = out.json()["approval"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.run(&["approvals", "approve", &id, "--reason", "ticket 42"])
+        .code(0);
+    env.run(&call("delete_file")).code(0);
+    assert!(!file.exists(), "the approved call deleted the file");
+    // The consuming decision names the approval first.
+    let consumed = env
+        .records()
+        .into_iter()
+        .rfind(|r| r["approval_status"] == "consumed")
+        .unwrap();
+    assert!(
+        consumed["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&format!("approved: as request {id} by "))),
+        "{consumed}"
+    );
+    // `audit tail` without stutter.
+    let lines = tail_lines(&env);
+    let text = lines.join("\n");
+    for stutter in ["needs_approval: needs_approval:", "approved approved"] {
+        assert!(!text.contains(stutter), "{text}");
+    }
+    assert!(
+        text.contains("[delete] needs_approval: risk class delete: a human must approve this call"),
+        "{text}"
+    );
+    assert!(
+        text.contains("files_agent/delete_file approved session=S1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_bound_path_is_a_bad_parameter_in_one_line() {
+    let env = Env::new();
+    let out = env.run(&[
+        "run",
+        "--role",
+        "files_agent",
+        "hash_file",
+        "--param",
+        "path=/usr/lib/agentjail-nope",
+    ]);
+    out.code(65);
+    assert_eq!(
+        out.stderr,
+        "agentjail: bad parameters: parameter `path`: /usr/lib/agentjail-nope does not exist\n",
+        "{}",
+        out.context()
+    );
+    let out = env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "hash_file",
+        "--param",
+        "path=/usr/lib/agentjail-nope",
+    ]);
+    out.code(65).stdout_has(
+        "  - [bad_parameter] parameter `path`: /usr/lib/agentjail-nope does not exist\n",
+    );
+    // The decision record says bad_parameters; no error record, no repeat.
+    let recs = env.records();
+    assert!(
+        recs.iter().all(|r| r["event_type"] == "decision"),
+        "{recs:?}"
+    );
+    assert!(
+        recs.iter().all(|r| r["decision"] == "bad_parameters"),
+        "{recs:?}"
+    );
+    let text = tail_lines(&env).join("\n");
+    assert!(
+        text.contains("bad_parameters: parameter `path`: /usr/lib/agentjail-nope does not exist"),
+        "{text}"
+    );
+    assert!(!text.contains("bad_parameter: "), "{text}");
+    // A path below a regular file names nothing either.
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "list_files",
+        "--param",
+        "path=/usr/lib/os-release/x",
+    ])
+    .code(65)
+    .stdout_has("/usr/lib/os-release/x does not exist");
+}
+
+#[test]
+fn params_json_values_keep_their_type() {
+    let env = Env::new();
+    let check = |extra: &[&str]| {
+        let mut a = vec!["check", "--role", "files_agent", "sleep"];
+        a.extend(extra);
+        env.run(&a)
+    };
+    let out = check(&["--params", r#"{"seconds": "5"}"#]);
+    out.code(65).stdout_has(
+        "  - [bad_parameter] parameter `seconds`: expected an integer, got the string \"5\" \
+         (--params values keep their JSON type; write 5 without quotes)\n",
+    );
+    let out = env.run(&[
+        "run",
+        "--role",
+        "files_agent",
+        "sleep",
+        "--params",
+        r#"{"seconds": "0"}"#,
+    ]);
+    out.code(65);
+    assert_eq!(
+        out.first_stderr_line(),
+        "agentjail: bad parameters: parameter `seconds`: expected an integer, got the string \"0\" \
+         (--params values keep their JSON type; write 0 without quotes)",
+        "{}",
+        out.context()
+    );
+    // A JSON number, a --param's text, and a --param replacing the JSON string.
+    check(&["--params", r#"{"seconds": 5}"#]).code(0);
+    check(&["--param", "seconds=5"]).code(0);
+    check(&["--params", r#"{"seconds": "5"}"#, "--param", "seconds=5"]).code(0);
+    // The same for a string parameter given a JSON number.
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--params",
+        r#"{"text": 5}"#,
+    ])
+    .code(65)
+    .stdout_has("parameter `text`: expected a string, got a number");
+}
+
+#[test]
+fn messages_read_without_stutter_and_with_plurals() {
+    let env = Env::new();
+    // [data_access] once.
+    let out = env.run(&[
+        "check",
+        "--role",
+        "infrastructure_agent",
+        "kubectl_get",
+        "--param",
+        "resource=pods",
+        "--param",
+        "namespace=kube-system",
+    ]);
+    out.code(77).stdout_has(
+        "  - [data_access] parameter `namespace` = \"kube-system\" is not in role \
+         `infrastructure_agent`'s data_access.namespaces (monitoring, app-staging)\n",
+    );
+    // bad_parameters once in `audit tail`.
+    env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "x=1",
+    ])
+    .code(65);
+    let last = tail_lines(&env).pop().unwrap();
+    assert!(
+        last.ends_with(
+            "bad_parameters (check): parameter `x` is not known to tool `echo_text` (known: text)"
+        ),
+        "{last}"
+    );
+    // Plurals.
+    let d = profile_dir(SMALL_TOOLS, &[("r", "allowed_tools = [\"t\"]\n")]);
+    let out = env.run(&["profiles", "validate", d.path().to_str().unwrap()]);
+    out.code(0);
+    assert_eq!(
+        out.first_stdout_line(),
+        format!("ok: {}: 1 role, 1 tool", d.path().display()),
+        "{}",
+        out.context()
+    );
+    let bad = profile_dir(SMALL_TOOLS, &[("r", "allowed_tools = 3\n")]);
+    let out = env.run(&["profiles", "validate", bad.path().to_str().unwrap()]);
+    out.code(78);
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("1 error"),
+        "{}",
+        out.context()
+    );
+    // The files_agent description says what it allows.
+    env.run(&["profiles", "list"]).code(0).stdout_has(
+        "List, read and hash files under /usr/share, /usr/lib and /tmp; echo text; sleep; \
+         create empty files in /tmp, and delete them there with a human's approval",
+    );
+}
+
+#[test]
+fn budget_show_explains_its_cells() {
+    let env = Env::new();
+    let p = one_call_profiles();
+    let dir = p.path().to_str().unwrap();
+    env.run(&[
+        "--profiles",
+        dir,
+        "run",
+        "--session",
+        "S",
+        "--role",
+        "r",
+        "say",
+        "--param",
+        "v=hi",
+    ])
+    .code(0);
+    let out = env.run(&["--profiles", dir, "budget", "show"]);
+    out.code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[1].contains(" 1/1 ") && lines[1].contains(" 0/- "),
+        "{}",
+        out.context()
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "(CALLS and TOKENS: used/limit; `-`: the role sets no such limit; \
+             `?`: the role is not in the profiles in use)"
+        ),
+        "{}",
+        out.context()
+    );
+}
+
+#[test]
+fn a_trailing_slash_on_a_path_is_dropped() {
+    let env = Env::new();
+    let out = env.run(&[
+        "check",
+        "--role",
+        "files_agent",
+        "list_files",
+        "--param",
+        "path=/usr/lib/",
+    ]);
+    out.code(0).stdout_has("argv: ls -la -- /usr/lib\n");
+    for (bad, why) in [
+        ("path=/usr/lib//", "must not contain `//`"),
+        ("path=/usr//lib", "must not contain `//`"),
+        ("path=/usr/lib/./", "must not contain `.`"),
+        ("path=/usr/lib/../", "must not contain `..`"),
+    ] {
+        let out = env.run(&["run", "--role", "files_agent", "list_files", "--param", bad]);
+        out.code(65);
+        assert_eq!(
+            out.first_stderr_line(),
+            format!("agentjail: bad parameters: parameter `path`: {why}"),
+            "{}",
+            out.context()
+        );
+    }
+}
+
+#[test]
+fn vm_skip_lists_what_is_missing_with_spaces() {
+    // Only bash and dirname: every prerequisite of the VM test is missing.
+    let bin = tempfile::tempdir().unwrap();
+    let dirname = ["/usr/bin/dirname", "/bin/dirname"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    std::os::unix::fs::symlink(dirname, bin.path().join("dirname")).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/run.sh");
+    let o = std::process::Command::new("/bin/bash")
+        .arg(script)
+        .env_clear()
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(77), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "skipped: qemu-system-x86_64 (apt-get install qemu-system-x86); cpio (apt-get install cpio); gzip; ldd; tar; timeout; flock"
+        ),
+        "{stderr}"
+    );
 }

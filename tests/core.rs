@@ -90,6 +90,7 @@ fn request(tool: &str, params: &[(&str, &str)]) -> CallRequest {
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect(),
         extra_args: vec![],
+        ..Default::default()
     });
     r.session = Some("s1".into());
     r.agent = Some("agent-7".into());

@@ -105,13 +105,18 @@ fn assert_nothing_reached(o: &common::Outcome) {
 /// A run that must be refused before the tool starts: exit 125, a message
 /// that contains every one of `needles`, and no JSON result of a tool.
 fn assert_refused(m: &Mode, cmd: Command, needles: &[&str]) {
+    assert_refused_with(m, cmd, 125, needles)
+}
+
+/// [`assert_refused`] with another exit code (65 for a bad parameter).
+fn assert_refused_with(m: &Mode, cmd: Command, code: i32, needles: &[&str]) {
     let out = m.output(cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
-        Some(125),
-        "[{}] expected a refusal (125): stdout {stdout} stderr {stderr}",
+        Some(code),
+        "[{}] expected a refusal ({code}): stdout {stdout} stderr {stderr}",
         m.name
     );
     for n in needles {
@@ -160,11 +165,12 @@ fn bind_refuses_host_socket() {
             host.assert_untouched(m, name);
         });
     }
-    // The same through a path parameter (bound read-only by the catalog).
+    // The same through a path parameter (bound read-only by the catalog):
+    // a bad parameter (65), found before the launch.
     let profiles = profiles_with(&format!("bind-param-{}", unique_number()), "", "");
     let sock = host.path("host.sock");
     for_each_mode(|m| {
-        assert_refused(
+        assert_refused_with(
             m,
             m.run_in(
                 &profiles,
@@ -172,7 +178,8 @@ fn bind_refuses_host_socket() {
                 &[("what", "unix_reach"), ("path", &sock)],
                 &[],
             ),
-            &[&sock, "socket"],
+            65,
+            &[&sock, "is a socket"],
         );
         host.assert_untouched(m, "path parameter");
     });

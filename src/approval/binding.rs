@@ -212,6 +212,7 @@ mod tests {
             tool: "t".into(),
             params: Default::default(),
             extra_args: vec![],
+            ..Default::default()
         };
         bind(&CallFacts {
             role,

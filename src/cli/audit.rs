@@ -237,6 +237,22 @@ impl Style {
     }
 }
 
+/// A decision's first reason (`RULE: MESSAGE`) as shown after the decision:
+/// without its rule when that only repeats the decision (`needs_approval`,
+/// `bad_parameter`) or the message's first word (`budget: budget exceeded`).
+fn without_stutter<'a>(decision: &str, reason: &'a str) -> &'a str {
+    match reason.split_once(": ") {
+        Some((rule, message))
+            if rule == decision
+                || decision.strip_suffix('s') == Some(rule)
+                || message.starts_with(rule) =>
+        {
+            message
+        }
+        _ => reason,
+    }
+}
+
 /// One line for one record.
 pub fn render_text(r: &Value, colour: bool) -> String {
     let style = Style { colour };
@@ -267,7 +283,8 @@ pub fn render_text(r: &Value, colour: bool) -> String {
             if d != "allow" {
                 if let Some(first) = r["reasons"].as_array().and_then(|a| a.first()) {
                     t.push_str(": ");
-                    t.push_str(&printable(first.as_str().unwrap_or_default()).replace('\n', "\\n"));
+                    let first = without_stutter(&d, first.as_str().unwrap_or_default());
+                    t.push_str(&printable(first).replace('\n', "\\n"));
                 }
             }
             t
@@ -285,11 +302,13 @@ pub fn render_text(r: &Value, colour: bool) -> String {
             t
         }
         "error" => style.paint("31", &format!("error: {}", s("error"))),
-        _ => [s("approval_status"), s("result")]
-            .into_iter()
-            .filter(|x| !x.is_empty())
-            .collect::<Vec<_>>()
-            .join(" "),
+        _ => {
+            let mut words = vec![s("approval_status"), s("result")];
+            // An approval record's status and result are often the same word.
+            words.dedup();
+            words.retain(|x| !x.is_empty());
+            words.join(" ")
+        }
     };
     for (key, label) in [("agent_id", "agent"), ("session_id", "session")] {
         let v = s(key);

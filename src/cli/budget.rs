@@ -6,6 +6,10 @@ use crate::run::Context;
 use serde_json::json;
 use std::io::Write;
 
+/// What the CALLS and TOKENS cells mean, below the table.
+const LEGEND: &str = "(CALLS and TOKENS: used/limit; `-`: the role sets no such limit; \
+                      `?`: the role is not in the profiles in use)\n";
+
 /// `agentjail budget show`: usage against limits.
 pub fn show(
     ctx: &Context,
@@ -76,6 +80,8 @@ pub fn show(
             }
             if rows.is_empty() {
                 s.push_str("(no usage counted)\n");
+            } else {
+                s.push_str(LEGEND);
             }
             crate::text::printable(&s)
         }

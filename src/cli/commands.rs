@@ -5,6 +5,7 @@ use crate::cli::Format;
 use crate::exit;
 use crate::profile::{self, ProfileError, ProfileErrors, ProfileSource};
 use crate::run::Context;
+use crate::text::count;
 use serde::Serialize;
 use serde_json::json;
 use std::io::Write;
@@ -80,11 +81,14 @@ pub fn profiles_validate(ctx: &Context, paths: &[PathBuf]) -> Result<i32, AppErr
     let mut checked = Vec::new();
     let mut collect = |r: Result<profile::ProfileSet, ProfileErrors>, label: String| match r {
         Ok(set) => {
+            // Whether each allowed tool's program resolves here (`run` exits 127 or 126).
+            let programs = crate::run::program_warnings(&set);
             warnings.extend(set.warnings);
+            warnings.extend(programs);
             checked.push(format!(
-                "{label}: {} roles, {} tools",
-                set.roles.len(),
-                set.catalog.tools.len()
+                "{label}: {}, {}",
+                count(set.roles.len() as u64, "role"),
+                count(set.catalog.tools.len() as u64, "tool")
             ));
         }
         Err(e) => errors.extend(e.0),
@@ -116,7 +120,7 @@ pub fn profiles_validate(ctx: &Context, paths: &[PathBuf]) -> Result<i32, AppErr
         for e in &errors {
             eprintln!("error: {e}");
         }
-        eprintln!("{} error(s)", errors.len());
+        eprintln!("{}", count(errors.len() as u64, "error"));
         Ok(exit::CONFIG)
     }
 }

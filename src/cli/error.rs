@@ -65,3 +65,35 @@ through_call_error!(
     crate::state::StateError,
     crate::approval::ApprovalError,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+    use crate::audit::verify::ReadError;
+    use crate::text::repeated_cause;
+
+    /// The front-end's own errors print each cause once, as `main` shows them.
+    #[test]
+    fn no_front_end_error_repeats_itself() {
+        let enoent = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        let errors = [
+            AppError::ParamsFile {
+                path: "p.json".into(),
+                source: enoent(),
+            },
+            AppError::StdinFile {
+                path: "in".into(),
+                source: enoent(),
+            },
+            AppError::Output(std::io::Error::from_raw_os_error(libc::EPIPE)),
+            AppError::AuditCmd(ReadError::Location(crate::audit::AuditError::NoLocation)),
+            AppError::AuditCmd(ReadError::Read {
+                path: "/var/log/x".into(),
+                source: enoent(),
+            }),
+        ];
+        for e in &errors {
+            assert_eq!(repeated_cause(e), None, "{}", crate::text::chain(e));
+        }
+    }
+}

@@ -17,6 +17,7 @@ use std::path::Path;
 /// Reads the call's parameters: `--params` first, then each `--param` on top.
 pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
     let mut given = Params::new();
+    let mut json_params = std::collections::BTreeSet::new();
     if let Some(src) = &args.params {
         let limit = params::MAX_PARAMS_INPUT;
         let read = |from: &str, r: &mut dyn Read| -> Result<String, AppError> {
@@ -49,9 +50,11 @@ pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
             src.clone()
         };
         given = params::parse_json_object(&text)?;
+        json_params = given.keys().cloned().collect();
     }
     for a in &args.param {
         let (k, v) = params::parse_assignment(a)?;
+        json_params.remove(&k);
         given.insert(k, Value::String(v));
     }
     Ok(ToolCall {
@@ -59,6 +62,7 @@ pub fn gather_call(args: &CallArgs) -> Result<ToolCall, AppError> {
         tool: args.tool.clone(),
         params: given,
         extra_args: args.extra_args.clone(),
+        json_params,
     })
 }
 
@@ -159,6 +163,9 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
         Format::Text => write!(out, "{}{}", printable(&check_text(&report)), r.look.text()),
     }
     .map_err(AppError::Output)?;
+    if let Some(e) = &r.not_runnable {
+        eprintln!("agentjail: not runnable: {}", printable(&e.to_string()));
+    }
     Ok(r.exit_code)
 }
 
@@ -333,6 +340,7 @@ fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
                 "agentjail: approval required: {} (audit id {id})",
                 printable(d.headline())
             );
+            notes(d);
             eprintln!(
                 "agentjail: approval request {} is pending until {}; approve with: {approve_command}",
                 request.id, request.expires
@@ -367,6 +375,7 @@ fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
                 "agentjail: approval required: {} (audit id {id})",
                 printable(d.headline())
             );
+            notes(d);
             with_approval(Value::Null);
             Ok(code)
         }
@@ -386,6 +395,16 @@ fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
             }
             eprintln!("agentjail: denied: {}", printable(d.headline()));
             Ok(code)
+        }
+    }
+}
+
+/// Reasons after the deciding one that a caller must see, one line each:
+/// an approval that exists but does not match this call says what differs.
+fn notes(d: &Decision) {
+    for r in d.reasons.iter().skip(1) {
+        if r.rule == "approval_mismatch" {
+            eprintln!("agentjail: {}", printable(&r.message));
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::profile::{
 use params::{ParamError, Params};
 use screening::Finding;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// One tool invocation as the agent asked for it.
@@ -21,6 +22,11 @@ pub struct ToolCall {
     pub tool: String,
     pub params: Params,
     pub extra_args: Vec<String>,
+    /// The parameters whose values came as JSON (`--params`): each must
+    /// already have its parameter's type. The others are command-line text
+    /// (`--param n=5`), converted to it.
+    #[serde(skip)]
+    pub json_params: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,9 +83,18 @@ impl Decision {
         }
     }
 
-    /// The first reason, the one an error line names.
+    /// The first reason: the one that decided, and the one an error line
+    /// names. Reasons that only inform (a flagged injection pattern, an
+    /// approval that does not match) come after it.
     pub fn headline(&self) -> &str {
-        self.reasons.last().map_or("", |r| r.message.as_str())
+        self.reasons.first().map_or("", |r| r.message.as_str())
+    }
+
+    /// Makes `rule` the deciding reason: it goes first, before the reasons
+    /// that decided so far (which stay, as information).
+    pub fn decide_by(&mut self, outcome: Outcome, rule: &'static str, message: String) {
+        self.outcome = outcome;
+        self.reasons.insert(0, Reason { rule, message });
     }
 }
 
@@ -134,8 +149,9 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
         d.parameter_error = Some(e);
         d
     };
+    // The deciding reason first; flagged or filtered findings after it.
     let deny = |mut reasons: Vec<Reason>, rule, message, findings| {
-        reasons.push(Reason { rule, message });
+        reasons.insert(0, Reason { rule, message });
         Decision {
             outcome: Outcome::Deny,
             reasons,
@@ -203,7 +219,7 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
     // filtered value must still fit its spec. Then the checks that look at
     // more than one value: patterns naming other parameters, and values that
     // the program would read as options.
-    let resolved = match params::resolve(tool_name, tool, given) {
+    let resolved = match params::resolve(tool_name, tool, given, &call.json_params) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
@@ -264,7 +280,7 @@ fn decide_tool(role: &Role, tool_name: &str, tool: &ToolSpec, call: &ToolCall) -
             format!("risk class {risk}: a human must approve this call"),
         ),
     };
-    reasons.push(Reason { rule, message });
+    reasons.insert(0, Reason { rule, message });
     Decision {
         outcome,
         reasons,
@@ -292,7 +308,7 @@ fn check_data_access(role: &Role, tool: &ToolSpec, params: &Params) -> Result<()
                 Some(AccessGrant::List(l)) => l,
                 _ => {
                     return Err(format!(
-                        "data_access: role `{}` grants no `{key}`, so parameter `{name}` = {text:?} is refused",
+                        "role `{}` grants no data_access.{key}, so parameter `{name}` = {text:?} is refused",
                         role.name
                     ))
                 }
@@ -304,7 +320,7 @@ fn check_data_access(role: &Role, tool: &ToolSpec, params: &Params) -> Result<()
             };
             if !ok {
                 return Err(format!(
-                    "data_access: parameter `{name}` = {text:?} is not in role `{}`'s data_access.{key} ({})",
+                    "parameter `{name}` = {text:?} is not in role `{}`'s data_access.{key} ({})",
                     role.name,
                     list.join(", ")
                 ));
@@ -316,7 +332,7 @@ fn check_data_access(role: &Role, tool: &ToolSpec, params: &Params) -> Result<()
             let granted = matches!(role.data_access.get(key), Some(AccessGrant::Flag(true)));
             if !granted {
                 return Err(format!(
-                    "data_access: parameter `{name}` = {text:?} needs data_access.{key} = true, which role `{}` does not grant",
+                    "parameter `{name}` = {text:?} needs data_access.{key} = true, which role `{}` does not grant",
                     role.name
                 ));
             }
@@ -341,6 +357,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), Value::from(*v)))
                 .collect(),
             extra_args: vec![],
+            json_params: Default::default(),
         }
     }
 
@@ -487,7 +504,7 @@ mod tests {
             let d = decide(&set, &c);
             assert_eq!(d.outcome, outcome, "{c:?}: {:?}", d.reasons);
             assert_eq!(
-                d.reasons.last().unwrap().rule,
+                d.reasons.first().unwrap().rule,
                 rule,
                 "{c:?}: {:?}",
                 d.reasons
@@ -535,7 +552,9 @@ mod tests {
         assert_eq!(d.outcome, Outcome::Allow);
         assert_eq!(d.argv, ["echo", "hi, [FILTERED] admin"]);
         assert_eq!(d.findings.len(), 1);
-        assert_eq!(d.reasons[0].rule, "injection");
+        // The reason that decided first, the filtered finding after it.
+        assert_eq!(d.reasons[0].rule, "risk_read");
+        assert_eq!(d.reasons[1].rule, "injection");
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! shell, no word splitting and no glob expansion anywhere.
 
 pub use crate::profile::spec::{check_value, value_text, ParamError, Params};
-use crate::profile::spec::{coerce, fill_pattern, full_match, kind_of};
-use crate::profile::ToolSpec;
+use crate::profile::spec::{coerce, fill_pattern, full_match, kind_of, normalize};
+use crate::profile::{ParamSpec, ParamType, ToolSpec};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// The largest parameter value or extra argument when the tool sets none.
 pub const DEFAULT_MAX_VALUE: u64 = 64 * 1024;
@@ -108,8 +109,15 @@ pub fn parse_json_object(text: &str) -> Result<Params, ParamError> {
 }
 
 /// Checks the given parameters against the tool: unknown names are refused,
-/// missing required ones too; defaults fill the rest.
-pub fn resolve(tool_name: &str, tool: &ToolSpec, given: Params) -> Result<Params, ParamError> {
+/// missing required ones too; defaults fill the rest. A value whose name is
+/// in `typed` came as JSON and must already have the parameter's type; the
+/// others are command-line text (`--param n=5`), converted to it.
+pub fn resolve(
+    tool_name: &str,
+    tool: &ToolSpec,
+    given: Params,
+    typed: &BTreeSet<String>,
+) -> Result<Params, ParamError> {
     let mut out = Params::new();
     for (name, v) in given {
         let Some(spec) = tool.params.get(&name) else {
@@ -123,7 +131,13 @@ pub fn resolve(tool_name: &str, tool: &ToolSpec, given: Params) -> Result<Params
                 },
             });
         };
-        let v = coerce(&name, spec, v)?;
+        let v = if typed.contains(&name) {
+            refuse_quoted(&name, spec, &v)?;
+            v
+        } else {
+            coerce(&name, spec, v)?
+        };
+        let v = normalize(spec, v);
         check_value(&name, spec, &v)?;
         out.insert(name, v);
     }
@@ -140,6 +154,30 @@ pub fn resolve(tool_name: &str, tool: &ToolSpec, given: Params) -> Result<Params
         }
     }
     Ok(out)
+}
+
+/// A JSON string where the parameter takes a number or a boolean is
+/// refused, saying how to write it, even when its text would convert:
+/// `--params` values keep their JSON type.
+fn refuse_quoted(name: &str, spec: &ParamSpec, v: &Value) -> Result<(), ParamError> {
+    let Value::String(s) = v else { return Ok(()) };
+    if matches!(spec.kind, ParamType::String | ParamType::Path) {
+        return Ok(());
+    }
+    let expected = match spec.kind {
+        ParamType::Integer => "an integer",
+        ParamType::Number => "a number",
+        _ => "true or false",
+    };
+    let hint = match coerce(name, spec, v.clone()) {
+        Ok(typed) => format!("; write {typed} without quotes"),
+        Err(_) => String::new(),
+    };
+    Err(ParamError::Type {
+        name: name.to_string(),
+        expected,
+        got: format!("the string {s:?} (--params values keep their JSON type{hint})"),
+    })
 }
 
 /// Checks each `pattern_with_params`: the value against a pattern filled with
@@ -376,7 +414,7 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
             ),
         ];
         for (given, want) in cases {
-            let got = ok(resolve("k", &t, given.clone()));
+            let got = ok(resolve("k", &t, given.clone(), &BTreeSet::new()));
             assert_eq!(got, want.map_err(String::from), "{given:?}");
         }
     }
@@ -388,6 +426,7 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
             "k",
             &t,
             p(&[("resource", "pods x".into()), ("namespace", "a".into())]),
+            &BTreeSet::new(),
         );
         assert!(matches!(e, Err(ParamError::Pattern { .. })));
     }
@@ -402,6 +441,7 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
                 ("resource", "pods".into()),
                 ("namespace", "monitoring".into()),
             ]),
+            &BTreeSet::new(),
         )
         .unwrap();
         assert_eq!(
@@ -415,6 +455,48 @@ params.n = { type = "integer", default = 10, min = 1, max = 100 }
                 "--limit=10"
             ]
         );
+    }
+
+    #[test]
+    fn json_values_keep_their_type_and_text_is_converted() {
+        let t = kubectl();
+        let base = || p(&[("resource", "pods".into()), ("namespace", "a".into())]);
+        let mut given = base();
+        given.insert("n".into(), "5".into());
+        // `--param n=5`: text, converted.
+        let r = resolve("k", &t, given.clone(), &BTreeSet::new()).unwrap();
+        assert_eq!(r["n"], Value::from(5));
+        // `--params '{"n": "5"}'`: a JSON string, refused, saying how to write it.
+        let typed: BTreeSet<String> = ["n".to_string()].into();
+        assert_eq!(
+            resolve("k", &t, given, &typed).unwrap_err().to_string(),
+            "parameter `n`: expected an integer, got the string \"5\" \
+             (--params values keep their JSON type; write 5 without quotes)"
+        );
+        let mut given = base();
+        given.insert("n".into(), Value::from(5));
+        assert_eq!(
+            resolve("k", &t, given, &typed).unwrap()["n"],
+            Value::from(5)
+        );
+    }
+
+    #[test]
+    fn a_trailing_slash_is_dropped_from_a_path() {
+        let t = tool("command = [\"ls\", \"{p}\"]\nparams.p = { type = \"path\" }");
+        let none = BTreeSet::new();
+        let r = resolve("t", &t, p(&[("p", "/tmp/x/".into())]), &none).unwrap();
+        assert_eq!(r["p"], Value::from("/tmp/x"));
+        assert_eq!(
+            resolve("t", &t, p(&[("p", "/".into())]), &none).unwrap()["p"],
+            Value::from("/")
+        );
+        for bad in ["/tmp/x//", "/tmp/../", "/tmp/./", "/tmp//x/"] {
+            assert!(
+                resolve("t", &t, p(&[("p", bad.into())]), &none).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

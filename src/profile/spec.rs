@@ -48,6 +48,9 @@ pub enum ParamError {
     },
     #[error("parameter `{name}`: {reason}")]
     Path { name: String, reason: &'static str },
+    /// What the value names on this host cannot be bound (it does not exist, say).
+    #[error("parameter `{name}`: {reason}")]
+    NotOnHost { name: String, reason: String },
     #[error("parameter `{name}`: contains a NUL byte")]
     Nul { name: String },
     #[error("parameter `{name}`: the value starts with `-`, so the program would read it as an option (command element {element} is not after `--`; the tool's parameter spec can set allow_leading_dash = true)")]
@@ -108,6 +111,7 @@ impl ParamError {
             | ParamError::Length { name, .. }
             | ParamError::Range { name, .. }
             | ParamError::Path { name, .. }
+            | ParamError::NotOnHost { name, .. }
             | ParamError::Nul { name }
             | ParamError::TooLarge { name, .. }
             | ParamError::LeadingDash { name, .. }
@@ -159,6 +163,23 @@ pub(crate) fn coerce(name: &str, spec: &ParamSpec, v: Value) -> Result<Value, Pa
         },
         ParamType::String | ParamType::Path => v,
     })
+}
+
+/// A call's path value without its trailing `/` (`/tmp/x/` is `/tmp/x`),
+/// so that it is compared, bound and passed in one form; `/` itself, and a
+/// value ending in `//` (refused by `check_value`), stay as they are.
+pub(crate) fn normalize(spec: &ParamSpec, v: Value) -> Value {
+    match &v {
+        Value::String(s)
+            if spec.kind == ParamType::Path
+                && s.len() > 1
+                && s.ends_with('/')
+                && !s.ends_with("//") =>
+        {
+            Value::String(s[..s.len() - 1].to_string())
+        }
+        _ => v,
+    }
 }
 
 pub(crate) fn full_match(pattern: &str, value: &str) -> bool {
@@ -333,10 +354,13 @@ fn check_path(name: &str, s: &str) -> Result<(), ParamError> {
             _ => {}
         }
     }
-    if s.contains("//") || (s.len() > 1 && s.ends_with('/')) {
-        return Err(err(
-            "must be written in normal form (no `//`, no trailing `/`)",
-        ));
+    if s.contains("//") {
+        return Err(err("must not contain `//`"));
+    }
+    // A call's value has lost its trailing `/` already (`normalize`); a
+    // default in the catalog is written without it.
+    if s.len() > 1 && s.ends_with('/') {
+        return Err(err("must not end with `/`"));
     }
     Ok(())
 }

@@ -96,9 +96,9 @@ fn deny_as_denied_before(d: &mut Decision, req: &Request) {
     );
 }
 
+/// Denies `d` for `rule`: the deciding reason, so it goes first.
 fn deny(d: &mut Decision, rule: &'static str, message: String) {
-    d.outcome = Outcome::Deny;
-    d.reasons.push(Reason { rule, message });
+    d.decide_by(Outcome::Deny, rule, message);
 }
 
 /// What the gate did for one `run`.
@@ -295,11 +295,11 @@ impl<'a> Gate<'a> {
                 pid: std::process::id(),
             });
             self.state.write_json(&lock, &path, &req)?;
-            d.outcome = Outcome::Allow;
-            d.reasons.push(Reason {
-                rule: "approved",
-                message: format!("approved as request {}{}", req.id, verdict_text(&req)),
-            });
+            d.decide_by(
+                Outcome::Allow,
+                "approved",
+                format!("as request {}{}", req.id, verdict_text(&req)),
+            );
             adm.consumed = Some(req);
             return Ok(adm);
         }
@@ -606,11 +606,11 @@ impl<'a> Gate<'a> {
             reason: why.clone(),
         };
         if !approved {
-            d.outcome = Outcome::Deny;
-            d.reasons.push(Reason {
-                rule: "approval",
-                message: format!("not approved: {why} (request {})", req.id),
-            });
+            deny(
+                d,
+                "approval",
+                format!("not approved: {why} (request {})", req.id),
+            );
             return Ok(answered);
         }
         // Count the call now: another launcher may have used the budget meanwhile.
@@ -637,14 +637,11 @@ impl<'a> Gate<'a> {
             }
             adm.budget = Some(b);
         }
-        d.outcome = Outcome::Allow;
-        d.reasons.push(Reason {
-            rule: "approved",
-            message: format!(
-                "approved at {} as request {}: {why}",
-                answer.channel, req.id
-            ),
-        });
+        d.decide_by(
+            Outcome::Allow,
+            "approved",
+            format!("at {} as request {}: {why}", answer.channel, req.id),
+        );
         Ok(answered)
     }
 

@@ -246,6 +246,10 @@ pub struct CheckReport {
     pub look: Look,
     /// The resolved program, or why it did not resolve (null without argv).
     pub program: Value,
+    /// Why the program cannot run on this host, for a call that would
+    /// otherwise run or wait for approval: `exit_code` is then 127 or 126,
+    /// the code `run` would end with.
+    pub not_runnable: Option<CallError>,
     /// The sandbox plan as JSON (null without argv).
     pub sandbox: Value,
     pub audit_id: String,
@@ -259,13 +263,16 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
     // 1. Load the role profiles.
     let set = ctx.load_profiles()?;
     let call = &req.call;
-    // 2. Decide.
+    // 2. Decide; a bound path must exist on this host.
     let mut d = policy::decide(&set, call);
+    check_bound_paths(&set, call, &mut d);
     // 3. Look at the budget and the approvals (nothing counted or consumed).
     let look = gate::Gate::new(ctx, &set, req)?.look(&mut d)?;
-    // 4. Plan the sandbox and resolve the program, for the report.
+    // 4. Plan the sandbox and resolve the program, for the report: a call
+    //    that `run` would end with 127 or 126 is not runnable here.
     let mut sandbox_json = Value::Null;
     let mut program = Value::Null;
+    let mut not_runnable = None;
     if !d.argv.is_empty() {
         let mut p = plan_for(&set, call, &d)?;
         program = match sandbox::resolve_program(&p) {
@@ -273,7 +280,14 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
                 p.program = Some(path.clone());
                 serde_json::json!(path)
             }
-            Err(e) => serde_json::json!(format!("unresolved: {e}")),
+            Err(e) => {
+                let e = CallError::Resolve(e);
+                let text = format!("not runnable: {e}");
+                if matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
+                    not_runnable = Some(e);
+                }
+                serde_json::json!(text)
+            }
         };
         sandbox_json = serde_json::to_value(&p).unwrap_or(Value::Null);
     }
@@ -282,15 +296,144 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
     if let Some(b) = &look.budget {
         rec.detail("budget", b);
     }
+    let exit_code = match &not_runnable {
+        Some(e) => {
+            rec.detail("not_runnable", e.to_string())
+                .detail("exit_code", e.exit_code());
+            e.exit_code()
+        }
+        None => decision_exit(&d),
+    };
     ctx.audit_log()?.append(&rec)?;
     Ok(CheckReport {
-        exit_code: decision_exit(&d),
+        exit_code,
         decision: d,
         look,
         program,
+        not_runnable,
         sandbox: sandbox_json,
         audit_id: rec.id,
     })
+}
+
+/// A path parameter the sandbox binds must name, on this host, something a
+/// path parameter binds: a directory or a regular file. A missing path (or a
+/// socket, a FIFO, a device node, a symbolic link) is bad parameters (65),
+/// found before the state, the budget or the sandbox is touched. Only a call
+/// the policy let through is looked at, so only paths its data access allows.
+fn check_bound_paths(set: &ProfileSet, call: &ToolCall, d: &mut Decision) {
+    use std::os::unix::fs::FileTypeExt;
+    if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
+        return;
+    }
+    let Some(tool) = set.catalog.tools.get(&call.tool) else {
+        return;
+    };
+    for (name, spec) in &tool.params {
+        if spec.kind != profile::ParamType::Path || spec.bind.is_none() {
+            continue;
+        }
+        let Some(value) = d.params.get(name) else {
+            continue;
+        };
+        let path = policy::params::value_text(value);
+        // A default the call did not give is named as such: the caller can give another.
+        let default = if call.params.contains_key(name) {
+            String::new()
+        } else {
+            format!(" (the tool's default; give --param {name}=PATH)")
+        };
+        let found = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() || m.is_file() => continue,
+            Ok(m) => {
+                let t = m.file_type();
+                if t.is_symlink() {
+                    "a symbolic link"
+                } else if t.is_socket() {
+                    "a socket"
+                } else if t.is_fifo() {
+                    "a FIFO"
+                } else if t.is_char_device() || t.is_block_device() {
+                    "a device node"
+                } else {
+                    "a special file"
+                }
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                let e = policy::params::ParamError::NotOnHost {
+                    name: name.clone(),
+                    reason: format!("{path} does not exist{default}"),
+                };
+                return bad_parameter(d, e);
+            }
+            // Anything else (a permission, say) is the launch's to report.
+            Err(_) => continue,
+        };
+        let e = policy::params::ParamError::NotOnHost {
+            name: name.clone(),
+            reason: format!(
+                "{path} is {found}; a path parameter binds only a directory or a regular file{default}"
+            ),
+        };
+        return bad_parameter(d, e);
+    }
+}
+
+/// Turns `d` into bad parameters for `e`, as the policy's own refusal reads.
+fn bad_parameter(d: &mut Decision, e: policy::params::ParamError) {
+    d.outcome = Outcome::BadParameters;
+    d.reasons = vec![policy::Reason {
+        rule: "bad_parameter",
+        message: e.to_string(),
+    }];
+    d.params.clear();
+    d.argv.clear();
+    d.parameter_error = Some(e);
+}
+
+/// For `profiles validate`: each tool some role allows whose program does
+/// not resolve on this host (`run` would exit 127 or 126), once per tool
+/// and problem, with the roles. Resolved with each role's sandbox (its
+/// binds can hold a program), without the call's path parameters.
+pub fn program_warnings(set: &ProfileSet) -> Vec<String> {
+    let mut found: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for (role_name, role) in &set.roles {
+        for tool_name in &role.allowed_tools {
+            let Some(tool) = set.catalog.tools.get(tool_name) else {
+                continue;
+            };
+            let Some(program) = tool.command.first() else {
+                continue;
+            };
+            let d = Decision {
+                outcome: Outcome::Allow,
+                reasons: Vec::new(),
+                risk: None,
+                params: Default::default(),
+                argv: vec![program.clone()],
+                findings: Vec::new(),
+                parameter_error: None,
+            };
+            let Ok(p) = plan::build(role, tool, &d, Vec::new()) else {
+                continue;
+            };
+            if let Err(e) = sandbox::resolve_program(&p) {
+                let e = CallError::Resolve(e);
+                let why = format!("{e} on this host, so `run` would exit {}", e.exit_code());
+                found
+                    .entry((tool_name.clone(), why))
+                    .or_default()
+                    .push(role_name.clone());
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|((tool, why), roles)| {
+            let label = if roles.len() == 1 { "role" } else { "roles" };
+            format!("tool `{tool}` ({label} {}): {why}", roles.join(", "))
+        })
+        .collect()
 }
 
 /// Runs one call: decide, admit (budget, approval), audit, sandbox, audit.
@@ -305,8 +448,9 @@ pub fn call(
     // 1. Load the role profiles.
     let set = early(ctx.load_profiles())?;
     let call = &req.call;
-    // 2. Decide.
+    // 2. Decide; a bound path must exist on this host (65 otherwise).
     let mut d = policy::decide(&set, call);
+    check_bound_paths(&set, call, &mut d);
     // 3. Under the state lock (src/run/gate.rs): deny a sandbox that would show
     //    the state directory; count the call against the session's budget (77
     //    beyond it); consume a matching approval, or queue a request for one.

@@ -234,6 +234,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), Value::from(*v)))
                 .collect(),
             extra_args: vec![],
+            ..Default::default()
         };
         let d = decide(&set, &call);
         build(&set.roles[role], &set.catalog.tools[tool], &d, vec![]).unwrap()
@@ -313,6 +314,7 @@ mod tests {
                     .into_iter()
                     .collect(),
                 extra_args: vec![],
+                ..Default::default()
             },
         );
         let e = build(&role, &set.catalog.tools["echo_text"], &d, vec![]).unwrap_err();

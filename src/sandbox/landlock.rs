@@ -18,16 +18,23 @@ const TARGET_ABI: ABI = ABI::V6;
 /// `sendmsg` to pathname unix sockets.
 pub const RESOLVE_UNIX_ABI: i32 = 9;
 
+/// The child sends these over the setup channel as text, so each message
+/// carries its cause itself and has no `source` (that would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum LandlockError {
     #[error("building the Landlock ruleset: {0}")]
-    Ruleset(#[from] landlock::RulesetError),
-    #[error("opening {path} for a Landlock rule: {source}")]
+    Ruleset(landlock::RulesetError),
+    #[error("opening {path} for a Landlock rule: {error}")]
     Path {
         path: String,
-        #[source]
-        source: landlock::PathFdError,
+        error: landlock::PathFdError,
     },
+}
+
+impl From<landlock::RulesetError> for LandlockError {
+    fn from(e: landlock::RulesetError) -> Self {
+        LandlockError::Ruleset(e)
+    }
 }
 
 /// The ABI the running kernel offers, 0 when Landlock is absent or disabled.
@@ -133,10 +140,10 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
             Ok(fd) => fd,
             // A device or directory this host lacks needs no rule.
             Err(_) if !std::path::Path::new(path).exists() => return Ok(()),
-            Err(source) => {
+            Err(error) => {
                 return Err(LandlockError::Path {
                     path: path.into(),
-                    source,
+                    error,
                 })
             }
         };

@@ -53,7 +53,7 @@ pub enum SandboxError {
     },
     #[error("{step}: {error}{}", hint(.step))]
     Setup { step: String, error: String },
-    #[error("preparing bind source: {0}")]
+    #[error(transparent)]
     BindSource(#[from] mounts::SetupError),
     #[error("bind source {path} is a {found}: refused ({fix})")]
     BindRefused {
@@ -65,7 +65,7 @@ pub enum SandboxError {
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Channel(#[from] ChannelError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Os {
         what: &'static str,
         #[source]

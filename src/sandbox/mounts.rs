@@ -100,9 +100,10 @@ const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
 
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 
-/// A failed step and the OS error it met.
+/// A failed step and the OS error it met (its source, printed after it in
+/// an error chain).
 #[derive(Debug, thiserror::Error)]
-#[error("{step}: {source}")]
+#[error("{step}")]
 pub struct SetupError {
     pub step: String,
     pub source: Errno,

@@ -59,7 +59,7 @@ impl IdMap {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("writing {file} for pid {pid}: {source}")]
+#[error("writing {file} for pid {pid}")]
 pub struct MapError {
     pub file: String,
     pub pid: i32,

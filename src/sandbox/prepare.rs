@@ -32,12 +32,24 @@ pub struct Prepared {
 /// Why a program cannot be run.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("`{0}` not found on the sandbox PATH ({path})", path = plan::SANDBOX_PATH)]
+    #[error("{}", not_found_text(.0))]
     NotFound(String),
     #[error("{0} is outside the sandbox's view (bind it in the role's [sandbox] binds)")]
     NotVisible(String),
     #[error("{0} is not an executable file")]
     NotExecutable(String),
+}
+
+/// A name is looked up on the sandbox's PATH; a path either exists or not.
+fn not_found_text(program: &str) -> String {
+    if program.contains('/') {
+        format!("{program} does not exist")
+    } else {
+        format!(
+            "`{program}` not found on the sandbox PATH ({})",
+            plan::SANDBOX_PATH
+        )
+    }
 }
 
 /// Resolves argv[0] on the host with the sandbox's PATH; the file must be

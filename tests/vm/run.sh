@@ -56,7 +56,8 @@ setpriv=$(command -v setpriv || true)
 [ -n "$setpriv" ] || missing+=("setpriv (apt-get install util-linux)")
 [ -x "$agentjail" ] || missing+=("the agentjail binary at $agentjail (cargo build)")
 if [ "${#missing[@]}" -gt 0 ]; then
-  skip "$(IFS=';'; echo "${missing[*]}")"
+  joined=$(printf '%s; ' "${missing[@]}")
+  skip "${joined%; }"
 fi
 
 # --- the kernel --------------------------------------------------------------

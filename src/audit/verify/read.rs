@@ -23,7 +23,7 @@ pub enum ReadError {
     Damaged { path: PathBuf, why: String },
     #[error("{option}: expected SEQ:HASH (a number, a colon and 64 hex digits), got `{given}`")]
     BadMark { option: &'static str, given: String },
-    #[error("no audit log location: {0}")]
+    #[error(transparent)]
     Location(#[from] audit::AuditError),
 }
 
