@@ -9,10 +9,10 @@
 //! network namespace. The proxy speaks HTTP CONNECT, plain HTTP forwarding
 //! and SOCKS5 (no authentication, remote DNS) on the same port.
 
-mod http;
+pub mod http;
 pub mod proxy;
 pub mod rules;
-mod socks;
+pub mod socks;
 
 pub use proxy::{NetworkEvent, Proxy, ProxyConfig};
 pub use rules::{EgressRules, RuleError, Verdict};

@@ -28,7 +28,7 @@ pub const ADDRESS_TYPE_NOT_SUPPORTED: u8 = 0x08;
 /// Why a SOCKS request could not be served (any reply is already sent);
 /// `destination` is the target, if it was read.
 #[derive(Debug)]
-pub(crate) struct BadRequest {
+pub struct BadRequest {
     pub reason: String,
     pub destination: Option<String>,
 }
@@ -52,64 +52,75 @@ fn read_err(what: &str, e: io::Error) -> BadRequest {
 /// already read). Errors in the request are answered here.
 pub(crate) fn read_request(stream: &TcpStream, deadline: Instant) -> Result<Target, BadRequest> {
     let mut w = stream;
+    negotiate(
+        |buf| read_exact_by(stream, buf, deadline),
+        |bytes| w.write_all(bytes),
+    )
+}
+
+/// [`read_request`] over any byte source: `read_exact` fills a buffer (by
+/// the deadline, on the proxy's socket), `write` sends a reply.
+pub fn negotiate(
+    mut read_exact: impl FnMut(&mut [u8]) -> io::Result<()>,
+    mut write: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<Target, BadRequest> {
     let mut n = [0u8; 1];
-    read_exact_by(stream, &mut n, deadline).map_err(|e| read_err("greeting", e))?;
+    read_exact(&mut n).map_err(|e| read_err("greeting", e))?;
     let mut methods = vec![0u8; usize::from(n[0])];
-    read_exact_by(stream, &mut methods, deadline).map_err(|e| read_err("greeting", e))?;
+    read_exact(&mut methods).map_err(|e| read_err("greeting", e))?;
     if !methods.contains(&NO_AUTH) {
-        let _ = w.write_all(&[VERSION, NO_ACCEPTABLE_METHOD]);
+        let _ = write(&[VERSION, NO_ACCEPTABLE_METHOD]);
         return Err(bad(
             "the client offered no acceptable SOCKS authentication method (only 'no authentication' is supported)",
         ));
     }
-    w.write_all(&[VERSION, NO_AUTH])
-        .map_err(|e| bad(format!("writing the SOCKS method reply: {e}")))?;
+    write(&[VERSION, NO_AUTH]).map_err(|e| bad(format!("writing the SOCKS method reply: {e}")))?;
 
     let mut req = [0u8; 4];
-    read_exact_by(stream, &mut req, deadline).map_err(|e| read_err("request", e))?;
+    read_exact(&mut req).map_err(|e| read_err("request", e))?;
     let [version, command, _reserved, atyp] = req;
     if version != VERSION {
-        let _ = w.write_all(&reply(GENERAL_FAILURE));
+        let _ = write(&reply(GENERAL_FAILURE));
         return Err(bad(format!("SOCKS request with version {version}")));
     }
     let host = match atyp {
         ATYP_V4 => {
             let mut a = [0u8; 4];
-            read_exact_by(stream, &mut a, deadline).map_err(|e| read_err("request", e))?;
+            read_exact(&mut a).map_err(|e| read_err("request", e))?;
             Ipv4Addr::from(a).to_string()
         }
         ATYP_V6 => {
             let mut a = [0u8; 16];
-            read_exact_by(stream, &mut a, deadline).map_err(|e| read_err("request", e))?;
+            read_exact(&mut a).map_err(|e| read_err("request", e))?;
             format!("[{}]", Ipv6Addr::from(a))
         }
         ATYP_DOMAIN => {
             let mut len = [0u8; 1];
-            read_exact_by(stream, &mut len, deadline).map_err(|e| read_err("request", e))?;
+            read_exact(&mut len).map_err(|e| read_err("request", e))?;
             let mut name = vec![0u8; usize::from(len[0])];
-            read_exact_by(stream, &mut name, deadline).map_err(|e| read_err("request", e))?;
+            read_exact(&mut name).map_err(|e| read_err("request", e))?;
             String::from_utf8_lossy(&name).into_owned()
         }
         other => {
-            let _ = w.write_all(&reply(ADDRESS_TYPE_NOT_SUPPORTED));
+            let _ = write(&reply(ADDRESS_TYPE_NOT_SUPPORTED));
             return Err(bad(format!("SOCKS address type {other} is not supported")));
         }
     };
     let mut port = [0u8; 2];
-    read_exact_by(stream, &mut port, deadline).map_err(|e| read_err("request", e))?;
+    read_exact(&mut port).map_err(|e| read_err("request", e))?;
     let target = Target {
         host,
         port: u16::from_be_bytes(port),
     };
     if command != CMD_CONNECT {
-        let _ = w.write_all(&reply(COMMAND_NOT_SUPPORTED));
+        let _ = write(&reply(COMMAND_NOT_SUPPORTED));
         return Err(BadRequest {
             reason: format!("SOCKS command {command} is not supported (only CONNECT)"),
             destination: Some(target.to_string()),
         });
     }
     if target.port == 0 {
-        let _ = w.write_all(&reply(GENERAL_FAILURE));
+        let _ = write(&reply(GENERAL_FAILURE));
         return Err(BadRequest {
             reason: "port 0".to_string(),
             destination: Some(target.to_string()),

@@ -20,7 +20,7 @@ pub const MAX_HEADERS: usize = 100;
 
 /// A parsed proxy request.
 #[derive(Debug)]
-pub(crate) enum Request {
+pub enum Request {
     /// `CONNECT`: reply 200, then tunnel. `early` holds bytes the client
     /// sent after the head (e.g. a TLS ClientHello), for the origin.
     Connect { target: Target, early: Vec<u8> },
@@ -36,7 +36,7 @@ pub(crate) enum Request {
 /// Why a request could not be parsed: the status to answer with, the reason,
 /// and the destination if it was read before the problem.
 #[derive(Debug)]
-pub(crate) struct BadRequest {
+pub struct BadRequest {
     pub status: u16,
     pub reason: String,
     pub destination: Option<String>,
@@ -60,17 +60,17 @@ pub(crate) fn read_request(
     first: u8,
     deadline: Instant,
 ) -> Result<Request, BadRequest> {
-    let (head, early) = read_head(stream, first, deadline)?;
+    let (head, early) = read_head(first, |chunk| read_some(stream, chunk, deadline))?;
     parse_request(&head, early)
 }
 
-/// Reads up to the blank line that ends the head; returns the head and the
+/// Reads up to the blank line that ends the head, one `read` (a read with
+/// the deadline, on the proxy's socket) at a time; returns the head and the
 /// bytes after it. A head that is already malformed is refused as soon as a
 /// line of it has ended, without waiting for the rest.
-fn read_head(
-    stream: &TcpStream,
+pub fn read_head(
     first: u8,
-    deadline: Instant,
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
 ) -> Result<(Vec<u8>, Vec<u8>), BadRequest> {
     let mut buf = Vec::with_capacity(1024);
     buf.push(first);
@@ -92,7 +92,7 @@ fn read_head(
         if buf.len() > MAX_HEAD {
             return Err(too_large());
         }
-        match read_some(stream, &mut chunk, deadline) {
+        match read(&mut chunk) {
             Ok(0) => {
                 return Err(BadRequest::new(
                     400,
@@ -120,7 +120,7 @@ fn too_large() -> BadRequest {
 
 /// The length of the head if `buf` holds all of it, `None` if it may still
 /// be completed; an error if what is there is malformed already.
-fn head_len(buf: &[u8]) -> Result<Option<usize>, BadRequest> {
+pub fn head_len(buf: &[u8]) -> Result<Option<usize>, BadRequest> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     Ok(parse_head(buf, &mut fields)?.map(|(_, len)| len))
 }
@@ -166,7 +166,9 @@ fn malformed(head: &[u8], why: &str) -> BadRequest {
     )
 }
 
-fn parse_request(head: &[u8], early: Vec<u8>) -> Result<Request, BadRequest> {
+/// Parses a complete head (as [`read_head`] returns it): the request, or
+/// why it is refused.
+pub fn parse_request(head: &[u8], early: Vec<u8>) -> Result<Request, BadRequest> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let Some((request, _)) = parse_head(head, &mut fields)? else {
         return Err(malformed(head, "incomplete request head"));
@@ -234,7 +236,7 @@ fn parse_request(head: &[u8], early: Vec<u8>) -> Result<Request, BadRequest> {
 }
 
 /// `host:port` or `[v6]:port`; `default_port` when the port may be left out.
-fn parse_authority(authority: &str, default_port: Option<u16>) -> Result<Target, String> {
+pub fn parse_authority(authority: &str, default_port: Option<u16>) -> Result<Target, String> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or("unclosed '['")?;
         let port = match after {
@@ -331,7 +333,7 @@ fn status_text(status: u16) -> &'static str {
 }
 
 /// An error response with a short text body naming the reason.
-pub(crate) fn error_response(status: u16, reason: &str) -> Vec<u8> {
+pub fn error_response(status: u16, reason: &str) -> Vec<u8> {
     let body = format!("agentjail egress proxy: {}\n", printable(reason));
     format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nX-Agentjail-Egress: {}\r\n\r\n{body}",

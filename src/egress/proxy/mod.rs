@@ -52,7 +52,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub(crate) use open::{ConnectError, Failure, Target};
+pub use open::Target;
+pub(crate) use open::{ConnectError, Failure};
 pub(crate) use timed::{printable, read_exact_by, read_some};
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 32;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// A destination as the client named it: a host name, an IPv4 address or
 /// a bracketed IPv6 address, and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
+pub struct Target {
     pub host: String,
     pub port: u16,
 }
