@@ -3,11 +3,14 @@ use agentjail::cli::AppError;
 use agentjail::cli::{BudgetCommand, Cli, Command, Format, ProfilesCommand};
 use agentjail::exit;
 use agentjail::run::Context;
-use clap::{CommandFactory, Parser};
+use serde_json::json;
+use std::io::Write;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    // A shell asking for completions (AGENTJAIL_COMPLETE set): answer and exit.
+    agentjail::cli::complete::complete_if_asked();
+    let cli = match agentjail::cli::parse() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -17,16 +20,47 @@ fn main() {
                 _ => exit::USAGE,
             };
             let _ = e.print();
+            if code != exit::OK && agentjail::cli::asks_for_json(std::env::args_os().skip(1)) {
+                // clap's first line, without its `error: `.
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let message = first.strip_prefix("error: ").unwrap_or(first);
+                let v = json!({
+                    "exit_code": code,
+                    "error": agentjail::cli::error_json("usage", message),
+                });
+                let _ = writeln!(std::io::stdout(), "{v}");
+            }
             std::process::exit(code);
         }
     };
     init_logging(&cli);
+    let json_out = cli.json_output();
+    let is_run = matches!(cli.command, Command::Run { .. });
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             let code = e.exit_code();
+            // With JSON output asked for, stdout holds one object whatever failed.
+            let object = match &e {
+                // Already printed, or stdout is what failed.
+                AppError::Reported(_) | AppError::Output(_) => None,
+                _ if json_out => Some(e.kind()),
+                _ => None,
+            };
             let text = format!("{:#}", anyhow::Error::from(e));
-            eprintln!("agentjail: {}", agentjail::text::printable(&text));
+            let text = agentjail::text::printable(&text);
+            eprintln!("agentjail: {text}");
+            if let Some(kind) = object {
+                let mut v = json!({
+                    "exit_code": code,
+                    "error": agentjail::cli::error_json(kind, &text),
+                });
+                if is_run {
+                    v["verdict_by"] = json!("agentjail");
+                }
+                let _ = writeln!(std::io::stdout(), "{v}");
+            }
             code
         }
     };
@@ -66,7 +100,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     match cli.command {
         Command::Run {
             call,
-            json,
+            output,
             interactive,
             no_interactive,
         } => {
@@ -76,9 +110,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
                 (_, true) => Prompt::Never,
                 _ => Prompt::Auto,
             };
-            agentjail::cli::run::run(&ctx, &call, json, prompt)
+            agentjail::cli::run::run(&ctx, &call, output.json(), prompt)
         }
-        Command::Check { call, format } => agentjail::cli::run::check(&ctx, &call, format),
+        Command::Check { call, output } => agentjail::cli::run::check(&ctx, &call, output.json()),
         Command::Profiles(ProfilesCommand::List { format }) => {
             commands::profiles_list(&ctx, format)
         }
@@ -90,8 +124,8 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         }
         Command::Doctor { format } => commands::doctor(&ctx, format == Format::Json),
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "agentjail", &mut std::io::stdout());
+            agentjail::cli::complete::write_script(shell, &mut std::io::stdout())
+                .map_err(AppError::Output)?;
             Ok(exit::OK)
         }
         Command::Man { page } => {

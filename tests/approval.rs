@@ -262,7 +262,9 @@ fn an_approval_runs_exactly_that_call_exactly_once_and_expires() {
     let out = env.delete("ops", "a", &[]);
     out.code(75)
         .stderr_has("agentjail: approval required: risk class delete")
-        .stderr_has("approve with: agentjail --state-dir ");
+        .stderr_has("approve with: agentjail --profiles ")
+        .stderr_has(" --audit-log ")
+        .stderr_has(" --state-dir ");
     let id = out.request_id();
     assert!(
         out.stderr.contains(&format!("approvals approve {id}\n")),

@@ -1034,8 +1034,9 @@ fn unknown_or_missing_role_is_denied_listing_known_roles() {
         .stdout_is("")
         .stderr_starts("agentjail: denied: no role given")
         .stderr_has(KNOWN_ROLES);
+    // Issue 12: an unknown role for `profiles show` is a usage error, not a denial.
     env.run(&["profiles", "show", "nobody_agent"])
-        .code(77)
+        .code(64)
         .stderr_has(KNOWN_ROLES);
 }
 
@@ -3069,4 +3070,623 @@ fn vm_skip_lists_what_is_missing_with_spaces() {
         ),
         "{stderr}"
     );
+}
+
+// --------------------------------------------------------------------------
+// Issue 12, machine-facing interface: JSON for every failure, one spelling
+// for machine output, JSON shapes, the printed approve command, help,
+// completion, profiles show.
+// --------------------------------------------------------------------------
+
+/// stdout holds exactly one JSON object with `exit_code` and `error.kind`,
+/// and stderr still the one `agentjail: ` line.
+fn assert_json_error(out: &Out, code: i32, kind: &str) -> Value {
+    out.code(code).no_panic();
+    let v = out.json();
+    assert_eq!(v["exit_code"], code, "{}", out.context());
+    assert_eq!(v["error"]["kind"], kind, "{}", out.context());
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        out.context()
+    );
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.context());
+    v
+}
+
+#[test]
+fn json_output_holds_one_object_whatever_failed() {
+    let env = Env::new();
+    let missing = env.dir.path().join("no-such-profiles");
+    let missing = missing.to_str().unwrap();
+    // Malformed --params, --param without `=`, a missing profile directory.
+    let out = env.run(&[
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--params",
+        "{bad",
+    ]);
+    let v = assert_json_error(&out, 65, "bad_parameters");
+    assert_eq!(v["verdict_by"], "agentjail");
+    out.stderr_starts("agentjail: bad parameters: --params");
+    let out = env.run(&[
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "n",
+    ]);
+    assert_json_error(&out, 65, "bad_parameters");
+    out.stderr_starts("agentjail: bad parameters: --param \"n\": expected NAME=VALUE");
+    let out = env.run(&[
+        "--profiles",
+        missing,
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=x",
+    ]);
+    assert_json_error(&out, 78, "profile");
+    out.stderr_starts("agentjail: reading ");
+    // A usage error clap reports, with JSON asked for in either spelling.
+    let out = env.run(&["run", "--json", "--bogus", "echo_text"]);
+    assert_json_error(&out, 64, "usage");
+    out.stderr_starts("error: unexpected argument '--bogus'");
+    let out = env.run(&["check", "--format", "json", "--role"]);
+    assert_json_error(&out, 64, "usage");
+    // Refusals carry a kind too; the object has the decision's fields.
+    let out = env.run(&["run", "--json", "--role", "files_agent", "shell_exec"]);
+    let v = assert_json_error(&out, 77, "denied");
+    assert_eq!(v["decision"], "deny");
+    let out = env.run(&[
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=x",
+        "--param",
+        "nope=1",
+    ]);
+    let v = assert_json_error(&out, 65, "bad_parameters");
+    assert!(v["audit_id"].is_string(), "{}", out.context());
+    // A call that needs approval.
+    let out = env.run(&[
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "delete_file",
+        "--param",
+        "dir=/tmp",
+        "--param",
+        "name=agentjail-i12-none",
+    ]);
+    assert_json_error(&out, 75, "approval_required");
+    // The other commands with --format json.
+    for args in [
+        &[
+            "--profiles",
+            missing,
+            "check",
+            "--format",
+            "json",
+            "--role",
+            "files_agent",
+            "echo_text",
+        ][..],
+        &[
+            "--profiles",
+            missing,
+            "profiles",
+            "list",
+            "--format",
+            "json",
+        ],
+        &[
+            "--profiles",
+            missing,
+            "profiles",
+            "show",
+            "files_agent",
+            "--format",
+            "json",
+        ],
+        &["--profiles", missing, "budget", "show", "--format", "json"],
+    ] {
+        let out = env.run(args);
+        assert_json_error(&out, 78, "profile");
+        out.stderr_starts("agentjail: reading ");
+    }
+    let out = env.run(&["approvals", "show", "0123456789ab", "--format", "json"]);
+    assert_json_error(&out, 1, "no_request");
+    // Without JSON asked for, stdout stays empty.
+    let out = env.run(&["run", "--role", "files_agent", "echo_text", "--param", "n"]);
+    out.code(65).stdout_is("");
+}
+
+#[test]
+fn format_json_is_the_one_spelling_and_json_its_alias() {
+    let env = Env::new();
+    let call = [
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=hello",
+    ];
+    let with = |first: &[&str]| {
+        let mut a: Vec<&str> = first.to_vec();
+        a.extend(call);
+        env.run(&a)
+    };
+    let out = with(&["run", "--format", "json"]);
+    let v = out.code(0).json();
+    assert_eq!(v["stdout"], "hello\n", "{}", out.context());
+    let out = with(&["run", "--json"]);
+    assert_eq!(out.code(0).json()["stdout"], "hello\n");
+    let a = with(&["check", "--json"]);
+    let b = with(&["check", "--format", "json"]);
+    assert_eq!(a.code(0).json()["decision"], "allow");
+    assert_eq!(b.code(0).json()["argv"], a.json()["argv"]);
+    // The alias and a text format contradict each other.
+    let out = with(&["run", "--json", "--format", "text"]);
+    out.code(64).stderr_has("cannot be used with");
+}
+
+/// The Landlock ABI agentjail's ruleset uses on this kernel: the kernel's,
+/// up to 6; 9 from 9 on (pathname unix sockets).
+fn applied_landlock_abi() -> i64 {
+    // SAFETY: with a NULL attribute, size 0 and the VERSION flag the call
+    // only returns the ABI number.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    };
+    match v {
+        v if v <= 0 => 0,
+        v if v >= 9 => 9,
+        v => v.min(6),
+    }
+}
+
+#[test]
+fn json_shapes_name_each_field_once() {
+    let env = Env::new();
+    let out = env.run(&[
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=x",
+    ]);
+    let v = out.code(0).json();
+    // oom_killed once, at the top; usage keeps what the cgroup counted.
+    assert_eq!(v["oom_killed"], false, "{}", out.context());
+    assert!(v["usage"].is_object(), "{}", out.context());
+    assert!(v["usage"].get("oom_killed").is_none(), "{}", out.context());
+    assert!(v.get("error").is_none(), "{}", out.context());
+    // The ABI applied, not the kernel's; a full result needs no reason.
+    let c = &v["confinement"];
+    assert_eq!(
+        c["landlock_abi"],
+        applied_landlock_abi(),
+        "{}",
+        out.context()
+    );
+    if c["landlock"] == "full" {
+        assert!(c["landlock_reason"].is_null(), "{}", out.context());
+    } else {
+        assert!(c["landlock_reason"].is_string(), "{}", out.context());
+    }
+    // The audit record says the same, once.
+    let recs = env.records();
+    let result = recs
+        .iter()
+        .find(|r| r["event_type"] == "tool_result")
+        .unwrap();
+    assert_eq!(result["oom_killed"], false);
+    assert!(result["usage"].get("oom_killed").is_none(), "{result}");
+    assert_eq!(result["sandbox"]["landlock_abi"], applied_landlock_abi());
+    // check carries exit_code like run.
+    let out = env.run(&[
+        "check",
+        "--format",
+        "json",
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=x",
+    ]);
+    let v = out.code(0).json();
+    assert_eq!(v["exit_code"], 0, "{}", out.context());
+    assert!(v.get("error").is_none(), "{}", out.context());
+    let out = env.run(&[
+        "check",
+        "--format",
+        "json",
+        "--role",
+        "files_agent",
+        "shell_exec",
+    ]);
+    let v = out.code(77).json();
+    assert_eq!(v["exit_code"], 77, "{}", out.context());
+    assert_eq!(v["error"]["kind"], "denied", "{}", out.context());
+}
+
+#[test]
+fn printed_approve_command_keeps_the_global_options() {
+    let env = Env::new();
+    let log = env.state.path().join("other log.jsonl");
+    let state = env.state.path().join("other-state");
+    // Outside /tmp: the role binds /tmp, and no sandbox may show the profiles.
+    let profiles = env.state.path().join("profiles");
+    std::fs::create_dir_all(profiles.join("roles")).unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    std::fs::copy(bundled.join("tools.toml"), profiles.join("tools.toml")).unwrap();
+    std::fs::copy(
+        bundled.join("roles/files_agent.toml"),
+        profiles.join("roles/files_agent.toml"),
+    )
+    .unwrap();
+    // A directory the sandbox's uid 65534 may delete in (not sticky like /tmp).
+    let victims = tempfile::Builder::new()
+        .prefix("agentjail-i12-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        victims.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let target = victims.path().join("victim");
+    std::fs::write(&target, "x").unwrap();
+    let name = "victim";
+    let dir_param = format!("dir={}", victims.path().display());
+    let globals = [
+        "--profiles",
+        profiles.to_str().unwrap(),
+        "--audit-log",
+        log.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--alert-command",
+        "true # an alert",
+    ];
+    let mut call: Vec<&str> = globals.to_vec();
+    let name_param = format!("name={name}");
+    call.extend([
+        "run",
+        "--json",
+        "--role",
+        "files_agent",
+        "delete_file",
+        "--param",
+        &dir_param,
+        "--param",
+        &name_param,
+    ]);
+    let out = env.run(&call);
+    let v = out.code(75).json();
+    let approve = v["approval"]["approve_command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The stderr hint is the same command.
+    out.stderr_has(&format!("approve with: {approve}"));
+    for option in [
+        "--profiles",
+        "--audit-log",
+        "--state-dir",
+        "--alert-command",
+    ] {
+        assert!(approve.contains(option), "{approve} lacks {option}");
+    }
+    // Followed literally, in a shell with none of the variables the run had.
+    let bin = Path::new(env!("CARGO_BIN_EXE_agentjail")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = env.state.path().join("home");
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.args(["-c", &approve])
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"));
+    let mut sh = assert_cmd::Command::from_std(sh);
+    let out = Out::of(&mut sh);
+    out.code(0);
+    // The approval record went to the run's log, none to the default one.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|r| r["event_type"] == "approval" && r["approval_status"] == "approved"),
+        "no approval record in {}: {text}{}",
+        log.display(),
+        out.context()
+    );
+    assert!(env.records().is_empty(), "{:?}", env.records());
+    // And the call now runs, once.
+    let out = env.run(&call);
+    out.code(0);
+    assert!(!target.exists(), "{}", out.context());
+}
+
+/// The headings of a help text, in order.
+fn help_headings(help: &str) -> Vec<String> {
+    help.lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(':') && !l.contains(' '))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_lists_global_options_once_and_groups_the_rest_alike() {
+    let env = Env::new();
+    let top = env.run(&["--help"]);
+    top.code(0);
+    for option in [
+        "--profiles",
+        "--audit-log",
+        "--state-dir",
+        "--alert-command",
+        "--cgroup-parent",
+    ] {
+        assert_eq!(
+            top.stdout.matches(&format!("{option} <")).count(),
+            1,
+            "{option}{}",
+            top.context()
+        );
+    }
+    top.stdout_has("Global options:");
+    // --cgroup-parent says who needs it.
+    let flat = top.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Unprivileged callers need it on cgroup v1"),
+        "{}",
+        top.context()
+    );
+    let leaves: &[&[&str]] = &[
+        &["run"],
+        &["check"],
+        &["profiles", "list"],
+        &["profiles", "show"],
+        &["profiles", "validate"],
+        &["doctor"],
+        &["completions"],
+        &["man"],
+        &["audit", "verify"],
+        &["audit", "head"],
+        &["audit", "tail"],
+        &["approvals", "list"],
+        &["approvals", "show"],
+        &["approvals", "approve"],
+        &["approvals", "deny"],
+        &["budget", "show"],
+    ];
+    let order = ["Arguments:", "Options:", "Call:", "Output:"];
+    for leaf in leaves {
+        let mut args = leaf.to_vec();
+        args.push("--help");
+        let out = env.run(&args);
+        out.code(0);
+        for option in [
+            "--profiles <",
+            "--audit-log <",
+            "--state-dir <",
+            "--alert-command <",
+            "--verbose",
+        ] {
+            assert!(
+                !out.stdout.contains(option),
+                "{option} repeated{}",
+                out.context()
+            );
+        }
+        out.stdout_has("see `agentjail --help`");
+        let headings = help_headings(&out.stdout);
+        let mut at = 0;
+        for h in &headings {
+            let i = order
+                .iter()
+                .position(|o| o == h)
+                .unwrap_or_else(|| panic!("unexpected heading {h}{}", out.context()));
+            assert!(
+                i >= at,
+                "headings out of order: {headings:?}{}",
+                out.context()
+            );
+            at = i;
+        }
+        if out.stdout.contains("--format") {
+            assert_eq!(
+                headings.last().map(String::as_str),
+                Some("Output:"),
+                "{}",
+                out.context()
+            );
+        }
+    }
+    // Given after the command name, a global option still works (and its
+    // variable stands in for it).
+    let other = env.state.path().join("after.jsonl");
+    env.run(&[
+        "check",
+        "--audit-log",
+        other.to_str().unwrap(),
+        "--role",
+        "files_agent",
+        "echo_text",
+        "--param",
+        "text=x",
+    ])
+    .code(0);
+    assert!(other.exists());
+    env.run(&[
+        "approvals",
+        "list",
+        "--state-dir",
+        env.state.path().join("s2").to_str().unwrap(),
+    ])
+    .code(0);
+}
+
+/// What `agentjail` answers a shell asking to complete the last of `words`.
+fn complete(env: &Env, shell: &str, words: &[&str]) -> Vec<String> {
+    let mut c = env.cmd();
+    c.env("AGENTJAIL_COMPLETE", shell)
+        .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+        .env("_CLAP_IFS", "\n")
+        .arg("--")
+        .args(words);
+    let out = Out::of(&mut c);
+    out.code(0).no_panic();
+    out.stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn completion_offers_roles_tools_and_parameters_from_the_profiles_in_use() {
+    let env = Env::new();
+    let d = profile_dir(
+        r#"
+[tools.alpha_tool]
+risk = "read"
+command = ["echo", "{first}", "{second}"]
+params.first = { type = "string", description = "the first" }
+params.second = { type = "integer" }
+
+[tools.beta_tool]
+risk = "read"
+command = ["true"]
+"#,
+        &[
+            (
+                "picker",
+                "description = \"picks\"\nallowed_tools = [\"alpha_tool\"]\n",
+            ),
+            ("other", "allowed_tools = [\"beta_tool\"]\n"),
+        ],
+    );
+    let dir = d.path().to_str().unwrap();
+    let words = |rest: &[&'static str]| {
+        let mut w = vec!["agentjail", "--profiles", dir];
+        w.extend(rest);
+        w
+    };
+    assert_eq!(
+        complete(&env, "bash", &words(&["run", "--role", ""])),
+        ["other", "picker"]
+    );
+    assert_eq!(
+        complete(&env, "bash", &words(&["check", "--role", "p"])),
+        ["picker"]
+    );
+    // The role's allowed tools only (the current word is the positional).
+    let tools = complete(&env, "bash", &words(&["run", "--role", "picker", "a"]));
+    assert_eq!(tools, ["alpha_tool"]);
+    let tools = complete(&env, "bash", &words(&["run", "--role", "other", ""]));
+    assert!(tools.contains(&"beta_tool".to_string()), "{tools:?}");
+    assert!(!tools.contains(&"alpha_tool".to_string()), "{tools:?}");
+    // Parameter names of the tool typed, as NAME=.
+    let params = complete(
+        &env,
+        "bash",
+        &words(&["run", "--role", "picker", "alpha_tool", "--param", ""]),
+    );
+    assert_eq!(params, ["first=", "second="]);
+    // fish: the last word is the current one, and candidates carry help.
+    let params = complete(
+        &env,
+        "fish",
+        &words(&["check", "--role", "picker", "alpha_tool", "-p", "f"]),
+    );
+    assert_eq!(params, ["first="]);
+    // The profiles from the variable when no --profiles is typed.
+    let mut c = env.cmd();
+    c.env("AGENTJAIL_COMPLETE", "bash")
+        .env("AGENTJAIL_PROFILES", dir)
+        .env("_CLAP_COMPLETE_INDEX", "3")
+        .args(["--", "agentjail", "profiles", "show", "pi"]);
+    Out::of(&mut c).code(0).stdout_is("picker");
+    // The installed scripts call back the binary.
+    for shell in ["bash", "zsh", "fish"] {
+        env.run(&["completions", shell])
+            .code(0)
+            .stdout_has("AGENTJAIL_COMPLETE");
+    }
+}
+
+#[test]
+fn profiles_show_fills_in_every_default_and_the_tools() {
+    let env = Env::new();
+    let out = env.run(&["profiles", "show", "files_agent"]);
+    out.code(0);
+    // The built-in screening lists, written out.
+    for needle in [
+        "injection_action = \"deny\"",
+        "injection_patterns = [",
+        "suspicious_values = [",
+        "\"rm -rf\"",
+        "suspicious_patterns = [",
+        // Each allowed tool, its parameters, their types and rules.
+        "[tools.hash_file]",
+        "risk = \"read\"",
+        "max_value_size = \"64Ki\"",
+        "[tools.hash_file.params.path]",
+        "type = \"path\"",
+        "required = true",
+        "access = \"paths\"",
+        "[tools.delete_file.params.name]",
+        "pattern = ",
+    ] {
+        out.stdout_has(needle);
+    }
+    assert!(
+        !out.stdout.contains("[tools.shell_exec]"),
+        "{}",
+        out.context()
+    );
+    let v = env
+        .run(&["profiles", "show", "files_agent", "--format", "json"])
+        .code(0)
+        .json();
+    assert!(
+        v["profile"]["screening"]["suspicious_values"].is_array(),
+        "{v}"
+    );
+    // An unknown role is a usage error, not a denial.
+    env.run(&["profiles", "show", "nope"])
+        .code(64)
+        .stdout_is("")
+        .stderr_starts(&format!(
+            "agentjail: unknown role `nope`; known roles: {KNOWN_ROLES}"
+        ));
 }

@@ -14,18 +14,12 @@ use std::time::{Duration, Instant};
 /// Runs `--approval-hook` for a new request: `/bin/sh -c CMD` in its own
 /// process group, the request as JSON on stdin, stdout and stderr on
 /// /dev/null, killed after `AGENTJAIL_APPROVAL_HOOK_TIMEOUT` (default 5 s).
-pub fn run_hook(
-    command: &str,
-    req: &Request,
-    approve: &str,
-    state: &StateDir,
-) -> Result<(), String> {
+pub fn run_hook(command: &str, req: &Request, approve: &str, deny: &str) -> Result<(), String> {
     let timeout = std::env::var("AGENTJAIL_APPROVAL_HOOK_TIMEOUT")
         .ok()
         .and_then(|v| humantime::parse_duration(v.trim()).ok())
         .unwrap_or(DEFAULT_HOOK_TIMEOUT);
     let mut payload = serde_json::to_value(req).unwrap_or(Value::Null);
-    let deny = format!("agentjail {}approvals deny {}", state.option(), req.id);
     payload["approve_command"] = json!(approve);
     payload["deny_command"] = json!(deny);
     let fd = nix::sys::memfd::memfd_create(
@@ -48,7 +42,7 @@ pub fn run_hook(
         .stderr(std::process::Stdio::null())
         .env("AGENTJAIL_APPROVAL_ID", &req.id)
         .env("AGENTJAIL_APPROVAL_COMMAND", approve)
-        .env("AGENTJAIL_DENY_COMMAND", &deny)
+        .env("AGENTJAIL_DENY_COMMAND", deny)
         .process_group(0)
         .spawn()
         .map_err(|e| format!("could not start `/bin/sh -c {command}`: {e}"))?;

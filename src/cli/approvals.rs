@@ -8,6 +8,7 @@ use crate::approval::{
 };
 use crate::audit::AuditLog;
 use crate::exit;
+use crate::run::gate::{approve_command, decide_command};
 use crate::run::Context;
 use crate::state::StateDir;
 use crate::text::time_text;
@@ -75,11 +76,7 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
                 .iter()
                 .map(|r| {
                     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                    v["approve_command"] = json!(format!(
-                        "agentjail {}approvals approve {}",
-                        state.option(),
-                        r.id
-                    ));
+                    v["approve_command"] = json!(approve_command(ctx, &r.id));
                     v
                 })
                 .collect();
@@ -117,13 +114,12 @@ fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
             }
             for d in &damaged {
                 s.push_str(&format!(
-                    "{:<12}  {:<8}  {}: {} (remove it with `agentjail {}approvals deny {}`)\n",
+                    "{:<12}  {:<8}  {}: {} (remove it with `{}`)\n",
                     d.id,
                     "damaged",
                     d.path.display(),
                     crate::text::shorten(&d.why, 200),
-                    state.option(),
-                    d.id
+                    decide_command(ctx, "deny", &d.id),
                 ));
             }
             if requests.is_empty() && damaged.is_empty() {
@@ -154,9 +150,9 @@ fn show(ctx: &Context, id: &str, format: Format) -> Result<i32, AppError> {
                     json!({"id": id, "path": path, "status": "damaged", "why": why})
                 ))?,
                 Format::Text => out(&crate::text::printable(&format!(
-                    "  request   {id} (damaged)\n  file      {}\n  why       {why}\n  remove it with `agentjail {}approvals deny {id}`\n",
+                    "  request   {id} (damaged)\n  file      {}\n  why       {why}\n  remove it with `{}`\n",
                     path.display(),
-                    state.option()
+                    decide_command(ctx, "deny", id)
                 )))?,
             }
             return Ok(exit::OK);

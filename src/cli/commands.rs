@@ -46,16 +46,21 @@ pub fn profiles_list(ctx: &Context, format: Format) -> Result<i32, AppError> {
 pub fn profiles_show(ctx: &Context, role: &str, format: Format) -> Result<i32, AppError> {
     let set = ctx.load_profiles()?;
     let Some(r) = set.roles.get(role) else {
-        eprintln!(
-            "agentjail: denied: unknown role `{role}`; known roles: {}",
+        return Err(AppError::Usage(format!(
+            "unknown role `{role}`; known roles: {}",
             set.role_names().join(", ")
-        );
-        return Ok(exit::DENIED);
+        )));
     };
+    let r = filled_role(r);
     let tools: std::collections::BTreeMap<_, _> = r
         .allowed_tools
         .iter()
-        .filter_map(|t| set.catalog.tools.get(t).map(|s| (t.clone(), s.clone())))
+        .filter_map(|t| {
+            set.catalog
+                .tools
+                .get(t)
+                .map(|s| (t.clone(), filled_tool(s)))
+        })
         .collect();
     match format {
         Format::Json => out(&format!(
@@ -64,14 +69,64 @@ pub fn profiles_show(ctx: &Context, role: &str, format: Format) -> Result<i32, A
                 .unwrap_or_default()
         ))?,
         Format::Text => {
-            let text = toml::to_string_pretty(r).unwrap_or_default();
+            #[derive(Serialize)]
+            struct Tools<'a> {
+                tools: &'a std::collections::BTreeMap<String, profile::ToolSpec>,
+            }
+            let text = toml::to_string_pretty(&r).unwrap_or_default();
+            let tools = toml::to_string_pretty(&Tools { tools: &tools }).unwrap_or_default();
             out(&format!(
-                "# role {} (from {}), every default filled in\n{text}",
+                "# role {} (from {}), every default filled in\n{text}\n\
+                 # the allowed tools, as the catalog defines them, every default filled in\n{tools}",
                 r.name, set.source
             ))?;
         }
     }
     Ok(exit::OK)
+}
+
+/// The role with the screening lists it leaves unset (the built-in ones) written out.
+fn filled_role(r: &profile::Role) -> profile::Role {
+    use crate::policy::screening as builtin;
+    use profile::{InjectionAction, PatternRule};
+    let mut r = r.clone();
+    let s = &mut r.screening;
+    s.injection_action.get_or_insert(InjectionAction::Deny);
+    s.injection_patterns.get_or_insert_with(|| {
+        builtin::DEFAULT_INJECTION_PATTERNS
+            .iter()
+            .map(|(_, re)| PatternRule::Plain(re.to_string()))
+            .collect()
+    });
+    s.suspicious_values.get_or_insert_with(|| {
+        builtin::DEFAULT_SUSPICIOUS_VALUES
+            .iter()
+            .map(|v| v.to_string())
+            .collect()
+    });
+    s.suspicious_patterns.get_or_insert_with(|| {
+        builtin::DEFAULT_SUSPICIOUS_PATTERNS
+            .iter()
+            .map(|(_, re)| re.to_string())
+            .collect()
+    });
+    r
+}
+
+/// A tool's catalog entry with its defaults written out: risk class, which
+/// parameters are required, the size limits.
+fn filled_tool(t: &profile::ToolSpec) -> profile::ToolSpec {
+    use crate::policy::params::{DEFAULT_MAX_CALL, DEFAULT_MAX_VALUE};
+    let mut t = t.clone();
+    t.risk = Some(t.risk_class());
+    for p in t.params.values_mut() {
+        p.required = Some(p.is_required());
+    }
+    t.max_value_size
+        .get_or_insert_with(|| format!("{}Ki", DEFAULT_MAX_VALUE / 1024));
+    t.max_call_size
+        .get_or_insert_with(|| format!("{}Ki", DEFAULT_MAX_CALL / 1024));
+    t
 }
 
 /// Validates directories (tools.toml + roles/) or single files; prints every error.

@@ -30,6 +30,11 @@ pub enum AppError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     AuditCmd(#[from] crate::audit::verify::ReadError),
+    /// The JSON object describing this error is already on stdout (it carries
+    /// more than the error: the audit id, the decision); `main` prints only
+    /// the stderr line.
+    #[error(transparent)]
+    Reported(Box<AppError>),
 }
 
 impl AppError {
@@ -42,7 +47,57 @@ impl AppError {
             AppError::Usage(_) => exit::USAGE,
             AppError::Output(_) => exit::LAUNCHER_FAILED,
             AppError::AuditCmd(e) => e.exit_code(),
+            AppError::Reported(e) => e.exit_code(),
         }
+    }
+
+    /// The machine-readable kind of the failure: `error.kind` in JSON output.
+    pub fn kind(&self) -> &'static str {
+        use crate::approval::ApprovalError as A;
+        match self {
+            AppError::Reported(e) => e.kind(),
+            AppError::AuditCmd(_) => "audit_log",
+            AppError::Output(_) => "output",
+            AppError::Call(CallError::Approval(e)) => match e {
+                A::NotFound(_) => "no_request",
+                A::NotPending { .. } => "not_pending",
+                A::RoleUnknown { .. } => "unknown_role",
+                A::NoBinding(_) => "not_approvable",
+                A::NotApprover { .. } => "denied",
+                A::BadId(_) | A::NoTerminal(_) => "usage",
+            },
+            e => kind_of_exit(e.exit_code()),
+        }
+    }
+
+    /// The JSON object printed on stdout for this error when JSON output was
+    /// asked for: `exit_code` and `error` (`kind`, `message`).
+    pub fn to_json(&self, message: &str) -> serde_json::Value {
+        serde_json::json!({
+            "exit_code": self.exit_code(),
+            "error": error_json(self.kind(), message),
+        })
+    }
+}
+
+/// `error` in JSON output: `{"kind": ..., "message": ...}`.
+pub fn error_json(kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "kind": kind, "message": message })
+}
+
+/// The kind of a failure that has only its exit code to go by.
+pub fn kind_of_exit(code: i32) -> &'static str {
+    match code {
+        exit::USAGE => "usage",
+        exit::BAD_PARAMETERS => "bad_parameters",
+        exit::APPROVAL_REQUIRED => "approval_required",
+        exit::DENIED => "denied",
+        exit::CONFIG => "profile",
+        exit::TIMEOUT => "timeout",
+        exit::LAUNCHER_FAILED => "launcher",
+        exit::NOT_EXECUTABLE => "not_executable",
+        exit::NOT_FOUND => "not_found",
+        _ => "failed",
     }
 }
 

@@ -1,9 +1,6 @@
 //! The man pages: clap's rendering of the command line, plus the sections
 //! clap cannot know (profile format, exit status, environment, files).
 
-use crate::cli::Cli;
-use clap::CommandFactory;
-
 /// Hand-written sections appended to agentjail(1).
 const EXTRA_SECTIONS: &str = include_str!("manual.roff");
 
@@ -36,7 +33,7 @@ const TITLES: &[&str] = &[
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.
 pub fn render(page: Option<&str>) -> std::io::Result<Vec<u8>> {
     // The exit codes live in their own section; the help's short table is not repeated.
-    let mut cmd = Cli::command().after_help(None::<&'static str>);
+    let mut cmd = crate::cli::command().after_help(None::<&'static str>);
     cmd.build();
     let mut buf = Vec::new();
     match page {

@@ -7,14 +7,16 @@ pub mod approvals;
 pub mod audit;
 pub mod budget;
 pub mod commands;
+pub mod complete;
 mod error;
 pub mod manual;
 pub mod prompt;
 pub mod run;
 
-pub use error::AppError;
+pub use error::{error_json, kind_of_exit, AppError};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -48,12 +50,12 @@ Environment:
 pub struct Cli {
     /// Profile directory (tools.toml and roles/*.toml); default: the first of
     /// $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles
-    #[arg(long, global = true, env = "AGENTJAIL_PROFILES", value_name = "DIR")]
+    #[arg(long, global = true, env = "AGENTJAIL_PROFILES", value_name = "DIR", help_heading = GLOBAL)]
     pub profiles: Option<PathBuf>,
 
     /// Audit log file; default: /var/log/agentjail/audit.jsonl for root,
     /// $XDG_STATE_HOME/agentjail/audit.jsonl for a user
-    #[arg(long, global = true, env = "AGENTJAIL_AUDIT_LOG", value_name = "PATH")]
+    #[arg(long, global = true, env = "AGENTJAIL_AUDIT_LOG", value_name = "PATH", help_heading = GLOBAL)]
     pub audit_log: Option<PathBuf>,
 
     /// Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk
@@ -62,23 +64,26 @@ pub struct Cli {
         long,
         global = true,
         env = "AGENTJAIL_ALERT_COMMAND",
+        help_heading = GLOBAL,
         value_name = "CMD"
     )]
     pub alert_command: Option<String>,
 
     /// Parent of each run's cgroup, relative to the cgroup mount (under every
-    /// v1 hierarchy alike); default: agentjail below the launcher's own cgroup (root)
+    /// v1 hierarchy alike); default: agentjail below the launcher's own cgroup (root).
+    /// Unprivileged callers need it on cgroup v1: a parent in every hierarchy they may write to
     #[arg(
         long,
         global = true,
         env = "AGENTJAIL_CGROUP_PARENT",
+        help_heading = GLOBAL,
         value_name = "PATH"
     )]
     pub cgroup_parent: Option<PathBuf>,
 
     /// State directory (approval requests, budget counters); default: /var/lib/agentjail
     /// for root, $XDG_STATE_HOME/agentjail for a user
-    #[arg(long, global = true, env = "AGENTJAIL_STATE_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "AGENTJAIL_STATE_DIR", value_name = "DIR", help_heading = GLOBAL)]
     pub state_dir: Option<PathBuf>,
 
     /// Shell command run (sh -c) for each new pending approval request, with the
@@ -87,16 +92,17 @@ pub struct Cli {
         long,
         global = true,
         env = "AGENTJAIL_APPROVAL_HOOK",
+        help_heading = GLOBAL,
         value_name = "CMD"
     )]
     pub approval_hook: Option<String>,
 
     /// More log output on stderr (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Only errors on stderr
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -108,8 +114,8 @@ pub enum Command {
     /// Decide, then run the tool inside the sandbox
     ///
     /// The tool inherits stdin, stdout and stderr and agentjail exits with the
-    /// tool's exit code. With --json, its output is captured and one JSON object
-    /// describing the run is printed instead.
+    /// tool's exit code. With --format json (or --json), its output is captured and
+    /// one JSON object describing the run is printed instead.
     ///
     /// A delete- or external-class call runs once with a matching approval; else
     /// agentjail asks at the terminal (when stdin is one), or queues a request and
@@ -117,15 +123,14 @@ pub enum Command {
     Run {
         #[command(flatten)]
         call: CallArgs,
-        /// Capture the tool's output and print one JSON result object
-        #[arg(long)]
-        json: bool,
         /// Ask for approval at the terminal (/dev/tty) even when stdin is not one
         #[arg(long, conflicts_with = "no_interactive")]
         interactive: bool,
         /// Never ask at the terminal: queue an approval request and exit 75
         #[arg(long)]
         no_interactive: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Decide without running: print the decision, its reasons, the argv and the sandbox plan
     ///
@@ -134,9 +139,8 @@ pub enum Command {
     Check {
         #[command(flatten)]
         call: CallArgs,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// List, show and validate role profiles
     #[command(subcommand)]
@@ -144,10 +148,15 @@ pub enum Command {
     /// Report what this host offers for sandboxing and how to fix what is missing
     Doctor {
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Print a shell completion script
+    ///
+    /// The script calls agentjail back for each completion, so role names
+    /// (after --role), tool names and parameter names (after --param) come from
+    /// the profiles in use. Load it with `source <(agentjail completions bash)`,
+    /// or install it where the shell looks (completions/ has all three).
     Completions {
         /// The shell to generate for
         #[arg(value_enum)]
@@ -182,7 +191,7 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         all: bool,
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Show one request: role, agent, session, tool, parameters, argv, sandbox
@@ -191,7 +200,7 @@ pub enum ApprovalsCommand {
         #[arg(value_name = "ID")]
         id: String,
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Approve a pending request: one run of exactly that call, until the TTL ends
@@ -234,10 +243,10 @@ pub enum BudgetCommand {
         #[arg(long, value_name = "ID")]
         session: Option<String>,
         /// Only this role
-        #[arg(long, value_name = "ROLE")]
+        #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
         role: Option<String>,
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
 }
@@ -261,13 +270,13 @@ pub enum AuditCommand {
         #[arg(long, value_name = "SEQ:HASH")]
         after: Option<String>,
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Print the last record's SEQ:HASH, to be stored elsewhere and given to verify --head
     Head {
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Show the last records, one line each (colour only on a terminal)
@@ -279,7 +288,7 @@ pub enum AuditCommand {
         #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
         lines: usize,
         /// Only this role's records
-        #[arg(long, value_name = "ROLE")]
+        #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
         role: Option<String>,
         /// Only this session's records
         #[arg(long, value_name = "ID")]
@@ -291,7 +300,7 @@ pub enum AuditCommand {
         #[arg(long, value_name = "TYPE", value_parser = ["decision", "tool_call", "tool_result", "approval", "error"])]
         event: Option<String>,
         /// Output format: text, or the records' JSON lines as stored
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
 }
@@ -300,14 +309,17 @@ pub enum AuditCommand {
 pub enum ProfilesCommand {
     /// List the roles and where they were loaded from
     List {
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Show one role's profile with every default filled in
     Show {
         /// The role's name
+        #[arg(add = ArgValueCompleter::new(complete::roles))]
         role: String,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
     /// Check profile directories and print every error (exit 78 on any)
@@ -320,30 +332,30 @@ pub enum ProfilesCommand {
 #[derive(Debug, Clone, Args)]
 pub struct CallArgs {
     /// The agent's role, which selects the permission profile
-    #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE")]
+    #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", help_heading = CALL, add = ArgValueCompleter::new(complete::roles))]
     pub role: Option<String>,
     /// The calling agent's id (recorded in the audit log)
-    #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID")]
+    #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID", help_heading = CALL)]
     pub agent: Option<String>,
     /// The agent's session id (recorded; budgets are kept per session)
-    #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
+    #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID", help_heading = CALL)]
     pub session: Option<String>,
     /// One parameter; repeatable. VALUE is converted to the parameter's type
-    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", help_heading = CALL, add = ArgValueCompleter::new(complete::params))]
     pub param: Vec<String>,
     /// All parameters as a JSON object, inline, from @FILE, or from stdin with -
-    #[arg(long, value_name = "JSON|@FILE|-")]
+    #[arg(long, value_name = "JSON|@FILE|-", help_heading = CALL)]
     pub params: Option<String>,
     /// The tool's stdin, from a file: its SHA-256 is bound by an approval
     /// (a plain stdin cannot be). Read once into a sealed memory file, at most 16 MiB
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = CALL)]
     pub stdin_file: Option<PathBuf>,
     /// Tokens the agent spent producing this call: counted against the role's max_tokens
     /// for the session (check only shows the effect)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = CALL)]
     pub tokens: u64,
     /// The tool to call, as named in the tool catalog
-    #[arg(value_name = "TOOL")]
+    #[arg(value_name = "TOOL", add = ArgValueCompleter::new(complete::tools))]
     pub tool: String,
     /// Extra arguments for tools that accept them (each checked against the tool's pattern)
     #[arg(last = true, value_name = "EXTRA_ARGS")]
@@ -354,4 +366,124 @@ pub struct CallArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+/// `--format` and its alias `--json`, for `run` and `check`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Output format; json: one JSON object (run: the tool's output captured)
+    #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
+    pub format: Format,
+    /// The same as --format json
+    #[arg(long, conflicts_with = "format", help_heading = OUTPUT)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    pub fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
+/// The help heading of the options every command takes (shown once, in
+/// `agentjail --help`).
+const GLOBAL: &str = "Global options";
+/// The help heading of the call's options (run, check).
+const CALL: &str = "Call";
+/// The help heading of `--format` (and `--json`), last in every command.
+const OUTPUT: &str = "Output";
+
+/// The command line as parsed: the derived command, with the global options
+/// hidden from each command's help (they are listed once, in
+/// `agentjail --help`) but still accepted after the command name.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    // A command that already has an argument of a global's id does not get the
+    // global's copy (clap's propagation skips it); a hidden, global copy is
+    // still parsed, its value propagated to the top, and passed on to the
+    // command's own subcommands (hidden, too).
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, |sub| {
+            let sub = globals
+                .iter()
+                .fold(sub, |sub, a| sub.arg(a.clone().hide(true)));
+            point_to_global_help(sub)
+        })
+    })
+}
+
+const SEE_GLOBAL: &str = "Global options (--profiles, --audit-log, --state-dir, --alert-command, \
+    --approval-hook, --cgroup-parent, -v, -q): see `agentjail --help`";
+
+/// Says where the hidden global options are described, in `sub` and its subcommands.
+fn point_to_global_help(sub: clap::Command) -> clap::Command {
+    let names: Vec<String> = sub
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let sub = sub.after_help(SEE_GLOBAL);
+    names.iter().fold(sub, |sub, name| {
+        sub.mut_subcommand(name, point_to_global_help)
+    })
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut matches = command().try_get_matches()?;
+    Cli::from_arg_matches_mut(&mut matches)
+}
+
+impl Cli {
+    /// Whether the command's output is JSON (`--format json`, `run --json`).
+    pub fn json_output(&self) -> bool {
+        match &self.command {
+            Command::Run { output, .. } | Command::Check { output, .. } => output.json(),
+            Command::Profiles(ProfilesCommand::List { format })
+            | Command::Profiles(ProfilesCommand::Show { format, .. })
+            | Command::Doctor { format }
+            | Command::Approvals(ApprovalsCommand::List { format, .. })
+            | Command::Approvals(ApprovalsCommand::Show { format, .. })
+            | Command::Budget(BudgetCommand::Show { format, .. })
+            | Command::Audit(AuditCommand::Verify { format, .. })
+            | Command::Audit(AuditCommand::Head { format })
+            | Command::Audit(AuditCommand::Tail { format, .. }) => *format == Format::Json,
+            Command::Profiles(ProfilesCommand::Validate { .. })
+            | Command::Approvals(ApprovalsCommand::Approve { .. })
+            | Command::Approvals(ApprovalsCommand::Deny { .. })
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
+        }
+    }
+}
+
+/// Whether a command line that did not parse asked for JSON output: a
+/// `--json`, `--format json` or `--format=json` before any `--`.
+pub fn asks_for_json<I, S>(args: I) -> bool
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut prev_format = false;
+    for a in args {
+        let a = a.as_ref();
+        if a == "--" {
+            break;
+        }
+        if a == "--json" || a == "--format=json" || (prev_format && a == "json") {
+            return true;
+        }
+        prev_format = a == "--format";
+    }
+    false
 }

@@ -3,7 +3,7 @@
 //! the README documents it, and return the exit code.
 
 use super::prompt::{Prompt, Terminal};
-use super::{AppError, CallArgs, Format};
+use super::{error_json, kind_of_exit, AppError, CallArgs};
 use crate::policy::params::{self, ParamError, Params};
 use crate::policy::{Decision, Outcome, ToolCall};
 use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, Stdio};
@@ -134,12 +134,13 @@ fn request(args: &CallArgs, stdio: Stdio, install_stdin: bool) -> Result<CallReq
 }
 
 /// `agentjail check`: decide, audit, print; never executes.
-pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppError> {
+pub fn check(ctx: &Context, args: &CallArgs, json_out: bool) -> Result<i32, AppError> {
     let req = request(args, Stdio::Capture, false)?;
     let r = run::check(ctx, &req)?;
     let d = &r.decision;
-    let report = json!({
+    let mut report = json!({
         "decision": d.outcome.as_str(),
+        "exit_code": r.exit_code,
         "role": req.call.role,
         "tool": req.call.tool,
         "risk": d.risk,
@@ -153,14 +154,17 @@ pub fn check(ctx: &Context, args: &CallArgs, format: Format) -> Result<i32, AppE
         "approval": r.look.approval,
         "audit_id": r.audit_id,
     });
+    if r.exit_code != crate::exit::OK {
+        report["error"] = error_json(kind_of_exit(r.exit_code), d.headline());
+    }
     let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => writeln!(
+    match json_out {
+        true => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Text => write!(out, "{}{}", printable(&check_text(&report)), r.look.text()),
+        false => write!(out, "{}{}", printable(&check_text(&report)), r.look.text()),
     }
     .map_err(AppError::Output)?;
     if let Some(e) = &r.not_runnable {
@@ -283,29 +287,34 @@ pub fn run(
         Ok(o) => o,
         Err(failure) => {
             // A framework reading --json gets an object even when the launch fails.
+            let error = AppError::from(failure.error);
             if let (true, Some(id)) = (json_out, &failure.audit_id) {
                 let v = json!({
                     "audit_id": id,
                     "decision": failure.decision.map(|o| o.as_str()),
-                    "exit_code": failure.error.exit_code(),
+                    "exit_code": error.exit_code(),
                     "verdict_by": "agentjail",
-                    "error": printable(&crate::text::chain(&failure.error)),
+                    "error": error_json(error.kind(), &printable(&crate::text::chain(&error))),
                 });
                 println!("{v}");
+                return Err(AppError::Reported(Box::new(error)));
             }
-            return Err(failure.error.into());
+            return Err(error);
         }
     };
     let Some(ran) = &outcome.run else {
         return refused(&outcome, json_out);
     };
-    if ran.outcome.timed_out {
-        eprintln!(
-            "agentjail: timeout: tool `{}` was killed after {}s (role `{}` limits.timeout_seconds)",
+    let timeout = ran.outcome.timed_out.then(|| {
+        format!(
+            "timeout: tool `{}` was killed after {}s (role `{}` limits.timeout_seconds)",
             req.call.tool,
             ran.timeout.as_secs(),
             req.call.role
-        );
+        )
+    });
+    if let Some(t) = &timeout {
+        eprintln!("agentjail: {t}");
     }
     if json_out {
         print_result(
@@ -313,6 +322,7 @@ pub fn run(
             &outcome.decision,
             &ran.outcome,
             outcome.exit_code,
+            timeout.as_deref(),
         )?;
     }
     Ok(outcome.exit_code)
@@ -380,14 +390,16 @@ fn refused(o: &CallOutcome, json_out: bool) -> Result<i32, AppError> {
             Ok(code)
         }
         (ApprovalState::Settled, Outcome::BadParameters) => {
-            if json_out {
-                print_json(id, d, code, None);
-            }
             let e = d
                 .parameter_error
                 .clone()
                 .unwrap_or(ParamError::Json(d.headline().into()));
-            Err(crate::run::CallError::Params(e).into())
+            let e = AppError::from(crate::run::CallError::Params(e));
+            if json_out {
+                print_json(id, d, code, None);
+                return Err(AppError::Reported(Box::new(e)));
+            }
+            Err(e)
         }
         (ApprovalState::Settled, _) => {
             if json_out {
@@ -417,6 +429,7 @@ fn print_json(id: &str, d: &Decision, code: i32, approval: Option<Value>) {
         "reasons": d.reasons,
         "exit_code": code,
         "verdict_by": "agentjail",
+        "error": error_json(kind_of_exit(code), d.headline()),
     });
     if let Some(a) = approval {
         v["approval"] = a;
@@ -424,14 +437,20 @@ fn print_json(id: &str, d: &Decision, code: i32, approval: Option<Value>) {
     println!("{v}");
 }
 
-fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(), AppError> {
+fn print_result(
+    id: &str,
+    d: &Decision,
+    o: &RunOutcome,
+    code: i32,
+    timeout: Option<&str>,
+) -> Result<(), AppError> {
     let text = |c: &Option<sandbox::Captured>| {
         c.as_ref()
             .map(|c| String::from_utf8_lossy(&c.data).into_owned())
             .unwrap_or_default()
     };
     let truncated = |c: &Option<sandbox::Captured>| c.as_ref().is_some_and(|c| c.truncated);
-    let v = json!({
+    let mut v = json!({
         "audit_id": id,
         "decision": d.outcome.as_str(),
         "exit_code": code,
@@ -447,6 +466,9 @@ fn print_result(id: &str, d: &Decision, o: &RunOutcome, code: i32) -> Result<(),
         "usage": o.usage,
         "oom_killed": o.usage.oom_killed,
     });
+    if let Some(t) = timeout {
+        v["error"] = error_json("timeout", t);
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(AppError::Output)
 }

@@ -125,6 +125,45 @@ pub struct Gate<'a> {
     call: &'a ToolCall,
 }
 
+/// The global options a printed command must repeat so that following it
+/// literally reads the same policy and writes to the same places: each of
+/// `--profiles`, `--audit-log`, `--state-dir` and `--alert-command` that was
+/// given (by flag or variable), paths made absolute, shell-quoted, each
+/// followed by a space.
+pub fn global_options(ctx: &Context) -> String {
+    let path = |p: &Path| {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        crate::text::shell_quote(&p.to_string_lossy())
+    };
+    let mut s = String::new();
+    let options = [
+        ("--profiles", ctx.profiles.as_deref().map(path)),
+        ("--audit-log", ctx.audit_log.as_deref().map(path)),
+        ("--state-dir", ctx.state_dir.as_deref().map(path)),
+        (
+            "--alert-command",
+            ctx.alert_command.as_deref().map(crate::text::shell_quote),
+        ),
+    ];
+    for (name, value) in options {
+        if let Some(v) = value {
+            s.push_str(&format!("{name} {v} "));
+        }
+    }
+    s
+}
+
+/// `agentjail [global options] approvals VERB ID`: the command that decides
+/// request `id` (`verb` is `approve` or `deny`).
+pub fn decide_command(ctx: &Context, verb: &str, id: &str) -> String {
+    format!("agentjail {}approvals {verb} {id}", global_options(ctx))
+}
+
+/// The command that approves request `id`, as printed and in JSON.
+pub fn approve_command(ctx: &Context, id: &str) -> String {
+    decide_command(ctx, "approve", id)
+}
+
 impl<'a> Gate<'a> {
     pub fn new(
         ctx: &'a Context,
@@ -465,7 +504,7 @@ impl<'a> Gate<'a> {
 
     /// The command that approves request `id`.
     fn approve_command(&self, id: &str) -> String {
-        format!("agentjail {}approvals approve {id}", self.state.option())
+        approve_command(self.ctx, id)
     }
 
     /// Adds what the gate did to the decision record.
@@ -532,7 +571,11 @@ impl<'a> Gate<'a> {
                     return;
                 }
             }
-            if let Err(cause) = run_hook(hook, req, &self.approve_command(&req.id), &self.state) {
+            let (approve, deny) = (
+                self.approve_command(&req.id),
+                decide_command(self.ctx, "deny", &req.id),
+            );
+            if let Err(cause) = run_hook(hook, req, &approve, &deny) {
                 tracing::warn!("approval hook failed: {cause}");
                 let mut r = rec.error_after(
                     &format!("approval hook failed: {cause}"),

@@ -12,10 +12,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// What the Landlock layer achieved, reported by the tool's process just before exec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confinement {
-    /// The Landlock ABI the kernel offers (0 when unavailable).
+    /// The Landlock ABI whose rules were applied (0 when none were).
     pub landlock_abi: i32,
     /// "full", "partial" or "none".
     pub landlock: String,
+    /// Why `landlock` is not "full"; null when it is.
+    pub landlock_reason: Option<String>,
     pub seccomp: bool,
     pub no_new_privs: bool,
 }

@@ -14,9 +14,57 @@ use landlock::{
 /// unix sockets.
 const TARGET_ABI: ABI = ABI::V6;
 
+/// `TARGET_ABI` as a number.
+const TARGET_ABI_NUMBER: i32 = 6;
+
 /// The ABI whose `LANDLOCK_ACCESS_FS_RESOLVE_UNIX` governs `connect` and
 /// `sendmsg` to pathname unix sockets.
 pub const RESOLVE_UNIX_ABI: i32 = 9;
+
+/// The ABI whose rules `restrict` applies on a kernel offering `kernel`:
+/// what the confinement report names (not the kernel's own ABI, which may
+/// offer features agentjail does not use).
+pub fn applied_abi(kernel: i32) -> i32 {
+    if kernel >= RESOLVE_UNIX_ABI {
+        RESOLVE_UNIX_ABI
+    } else {
+        kernel.clamp(0, TARGET_ABI_NUMBER)
+    }
+}
+
+/// The rights a ruleset of `TARGET_ABI` handles that a kernel below their
+/// ABI cannot enforce (so the ruleset is only partly enforced there).
+const FEATURES: &[(i32, &str)] = &[
+    (
+        2,
+        "moving and linking files between directories (refer, ABI 2)",
+    ),
+    (3, "truncating files (ABI 3)"),
+    (4, "TCP bind and connect rules (ABI 4)"),
+    (5, "ioctl on device files (ABI 5)"),
+    (6, "abstract unix socket and signal scoping (ABI 6)"),
+];
+
+/// Why a ruleset is not fully enforced on a kernel offering `kernel`: the
+/// features it lacks (TCP rules only matter without a network).
+pub fn shortfall(kernel: i32, handles_tcp: bool) -> String {
+    if kernel <= 0 {
+        return "the kernel offers no Landlock (the role marks it optional)".into();
+    }
+    let missing: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(abi, _)| *abi > kernel && (*abi != 4 || handles_tcp))
+        .map(|(_, what)| *what)
+        .collect();
+    if missing.is_empty() {
+        format!("the kernel (Landlock ABI {kernel}) enforced only part of the ruleset")
+    } else {
+        format!(
+            "the kernel's Landlock ABI {kernel} lacks {}",
+            missing.join(", ")
+        )
+    }
+}
 
 /// The child sends these over the setup channel as text, so each message
 /// carries its cause itself and has no `source` (that would print it twice).
@@ -182,6 +230,33 @@ pub fn restrict(plan: &SandboxPlan) -> Result<RulesetStatus, LandlockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applied_abi_is_what_the_ruleset_uses() {
+        assert_eq!(applied_abi(0), 0);
+        assert_eq!(applied_abi(3), 3);
+        assert_eq!(applied_abi(6), 6);
+        assert_eq!(applied_abi(7), 6);
+        assert_eq!(applied_abi(8), 6);
+        assert_eq!(applied_abi(9), 9);
+        assert_eq!(applied_abi(12), 9);
+    }
+
+    #[test]
+    fn a_shortfall_names_what_the_kernel_lacks() {
+        assert_eq!(
+            shortfall(3, true),
+            "the kernel's Landlock ABI 3 lacks TCP bind and connect rules (ABI 4), \
+             ioctl on device files (ABI 5), abstract unix socket and signal scoping (ABI 6)"
+        );
+        assert_eq!(
+            shortfall(3, false),
+            "the kernel's Landlock ABI 3 lacks ioctl on device files (ABI 5), \
+             abstract unix socket and signal scoping (ABI 6)"
+        );
+        assert!(shortfall(0, false).contains("no Landlock"));
+        assert!(shortfall(6, true).contains("only part"));
+    }
 
     #[test]
     fn writable_paths_are_tmp_shm_and_rw_binds() {

@@ -217,7 +217,8 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     if let Err(e) = caps::drop_all() {
         fail("dropping capabilities", &e);
     }
-    let landlock = if prep.mechanisms.landlock_abi > 0 {
+    let kernel_abi = prep.mechanisms.landlock_abi;
+    let landlock = if kernel_abi > 0 {
         match landlock::restrict(plan) {
             Ok(status) => landlock::status_name(&status).to_string(),
             Err(e) => fail("applying Landlock", &e),
@@ -225,6 +226,8 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     } else {
         "none".to_string()
     };
+    let landlock_reason = (landlock != "full")
+        .then(|| landlock::shortfall(kernel_abi, plan.network == super::plan::NetworkMode::None));
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         fail("setting no_new_privs", &e);
     }
@@ -236,8 +239,13 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     let _ = send_msg(
         chan,
         &Message::Confined(Confinement {
-            landlock_abi: prep.mechanisms.landlock_abi,
+            landlock_abi: if kernel_abi > 0 {
+                landlock::applied_abi(kernel_abi)
+            } else {
+                0
+            },
             landlock,
+            landlock_reason,
             seccomp: prep.filters.is_some(),
             no_new_privs: true,
         }),

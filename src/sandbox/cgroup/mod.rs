@@ -78,6 +78,8 @@ pub struct Usage {
     pub cpu_usec: Option<u64>,
     pub memory_peak: Option<u64>,
     pub pids_peak: Option<u64>,
+    /// Reported once, as the result's top-level `oom_killed`, not under `usage`.
+    #[serde(skip_serializing)]
     pub oom_killed: bool,
 }
 
