@@ -4,10 +4,11 @@
 //! human through [`AskHuman`], or queue a request). It combines the domain's
 //! `approval`, `budget` and `state` under the state lock; it prints nothing.
 
-use super::{guard, ApprovalState, CallError, CallRequest, Context};
+use super::ask::AskHuman;
+use super::{guard, CallError, CallRequest, Context};
 use crate::approval::{
-    all_requests, approver_uids, binding, collect_garbage, hook::run_hook, may_decide, new_id,
-    request_path, verdict_text, ApprovalError, Consumed, Person, Request, Status, Verdict,
+    all_requests, approver_uids, binding, collect_garbage, hook::run_hook, new_id, request_path,
+    verdict_text, Consumed, Person, Request, Status,
 };
 use crate::audit::{AuditLog, AuditRecord};
 use crate::budget;
@@ -15,51 +16,10 @@ use crate::exit;
 use crate::policy::{Decision, Outcome, Reason, ToolCall};
 use crate::profile::{ProfileSet, Role};
 use crate::state::StateDir;
-use crate::text::{now_text, time_text};
-use serde::Serialize;
+use crate::text::time_text;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-/// A human who can be asked to approve one call: the terminal's user for
-/// the CLI, a connected client for a broker or an MCP front-end.
-pub trait AskHuman {
-    /// Whether a human can be asked about a call of `role` now. Called
-    /// under the state lock before any request is queued; an error stops
-    /// the call (for instance `--interactive` with no terminal).
-    fn available(&mut self, role: &Role) -> Result<bool, ApprovalError>;
-    /// Shows `request` and waits at most `timeout` for the answer.
-    fn ask(&mut self, request: &Request, timeout: Duration) -> HumanAnswer;
-}
-
-/// A human's answer to [`AskHuman::ask`].
-#[derive(Debug, Clone)]
-pub struct HumanAnswer {
-    pub approved: bool,
-    /// Who answered (checked against the role's approvers).
-    pub by: Person,
-    /// Why, in words for the audit log ("alice answered yes at the terminal").
-    pub reason: String,
-    /// Where the human was asked, for the decision's reason ("the terminal").
-    pub channel: String,
-}
-
-/// Nobody to ask: a call that needs approval queues a request (exit 75).
-pub struct QueueOnly;
-
-impl AskHuman for QueueOnly {
-    fn available(&mut self, _role: &Role) -> Result<bool, ApprovalError> {
-        Ok(false)
-    }
-    fn ask(&mut self, _request: &Request, _timeout: Duration) -> HumanAnswer {
-        HumanAnswer {
-            approved: false,
-            by: Person::me(),
-            reason: "nobody to ask".into(),
-            channel: "nowhere".into(),
-        }
-    }
-}
+use std::time::SystemTime;
 
 /// The bind (or system path) of this decision's sandbox that would show a
 /// guarded place (`super::guard`), with the place.
@@ -83,7 +43,7 @@ fn exposing_bind(
 }
 
 /// Denies a call whose identical twin a human denied while the denial lasts.
-fn deny_as_denied_before(d: &mut Decision, req: &Request) {
+pub(super) fn deny_as_denied_before(d: &mut Decision, req: &Request) {
     deny(
         d,
         "approval_denied",
@@ -97,7 +57,7 @@ fn deny_as_denied_before(d: &mut Decision, req: &Request) {
 }
 
 /// Denies `d` for `rule`: the deciding reason, so it goes first.
-fn deny(d: &mut Decision, rule: &'static str, message: String) {
+pub(super) fn deny(d: &mut Decision, rule: &'static str, message: String) {
     d.decide_by(Outcome::Deny, rule, message);
 }
 
@@ -105,24 +65,24 @@ fn deny(d: &mut Decision, rule: &'static str, message: String) {
 #[derive(Default)]
 pub struct Admission {
     pub(super) budget: Option<budget::Report>,
-    consumed: Option<Request>,
-    pending: Option<(Request, bool)>,
-    denied_before: Option<Request>,
-    expired: Vec<(Request, Status)>,
+    pub(super) consumed: Option<Request>,
+    pub(super) pending: Option<(Request, bool)>,
+    pub(super) denied_before: Option<Request>,
+    pub(super) expired: Vec<(Request, Status)>,
     /// A human will be asked (after the decision record).
-    ask: bool,
-    digest: String,
+    pub(super) ask: bool,
+    pub(super) digest: String,
     /// What an approval of this call binds (`crate::approval::binding`).
-    bound: Value,
+    pub(super) bound: Value,
 }
 
 /// The gate between a decision and the sandbox.
 pub struct Gate<'a> {
-    ctx: &'a Context,
-    state: StateDir,
-    set: &'a ProfileSet,
-    args: &'a CallRequest,
-    call: &'a ToolCall,
+    pub(super) ctx: &'a Context,
+    pub(super) state: StateDir,
+    pub(super) set: &'a ProfileSet,
+    pub(super) args: &'a CallRequest,
+    pub(super) call: &'a ToolCall,
 }
 
 /// The global options a printed command must repeat so that following it
@@ -179,14 +139,14 @@ impl<'a> Gate<'a> {
         })
     }
 
-    fn role(&self) -> Option<&'a Role> {
+    pub(super) fn role(&self) -> Option<&'a Role> {
         self.set.roles.get(&self.call.role)
     }
 
     /// The role, when the gate has work to do for `d`: the call is allowed
     /// or needs approval, and its sandbox would not show the state
     /// directory (otherwise `d` is denied here).
-    fn guarded(&self, d: &mut Decision) -> Option<&'a Role> {
+    pub(super) fn guarded(&self, d: &mut Decision) -> Option<&'a Role> {
         let role = self.role()?;
         if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
             return None;
@@ -199,7 +159,7 @@ impl<'a> Gate<'a> {
     }
 
     /// The places no sandbox of this call may show.
-    fn guarded_places(&self) -> Vec<guard::Guarded> {
+    pub(super) fn guarded_places(&self) -> Vec<guard::Guarded> {
         let log = self.ctx.audit_log().ok().map(|l| l.path().to_path_buf());
         let in_use = match &self.set.source {
             crate::profile::ProfileSource::Directory(p) => Some(p.as_path()),
@@ -213,7 +173,7 @@ impl<'a> Gate<'a> {
         )
     }
 
-    fn session(&self) -> Option<&'a str> {
+    pub(super) fn session(&self) -> Option<&'a str> {
         self.args.session.as_deref()
     }
 
@@ -382,7 +342,12 @@ impl<'a> Gate<'a> {
     /// An approval is used only when the role's approvers (if it names any)
     /// include the file's owner: the kernel, not the file's content, says
     /// who wrote it.
-    fn check_approver(&self, role: &Role, path: &Path, req: &Request) -> Result<(), String> {
+    pub(super) fn check_approver(
+        &self,
+        role: &Role,
+        path: &Path,
+        req: &Request,
+    ) -> Result<(), String> {
         let approvers = &role.approval.approvers;
         if approvers.is_empty() {
             return Ok(());
@@ -404,7 +369,7 @@ impl<'a> Gate<'a> {
     }
 
     /// What an approval of this call binds.
-    fn binding(&self, role: &Role, d: &Decision) -> Value {
+    pub(super) fn binding(&self, role: &Role, d: &Decision) -> Value {
         let Some(tool) = self.set.catalog.tools.get(&self.call.tool) else {
             return Value::Null;
         };
@@ -426,13 +391,13 @@ impl<'a> Gate<'a> {
     }
 
     /// Whether a request is for this role, tool and session.
-    fn same_call(&self, req: &Request) -> bool {
+    pub(super) fn same_call(&self, req: &Request) -> bool {
         req.role == self.call.role
             && req.tool == self.call.tool
             && req.session.as_deref() == self.session()
     }
 
-    fn new_request(
+    pub(super) fn new_request(
         &self,
         role: &Role,
         d: &Decision,
@@ -503,7 +468,7 @@ impl<'a> Gate<'a> {
     }
 
     /// The command that approves request `id`.
-    fn approve_command(&self, id: &str) -> String {
+    pub(super) fn approve_command(&self, id: &str) -> String {
         approve_command(self.ctx, id)
     }
 
@@ -586,192 +551,6 @@ impl<'a> Gate<'a> {
                 let _ = log.append(&r);
             }
         }
-    }
-
-    /// For a call that still needs approval after [`Gate::admit`]: asks the
-    /// human, or reports the queued request. Afterwards `d` allows the call
-    /// (approved, and within the budget) or still refuses it.
-    pub fn ask(
-        &self,
-        adm: &mut Admission,
-        d: &mut Decision,
-        log: &AuditLog,
-        rec: &AuditRecord,
-        human: &mut dyn AskHuman,
-    ) -> Result<ApprovalState, CallError> {
-        let Some(role) = self.role() else {
-            return Ok(ApprovalState::Settled);
-        };
-        if !adm.ask {
-            return Ok(match adm.pending.take() {
-                Some((request, new)) => ApprovalState::Pending {
-                    approve_command: self.approve_command(&request.id),
-                    request: Box::new(request),
-                    new,
-                },
-                None => ApprovalState::Settled,
-            });
-        }
-        // Ask the human.
-        let mut req = self.new_request(role, d, &adm.digest, &adm.bound)?;
-        let timeout = role.limits.approval_timeout.duration();
-        // Pending until the answer's time is up.
-        req.expires = time_text(SystemTime::now() + timeout);
-        let answer = human.ask(&req, timeout);
-        let mut why = answer.reason.clone();
-        let mut approved = answer.approved;
-        if approved && !may_decide(&role.approval.approvers, &answer.by) {
-            approved = false;
-            why = format!(
-                "{} may not decide requests of role `{}` (approval.approvers)",
-                answer.by.label(),
-                role.name
-            );
-        }
-        req.decided = Some(Verdict {
-            by: answer.by.clone(),
-            at: now_text(),
-            reason: Some(why.clone()),
-            mode: "prompt".into(),
-        });
-        req.mark(if approved {
-            Status::Consumed
-        } else {
-            Status::Denied
-        });
-        let status = if approved { "approved" } else { "denied" };
-        let mut r = req.record(status, format!("request {} {status}: {why}", req.id));
-        r.detail("decision_id", &rec.id);
-        log.append(&r)?;
-        let answered = ApprovalState::Answered {
-            request_id: req.id.clone(),
-            approved,
-            reason: why.clone(),
-        };
-        if !approved {
-            deny(
-                d,
-                "approval",
-                format!("not approved: {why} (request {})", req.id),
-            );
-            return Ok(answered);
-        }
-        // Count the call now: another launcher may have used the budget meanwhile.
-        if budget::limited(&role.limits) {
-            let lock = self.state.lock()?;
-            let b = budget::charge(
-                &self.state,
-                &lock,
-                &self.call.role,
-                &role.limits,
-                self.session(),
-                self.args.tokens,
-            )?;
-            drop(lock);
-            if let Some(m) = b.message() {
-                deny(d, "budget", m);
-                let mut r = rec.follow_up("decision");
-                r.decision = Some(d.outcome.as_str().into());
-                r.reasons = vec![format!("budget: {}", d.headline())];
-                r.detail("budget", &b).detail("dry_run", false);
-                log.append(&r)?;
-                adm.budget = Some(b);
-                return Ok(answered);
-            }
-            adm.budget = Some(b);
-        }
-        d.decide_by(
-            Outcome::Allow,
-            "approved",
-            format!("at {} as request {}: {why}", answer.channel, req.id),
-        );
-        Ok(answered)
-    }
-
-    /// For `check`: the budget and the approval this call would meet,
-    /// without counting or consuming anything. Changes `d` the way `run`
-    /// would (a budget or the state directory's guard may deny it).
-    pub fn look(&self, d: &mut Decision) -> Result<Look, CallError> {
-        let mut look = Look::default();
-        let Some(role) = self.guarded(d) else {
-            return Ok(look);
-        };
-        if budget::limited(&role.limits) {
-            let r = budget::peek(
-                &self.state,
-                &self.call.role,
-                &role.limits,
-                self.session(),
-                self.args.tokens,
-            )?;
-            if let Some(m) = r.message() {
-                deny(d, "budget", m);
-            }
-            look.budget = Some(r);
-        }
-        if d.outcome != Outcome::NeedsApproval {
-            return Ok(look);
-        }
-        let digest = binding::digest_of(&self.binding(role, d));
-        let now = SystemTime::now();
-        let mut found = None;
-        for (path, req) in all_requests(&self.state)? {
-            if req.digest != digest
-                || binding::digest_of(&req.bound) != req.digest
-                || req.lapsed(&path, now)?
-            {
-                continue;
-            }
-            let live = match req.status {
-                Status::Approved | Status::Pending => true,
-                Status::Denied => req.expires_at(&path)? > now,
-                _ => false,
-            };
-            if live {
-                found = Some(req);
-            }
-        }
-        look.approval = Some(match found {
-            Some(req) => {
-                if req.status == Status::Denied {
-                    deny_as_denied_before(d, &req);
-                }
-                json!({"request_id": req.id, "status": req.status, "expires": req.expires, "decided": req.decided})
-            }
-            None => json!({"status": "none", "digest": digest}),
-        });
-        Ok(look)
-    }
-}
-
-/// What `check` reports about budgets and approvals.
-#[derive(Debug, Default, Serialize)]
-pub struct Look {
-    pub budget: Option<budget::Report>,
-    pub approval: Option<Value>,
-}
-
-impl Look {
-    /// Lines for `check`'s text report.
-    pub fn text(&self) -> String {
-        let mut s = String::new();
-        if let Some(b) = &self.budget {
-            s.push_str(&b.text());
-            s.push('\n');
-        }
-        if let Some(a) = &self.approval {
-            let status = a["status"].as_str().unwrap_or("none");
-            if status == "none" {
-                s.push_str("approval: none for this exact call\n");
-            } else {
-                s.push_str(&format!(
-                    "approval: request {} is {status} (expires {})\n",
-                    a["request_id"].as_str().unwrap_or("?"),
-                    a["expires"].as_str().unwrap_or("?")
-                ));
-            }
-        }
-        crate::text::printable(&s)
     }
 }
 

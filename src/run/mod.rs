@@ -11,15 +11,18 @@
 //! `audit`, `profile`, `state`) and the mechanisms (`sandbox`, `egress`);
 //! nothing but a front-end imports it.
 
+mod ask;
 mod egress;
 mod error;
 pub mod gate;
 pub mod guard;
+mod look;
 pub mod plan;
 mod records;
 
+pub use ask::{AskHuman, HumanAnswer, QueueOnly};
 pub use error::CallError;
-pub use gate::{AskHuman, HumanAnswer, Look, QueueOnly};
+pub use look::Look;
 pub use records::verdict_by;
 
 use crate::approval::Request;
