@@ -46,6 +46,9 @@ _agentjail() {
             agentjail,run)
                 cmd="agentjail__subcmd__run"
                 ;;
+            agentjail,serve)
+                cmd="agentjail__subcmd__serve"
+                ;;
             agentjail__subcmd__approvals,approve)
                 cmd="agentjail__subcmd__approvals__subcmd__approve"
                 ;;
@@ -142,6 +145,9 @@ _agentjail() {
             agentjail__subcmd__help,run)
                 cmd="agentjail__subcmd__help__subcmd__run"
                 ;;
+            agentjail__subcmd__help,serve)
+                cmd="agentjail__subcmd__help__subcmd__serve"
+                ;;
             agentjail__subcmd__help__subcmd__approvals,approve)
                 cmd="agentjail__subcmd__help__subcmd__approvals__subcmd__approve"
                 ;;
@@ -206,7 +212,7 @@ _agentjail() {
 
     case "${cmd}" in
         agentjail)
-            opts="-v -q -h -V --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help --version run check profiles doctor completions man audit approvals budget help"
+            opts="-v -q -h -V --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help --version run check profiles doctor completions man audit approvals budget serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +242,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -244,7 +254,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__approvals)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help list show approve deny help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help list show approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -274,6 +284,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -282,7 +296,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__approvals__subcmd__approve)
-            opts="-v -q -h --ttl --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --ttl --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +334,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -328,7 +346,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__approvals__subcmd__deny)
-            opts="-v -q -h --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --reason --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,6 +377,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -454,7 +476,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__approvals__subcmd__list)
-            opts="-v -q -h --all --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --all --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +507,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -496,7 +522,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__approvals__subcmd__show)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -530,6 +556,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -538,7 +568,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help verify head tail help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help verify head tail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -568,6 +598,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -576,7 +610,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit__subcmd__head)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +641,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -688,7 +726,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit__subcmd__tail)
-            opts="-f -n -v -q -h --follow --lines --role --session --risk --event --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-f -n -v -q -h --follow --lines --role --session --risk --event --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,6 +784,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -754,7 +796,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__audit__subcmd__verify)
-            opts="-v -q -h --head --after --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --head --after --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,6 +838,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -804,7 +850,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__budget)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help show help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -831,6 +877,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -884,7 +934,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__budget__subcmd__show)
-            opts="-v -q -h --session --role --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --session --role --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -926,6 +976,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -934,7 +988,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__check)
-            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1000,6 +1054,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1008,7 +1066,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__completions)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help bash elvish fish powershell zsh"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1038,6 +1096,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1046,7 +1108,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__doctor)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,6 +1142,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1088,7 +1154,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__help)
-            opts="run check profiles doctor completions man audit approvals budget help"
+            opts="run check profiles doctor completions man audit approvals budget serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1395,8 +1461,22 @@ _agentjail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        agentjail__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         agentjail__subcmd__man)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1423,6 +1503,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1434,7 +1518,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help list show validate help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help list show validate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1461,6 +1545,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1542,7 +1630,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__list)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1573,6 +1661,10 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1584,7 +1676,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__show)
-            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --format --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1618,6 +1710,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1626,7 +1722,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__profiles__subcmd__validate)
-            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-v -q -h --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1656,6 +1752,10 @@ _agentjail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1664,7 +1764,7 @@ _agentjail() {
             return 0
             ;;
         agentjail__subcmd__run)
-            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --json --interactive --no-interactive --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --verbose --quiet --help"
+            opts="-p -v -q -h --role --agent --session --param --params --stdin-file --tokens --json --interactive --no-interactive --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1723,6 +1823,60 @@ _agentjail() {
                     return 0
                     ;;
                 --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentjail__subcmd__serve)
+            opts="-v -q -h --config --socket --check-config --profiles --audit-log --alert-command --cgroup-parent --state-dir --approval-hook --broker --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --audit-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alert-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup-parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --approval-hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentjail_global_optspecs
-    string join \n profiles= audit-log= alert-command= cgroup-parent= state-dir= approval-hook= v/verbose q/quiet h/help V/version
+    string join \n profiles= audit-log= alert-command= cgroup-parent= state-dir= approval-hook= broker= v/verbose q/quiet h/help V/version
 end
 
 function __fish_agentjail_needs_command
@@ -30,6 +30,7 @@ complete -c agentjail -n "__fish_agentjail_needs_command" -l alert-command -d 'S
 complete -c agentjail -n "__fish_agentjail_needs_command" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_needs_command" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -43,6 +44,7 @@ complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "man" -d 'Print 
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "audit" -d 'Verify the audit log\'s hash chain, print its head, or follow it'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "approvals" -d 'List, show, approve and deny approval requests'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "budget" -d 'Show usage against the roles\' per-session budgets'
+complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "serve" -d 'Run the broker: serve calls on a unix socket with its own policy, state and log'
 complete -c agentjail -n "__fish_agentjail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l role -d 'The agent\'s role, which selects the permission profile' -r
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l agent -d 'The calling agent\'s id (recorded in the audit log)' -r
@@ -57,6 +59,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l alert-comman
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l json -d 'Capture the tool\'s output and print one JSON result object'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l interactive -d 'Ask for approval at the terminal (/dev/tty) even when stdin is not one'
 complete -c agentjail -n "__fish_agentjail_using_subcommand run" -l no-interactive -d 'Never ask at the terminal: queue an approval request and exit 75'
@@ -78,6 +81,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l alert-comm
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand check" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -87,6 +91,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and not __fish_seen_subcommand_from list show validate help" -s h -l help -d 'Print help'
@@ -102,6 +107,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -113,6 +119,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
@@ -122,6 +129,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand profiles; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
@@ -137,6 +145,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l alert-com
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand doctor" -s h -l help -d 'Print help'
@@ -146,6 +155,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l aler
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand completions" -s h -l help -d 'Print help'
@@ -155,6 +165,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l alert-comman
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand man" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand man" -s h -l help -d 'Print help'
@@ -164,6 +175,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fis
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and not __fish_seen_subcommand_from verify head tail help" -s h -l help -d 'Print help'
@@ -181,6 +193,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_se
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -192,6 +205,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_se
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help'
@@ -215,6 +229,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_se
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s f -l follow -d 'Keep printing records as they are appended'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand audit; and __fish_seen_subcommand_from tail" -s q -l quiet -d 'Only errors on stderr'
@@ -229,6 +244,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not _
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and not __fish_seen_subcommand_from list show approve deny help" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -245,6 +261,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fis
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -l all -d 'Also denied, consumed and expired requests'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
@@ -257,6 +274,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fis
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
@@ -268,6 +286,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fis
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from approve" -s h -l help -d 'Print help'
@@ -278,6 +297,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fis
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand approvals; and __fish_seen_subcommand_from deny" -s h -l help -d 'Print help'
@@ -292,6 +312,7 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fi
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
@@ -307,21 +328,36 @@ complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_s
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors on stderr'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print usage against limits per role and session'
 complete -c agentjail -n "__fish_agentjail_using_subcommand budget; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "profiles" -d 'List, show and validate role profiles'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "completions" -d 'Print a shell completion script'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "audit" -d 'Verify the audit log\'s hash chain, print its head, or follow it'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "approvals" -d 'List, show, approve and deny approval requests'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "budget" -d 'Show usage against the roles\' per-session budgets'
-complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l config -d 'The broker\'s configuration (TOML)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l socket -d 'The socket to listen on; default: the configuration\'s `socket`' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l profiles -d 'Profile directory (tools.toml and roles/*.toml); default: the first of $XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l audit-log -d 'Audit log file; default: /var/log/agentjail/audit.jsonl for root, $XDG_STATE_HOME/agentjail/audit.jsonl for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l alert-command -d 'Shell command run (sh -c) with each alerting audit record as JSON on stdin: risk delete or external, critical denials, errors; killed after 2s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l cgroup-parent -d 'Parent of each run\'s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default: agentjail below the launcher\'s own cgroup (root)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l state-dir -d 'State directory (approval requests, budget counters); default: /var/lib/agentjail for root, $XDG_STATE_HOME/agentjail for a user' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l approval-hook -d 'Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited' -r
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l broker -d 'Send run, check and approvals to the broker listening on this socket (agentjail serve)' -r -F
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -l check-config -d 'Check the configuration and the profiles, print a summary and exit'
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
+complete -c agentjail -n "__fish_agentjail_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "run" -d 'Decide, then run the tool inside the sandbox'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "check" -d 'Decide without running: print the decision, its reasons, the argv and the sandbox plan'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "profiles" -d 'List, show and validate role profiles'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "doctor" -d 'Report what this host offers for sandboxing and how to fix what is missing'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "completions" -d 'Print a shell completion script'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "man" -d 'Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "audit" -d 'Verify the audit log\'s hash chain, print its head, or follow it'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "approvals" -d 'List, show, approve and deny approval requests'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "budget" -d 'Show usage against the roles\' per-session budgets'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "serve" -d 'Run the broker: serve calls on a unix socket with its own policy, state and log'
+complete -c agentjail -n "__fish_agentjail_using_subcommand help; and not __fish_seen_subcommand_from run check profiles doctor completions man audit approvals budget serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "list" -d 'List the roles and where they were loaded from'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "show" -d 'Show one role\'s profile with every default filled in'
 complete -c agentjail -n "__fish_agentjail_using_subcommand help; and __fish_seen_subcommand_from profiles" -f -a "validate" -d 'Check profile directories and print every error (exit 78 on any)'

@@ -21,6 +21,7 @@ _agentjail() {
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -54,6 +55,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '--json[Capture the tool'\''s output and print one JSON result object]' \
 '(--no-interactive)--interactive[Ask for approval at the terminal (/dev/tty) even when stdin is not one]' \
 '--no-interactive[Never ask at the terminal\: queue an approval request and exit 75]' \
@@ -84,6 +86,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -102,6 +105,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -127,6 +131,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -144,6 +149,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -161,6 +167,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -215,6 +222,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -231,6 +239,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -248,6 +257,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -265,6 +275,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -292,6 +303,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -310,6 +322,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -333,6 +346,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '-f[Keep printing records as they are appended]' \
 '--follow[Keep printing records as they are appended]' \
 '*-v[More log output on stderr (repeat for more)]' \
@@ -387,6 +401,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -412,6 +427,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '--all[Also denied, consumed and expired requests]' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
@@ -430,6 +446,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -449,6 +466,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -467,6 +485,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -524,6 +543,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -551,6 +571,7 @@ _arguments "${_arguments_options[@]}" : \
 '--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
 '--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
 '--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
 '*-v[More log output on stderr (repeat for more)]' \
 '*--verbose[More log output on stderr (repeat for more)]' \
 '(-v --verbose)-q[Only errors on stderr]' \
@@ -586,6 +607,26 @@ esac
         esac
     ;;
 esac
+;;
+(serve)
+_arguments "${_arguments_options[@]}" : \
+'--config=[The broker'\''s configuration (TOML)]:PATH:_files' \
+'--socket=[The socket to listen on; default\: the configuration'\''s \`socket\`]:PATH:_files' \
+'--profiles=[Profile directory (tools.toml and roles/*.toml); default\: the first of \$XDG_CONFIG_HOME/agentjail/profiles, /etc/agentjail/profiles, then the bundled profiles]:DIR:_files' \
+'--audit-log=[Audit log file; default\: /var/log/agentjail/audit.jsonl for root, \$XDG_STATE_HOME/agentjail/audit.jsonl for a user]:PATH:_files' \
+'--alert-command=[Shell command run (sh -c) with each alerting audit record as JSON on stdin\: risk delete or external, critical denials, errors; killed after 2s, its failure audited]:CMD:_default' \
+'--cgroup-parent=[Parent of each run'\''s cgroup, relative to the cgroup mount (under every v1 hierarchy alike); default\: agentjail below the launcher'\''s own cgroup (root)]:PATH:_files' \
+'--state-dir=[State directory (approval requests, budget counters); default\: /var/lib/agentjail for root, \$XDG_STATE_HOME/agentjail for a user]:DIR:_files' \
+'--approval-hook=[Shell command run (sh -c) for each new pending approval request, with the request as JSON on stdin; killed after 5s, its failure audited]:CMD:_default' \
+'--broker=[Send run, check and approvals to the broker listening on this socket (agentjail serve)]:SOCKET:_files' \
+'--check-config[Check the configuration and the profiles, print a summary and exit]' \
+'*-v[More log output on stderr (repeat for more)]' \
+'*--verbose[More log output on stderr (repeat for more)]' \
+'(-v --verbose)-q[Only errors on stderr]' \
+'(-v --verbose)--quiet[Only errors on stderr]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
 ;;
 (help)
 _arguments "${_arguments_options[@]}" : \
@@ -727,6 +768,10 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(serve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -752,6 +797,7 @@ _agentjail_commands() {
 'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
 'approvals:List, show, approve and deny approval requests' \
 'budget:Show usage against the roles'\'' per-session budgets' \
+'serve:Run the broker\: serve calls on a unix socket with its own policy, state and log' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail commands' commands "$@"
@@ -936,6 +982,7 @@ _agentjail__subcmd__help_commands() {
 'audit:Verify the audit log'\''s hash chain, print its head, or follow it' \
 'approvals:List, show, approve and deny approval requests' \
 'budget:Show usage against the roles'\'' per-session budgets' \
+'serve:Run the broker\: serve calls on a unix socket with its own policy, state and log' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'agentjail help commands' commands "$@"
@@ -1060,6 +1107,11 @@ _agentjail__subcmd__help__subcmd__run_commands() {
     local commands; commands=()
     _describe -t commands 'agentjail help run commands' commands "$@"
 }
+(( $+functions[_agentjail__subcmd__help__subcmd__serve_commands] )) ||
+_agentjail__subcmd__help__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail help serve commands' commands "$@"
+}
 (( $+functions[_agentjail__subcmd__man_commands] )) ||
 _agentjail__subcmd__man_commands() {
     local commands; commands=()
@@ -1124,6 +1176,11 @@ _agentjail__subcmd__profiles__subcmd__validate_commands() {
 _agentjail__subcmd__run_commands() {
     local commands; commands=()
     _describe -t commands 'agentjail run commands' commands "$@"
+}
+(( $+functions[_agentjail__subcmd__serve_commands] )) ||
+_agentjail__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'agentjail serve commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_agentjail" ]; then

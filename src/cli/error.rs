@@ -30,6 +30,12 @@ pub enum AppError {
     Output(#[source] std::io::Error),
     #[error(transparent)]
     AuditCmd(#[from] crate::audit::verify::ReadError),
+    /// The broker cannot be reached or broke off (see `cli::broker_client`).
+    #[error("{0}")]
+    Broker(String),
+    /// The system configuration (`/etc/agentjail/config.toml`) is bad.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl AppError {
@@ -42,7 +48,17 @@ impl AppError {
             AppError::Usage(_) => exit::USAGE,
             AppError::Output(_) => exit::LAUNCHER_FAILED,
             AppError::AuditCmd(e) => e.exit_code(),
+            AppError::Broker(_) => exit::LAUNCHER_FAILED,
+            AppError::Config(_) => exit::CONFIG,
         }
+    }
+
+    /// Prints the error as its one line and returns its exit code.
+    pub fn report(self) -> i32 {
+        let code = self.exit_code();
+        let text = format!("{:#}", anyhow::Error::from(self));
+        eprintln!("agentjail: {}", crate::text::printable(&text));
+        code
     }
 }
 

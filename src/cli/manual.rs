@@ -18,6 +18,7 @@ pub const PAGES: &[&str] = &[
     "audit",
     "approvals",
     "budget",
+    "serve",
 ];
 
 /// Page titles, static because clap names are.
@@ -31,6 +32,7 @@ const TITLES: &[&str] = &[
     "agentjail-audit",
     "agentjail-approvals",
     "agentjail-budget",
+    "agentjail-serve",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.
