@@ -83,6 +83,9 @@ pub fn served(cmd: &Command) -> bool {
 
 /// Sends the command to the broker and returns the call's exit code.
 pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
+    // Unreachable first: with require_broker that is the message that matters.
+    let conn =
+        UnixStream::connect(&route.socket).map_err(|e| unreachable_broker(route, e.to_string()))?;
     let mine = [
         ("--profiles", cli.profiles.is_some()),
         ("--state-dir", cli.state_dir.is_some()),
@@ -145,6 +148,7 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
     };
     let response = exchange(
         route,
+        conn,
         &Request {
             version: VERSION,
             op,
@@ -216,11 +220,9 @@ fn unreachable_broker(route: &Route, what: String) -> AppError {
 }
 
 /// One request, one response.
-fn exchange(route: &Route, req: &Request) -> Result<Response, AppError> {
+fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, AppError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let frame = protocol::encode(req).map_err(|e| AppError::Usage(e.to_string()))?;
-    let conn =
-        UnixStream::connect(&route.socket).map_err(|e| unreachable_broker(route, e.to_string()))?;
     let mut keep = Vec::new();
     let fds = [
         stdio_fd(0, &mut keep),
