@@ -173,6 +173,7 @@ roles = ["*"]
             .args(["serve", "--config"])
             .arg(&config)
             .env_remove("AGENTJAIL_PROFILES")
+            .env("AGENTJAIL_LOG", "debug")
             .stderr(stderr)
             .spawn()
             .unwrap();
@@ -582,36 +583,60 @@ fn broker_survives_bad_input() {
     assert!(r.message.unwrap().contains("protocol version 99"));
     normal_call_works(&b);
 
-    // A flood of 50 connections that send nothing: 4 hold a worker each, the
-    // rest are told the broker is busy; so is a call made meanwhile.
-    let flood: Vec<UnixStream> = (0..50)
-        .map(|_| UnixStream::connect(&b.socket).unwrap())
-        .collect();
-    let o = b.run(
-        AGENT,
-        &[
-            "run",
-            "--role",
-            "agent_role",
-            "echo_text",
-            "--param",
-            "text=x",
-        ],
-    );
-    assert_eq!(code(&o), 125);
-    assert!(
-        text(&o.stderr).contains("broker busy"),
-        "{}",
-        text(&o.stderr)
-    );
-    let mut last = flood.last().unwrap();
-    last.set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let mut buf = Vec::new();
-    let _ = last.read_to_end(&mut buf);
-    let r: Response = protocol::decode(&protocol::read_frame(&mut &buf[..], &[]).unwrap()).unwrap();
-    assert_eq!(r.exit_code, 125);
-    drop(flood);
+    // A flood of 50 connections that send nothing: max_concurrent (4) hold a
+    // worker each, the rest are told the broker is busy; so is a call made
+    // meanwhile. A worker of an earlier connection may still hold a slot when
+    // the flood arrives (it is reaped later): each flood connection then says
+    // which it got, and a round counts only when the flood held all 4 slots.
+    let req = br#"{"version":1,"op":{"approvals":{"list":{"all":false,"json":false}}}}"#;
+    let mut frame = (req.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(req);
+    let mut checked = false;
+    for _round in 0..20 {
+        let flood: Vec<UnixStream> = (0..50)
+            .map(|_| UnixStream::connect(&b.socket).unwrap())
+            .collect();
+        let o = b.run(
+            AGENT,
+            &[
+                "run",
+                "--role",
+                "agent_role",
+                "echo_text",
+                "--param",
+                "text=x",
+            ],
+        );
+        let mut held = 0;
+        for mut s in flood {
+            s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+            let _ = s.write_all(&frame);
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+            let r: Response =
+                protocol::decode(&protocol::read_frame(&mut &buf[..], &[]).unwrap()).unwrap();
+            assert_eq!(r.exit_code, 125);
+            let m = r.message.unwrap();
+            if m.contains("descriptors") {
+                held += 1;
+            } else {
+                assert!(m.contains("broker busy"), "{m}");
+            }
+        }
+        assert!(held <= 4, "{held} workers for max_concurrent = 4");
+        if held == 4 {
+            assert_eq!(code(&o), 125, "{}", b.serve_err());
+            assert!(
+                text(&o.stderr).contains("broker busy"),
+                "{}",
+                text(&o.stderr)
+            );
+            checked = true;
+            break;
+        }
+        normal_call_works(&b);
+    }
+    assert!(checked, "no round in which the flood held every slot");
     normal_call_works(&b);
 }
 

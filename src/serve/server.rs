@@ -294,6 +294,7 @@ fn accept_one(
         }
     };
     if workers.len() >= cfg.max_concurrent {
+        tracing::debug!("busy: {} workers running", workers.len());
         let _ = conn.set_nonblocking(true);
         respond(
             &conn,
@@ -314,12 +315,20 @@ fn accept_one(
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
             workers.insert(child);
+            tracing::debug!("worker {child} started ({} running)", workers.len());
         }
         Ok(ForkResult::Child) => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             let _ = mask.thread_unblock();
             let _ = conn.set_nonblocking(false);
             let response = work(&conn, cfg, ctx, handler);
+            if let Some(m) = &response.message {
+                tracing::debug!(
+                    "worker {}: exit {}: {m}",
+                    std::process::id(),
+                    response.exit_code
+                );
+            }
             respond(&conn, &response);
             std::process::exit(0);
         }
