@@ -144,7 +144,15 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
             reap(&mut workers);
         }
         if conn_ready && !stopping {
-            accept_one(&listener, &cfg, &ctx, handler, &mask, &mut workers);
+            accept_one(
+                &listener,
+                &cfg,
+                &ctx,
+                handler,
+                &mask,
+                sigfd.as_raw_fd(),
+                &mut workers,
+            );
         }
     }
     // Stop accepting; let running calls finish for the grace period.
@@ -282,6 +290,7 @@ fn accept_one(
     ctx: &Context,
     handler: &dyn Handler,
     mask: &SigSet,
+    sigfd_raw: RawFd,
     workers: &mut HashSet<Pid>,
 ) {
     let conn = match listener.accept() {
@@ -318,6 +327,11 @@ fn accept_one(
             tracing::debug!("worker {child} started ({} running)", workers.len());
         }
         Ok(ForkResult::Child) => {
+            // The listener and the signalfd are the parent's: a worker that
+            // outlives the broker must not keep the socket accepting. The
+            // child exits without dropping them, so each is closed once.
+            let _ = nix::unistd::close(listener.as_raw_fd());
+            let _ = nix::unistd::close(sigfd_raw);
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             let _ = mask.thread_unblock();
             let _ = conn.set_nonblocking(false);
