@@ -12,6 +12,7 @@ pub mod policy;
 pub mod profile;
 pub mod run;
 pub mod sandbox;
+pub mod serve;
 pub mod state;
 pub mod text;
 pub mod units;

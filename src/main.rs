@@ -89,6 +89,12 @@ fn init_logging(cli: &Cli) {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, AppError> {
+    use agentjail::cli::broker_client;
+    if broker_client::served(&cli.command) {
+        if let Some(route) = broker_client::route(cli.broker.as_deref())? {
+            return broker_client::dispatch(&route, &cli);
+        }
+    }
     let ctx = Context {
         profiles: cli.profiles,
         audit_log: cli.audit_log,
@@ -141,5 +147,25 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             role,
             format,
         }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
+        Command::Serve {
+            config,
+            socket,
+            check_config,
+        } => {
+            let opts = agentjail::serve::Options {
+                config,
+                socket,
+                check_config,
+            };
+            match agentjail::serve::serve(&opts, &broker_client::CliHandler) {
+                Ok(code) => Ok(code),
+                Err(e) => {
+                    let code = e.exit_code();
+                    let text = format!("{:#}", anyhow::Error::from(e));
+                    eprintln!("agentjail: {}", agentjail::text::printable(&text));
+                    Ok(code)
+                }
+            }
+        }
     }
 }

@@ -17,13 +17,20 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 pub fn dispatch(ctx: &Context, cmd: &ApprovalsCommand) -> Result<i32, AppError> {
+    dispatch_as(ctx, cmd, Person::me())
+}
+
+/// As [`dispatch`], deciding as `me` (the broker passes its peer).
+pub fn dispatch_as(ctx: &Context, cmd: &ApprovalsCommand, me: Person) -> Result<i32, AppError> {
     match cmd {
         ApprovalsCommand::List { all, format } => list(ctx, *all, *format),
         ApprovalsCommand::Show { id, format } => show(ctx, id, *format),
         ApprovalsCommand::Approve { id, ttl, reason } => {
-            decide(ctx, id, true, *ttl, reason.as_deref())
+            decide(ctx, id, true, *ttl, reason.as_deref(), me)
         }
-        ApprovalsCommand::Deny { id, reason } => decide(ctx, id, false, None, reason.as_deref()),
+        ApprovalsCommand::Deny { id, reason } => {
+            decide(ctx, id, false, None, reason.as_deref(), me)
+        }
     }
 }
 
@@ -175,6 +182,7 @@ fn decide(
     approve: bool,
     ttl: Option<Duration>,
     reason: Option<&str>,
+    me: Person,
 ) -> Result<i32, AppError> {
     check_id(id)?;
     let state = ctx.state()?;
@@ -182,7 +190,6 @@ fn decide(
     let set = ctx.load_profiles()?;
     let set = Some(set);
     let path = request_path(&state, id);
-    let me = Person::me();
     let lock = state.lock()?;
     let mut req = match state.read_json::<Request>(&path) {
         Ok(Some(r)) => r,

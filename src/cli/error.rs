@@ -35,6 +35,12 @@ pub enum AppError {
     /// the stderr line.
     #[error(transparent)]
     Reported(Box<AppError>),
+    /// The broker cannot be reached or broke off (see `cli::broker_client`).
+    #[error("{0}")]
+    Broker(String),
+    /// The system configuration (`/etc/agentjail/config.toml`) is bad.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl AppError {
@@ -48,6 +54,8 @@ impl AppError {
             AppError::Output(_) => exit::LAUNCHER_FAILED,
             AppError::AuditCmd(e) => e.exit_code(),
             AppError::Reported(e) => e.exit_code(),
+            AppError::Broker(_) => exit::LAUNCHER_FAILED,
+            AppError::Config(_) => exit::CONFIG,
         }
     }
 
@@ -68,6 +76,15 @@ impl AppError {
             },
             e => kind_of_exit(e.exit_code()),
         }
+    }
+
+    /// Prints the error as its one line and returns its exit code (for a
+    /// front-end without JSON output, such as a broker's worker).
+    pub fn report(self) -> i32 {
+        let code = self.exit_code();
+        let text = format!("{:#}", anyhow::Error::from(self));
+        eprintln!("agentjail: {}", crate::text::printable(&text));
+        code
     }
 
     /// The JSON object printed on stdout for this error when JSON output was

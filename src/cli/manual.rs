@@ -15,6 +15,7 @@ pub const PAGES: &[&str] = &[
     "audit",
     "approvals",
     "budget",
+    "serve",
 ];
 
 /// Page titles, static because clap names are.
@@ -28,6 +29,7 @@ const TITLES: &[&str] = &[
     "agentjail-audit",
     "agentjail-approvals",
     "agentjail-budget",
+    "agentjail-serve",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.

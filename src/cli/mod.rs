@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod broker_client;
 pub mod budget;
 pub mod commands;
 pub mod complete;
@@ -97,6 +98,10 @@ pub struct Cli {
     )]
     pub approval_hook: Option<String>,
 
+    /// Send run, check and approvals to the broker listening on this socket (agentjail serve)
+    #[arg(long, global = true, env = "AGENTJAIL_BROKER", value_name = "SOCKET")]
+    pub broker: Option<PathBuf>,
+
     /// More log output on stderr (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
@@ -181,6 +186,18 @@ pub enum Command {
     /// Show usage against the roles' per-session budgets
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Run the broker: serve calls on a unix socket with its own policy, state and log
+    Serve {
+        /// The broker's configuration (TOML)
+        #[arg(long, value_name = "PATH", default_value = crate::serve::config::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The socket to listen on; default: the configuration's `socket`
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Check the configuration and the profiles, print a summary and exit
+        #[arg(long)]
+        check_config: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -462,6 +479,7 @@ impl Cli {
             | Command::Approvals(ApprovalsCommand::Approve { .. })
             | Command::Approvals(ApprovalsCommand::Deny { .. })
             | Command::Completions { .. }
+            | Command::Serve { .. }
             | Command::Man { .. } => false,
         }
     }

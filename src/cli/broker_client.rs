@@ -1,0 +1,331 @@
+//! The CLI's side of the broker (`agentjail serve`, `crate::serve`):
+//!
+//! - the client: `agentjail --broker SOCKET run|check|approvals ...` (or
+//!   `AGENTJAIL_BROKER`, or `broker = "..."` in `/etc/agentjail/config.toml`)
+//!   sends the call, with its descriptors 0, 1 and 2, and exits with the
+//!   call's exit code; with `require_broker` (`AGENTJAIL_REQUIRE_BROKER=1`
+//!   or the system configuration) a broker that cannot be reached is 125,
+//!   never an in-process run;
+//! - [`CliHandler`], what the broker's worker runs with the caller's
+//!   descriptors: the in-process commands themselves, so every line printed
+//!   is the one the in-process CLI prints.
+
+use super::prompt::Prompt;
+use super::{AppError, ApprovalsCommand, CallArgs, Cli, Command, Format};
+use crate::approval::Person;
+use crate::run::Context;
+use crate::serve::config::DEFAULT_SOCKET;
+use crate::serve::protocol::{self, Approvals, Call, Op, Request, Response, VERSION};
+use serde::Deserialize;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// The system configuration every CLI reads.
+pub const SYSTEM_CONFIG: &str = "/etc/agentjail/config.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SystemConfig {
+    broker: Option<PathBuf>,
+    #[serde(default)]
+    require_broker: bool,
+}
+
+/// Where calls go when a broker is configured.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub socket: PathBuf,
+    /// Fail closed (125) when the broker cannot be reached.
+    pub required: bool,
+    /// What said so, for messages.
+    pub why: String,
+}
+
+/// The broker to use, if any: `--broker`/`AGENTJAIL_BROKER`, then the
+/// system configuration; `AGENTJAIL_REQUIRE_BROKER=1` or `require_broker`
+/// make it required (at the default socket when none is named).
+pub fn route(flag: Option<&Path>) -> Result<Option<Route>, AppError> {
+    let sys = match std::fs::read_to_string(SYSTEM_CONFIG) {
+        Ok(text) => toml::from_str::<SystemConfig>(&text)
+            .map_err(|e| AppError::Config(format!("{SYSTEM_CONFIG}: {}", e.to_string().trim())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SystemConfig::default(),
+        Err(e) => return Err(AppError::Config(format!("reading {SYSTEM_CONFIG}: {e}"))),
+    };
+    let env_required = std::env::var("AGENTJAIL_REQUIRE_BROKER").is_ok_and(|v| v == "1");
+    let required = env_required || sys.require_broker;
+    let why = if env_required {
+        "AGENTJAIL_REQUIRE_BROKER=1".to_string()
+    } else {
+        format!("require_broker = true in {SYSTEM_CONFIG}")
+    };
+    let socket = match (flag, sys.broker) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(p)) => Some(p),
+        (None, None) if required => Some(PathBuf::from(DEFAULT_SOCKET)),
+        (None, None) => None,
+    };
+    Ok(socket.map(|socket| Route {
+        socket,
+        required,
+        why,
+    }))
+}
+
+/// Whether the broker serves this command.
+pub fn served(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Run { .. } | Command::Check { .. } | Command::Approvals(_)
+    )
+}
+
+/// Sends the command to the broker and returns the call's exit code.
+pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
+    // Unreachable first: with require_broker that is the message that matters.
+    let conn =
+        UnixStream::connect(&route.socket).map_err(|e| unreachable_broker(route, e.to_string()))?;
+    let mine = [
+        ("--profiles", cli.profiles.is_some()),
+        ("--state-dir", cli.state_dir.is_some()),
+        ("--audit-log", cli.audit_log.is_some()),
+        ("--alert-command", cli.alert_command.is_some()),
+        ("--approval-hook", cli.approval_hook.is_some()),
+        ("--cgroup-parent", cli.cgroup_parent.is_some()),
+    ];
+    if let Some((flag, _)) = mine.iter().find(|(_, given)| *given) {
+        return Err(AppError::Usage(format!(
+            "{flag} (or its AGENTJAIL_ variable) is not used with a broker ({}): the broker's configuration sets it",
+            route.socket.display()
+        )));
+    }
+    let op = match &cli.command {
+        Command::Run {
+            call,
+            output,
+            interactive,
+            ..
+        } => {
+            if *interactive {
+                return Err(AppError::Usage(
+                    "--interactive: the broker does not ask at the terminal yet; approve with `agentjail approvals approve`".into(),
+                ));
+            }
+            Op::Run {
+                call: wire_call(call)?,
+                json: output.json(),
+            }
+        }
+        Command::Check { call, output } => Op::Check {
+            call: wire_call(call)?,
+            json: output.json(),
+        },
+        Command::Approvals(a) => Op::Approvals(match a {
+            ApprovalsCommand::List { all, format } => Approvals::List {
+                all: *all,
+                json: *format == Format::Json,
+            },
+            ApprovalsCommand::Show { id, format } => Approvals::Show {
+                id: id.clone(),
+                json: *format == Format::Json,
+            },
+            ApprovalsCommand::Approve { id, ttl, reason } => Approvals::Approve {
+                id: id.clone(),
+                ttl_secs: ttl.map(|t| t.as_secs().max(1)),
+                reason: reason.clone(),
+            },
+            ApprovalsCommand::Deny { id, reason } => Approvals::Deny {
+                id: id.clone(),
+                reason: reason.clone(),
+            },
+        }),
+        _ => {
+            return Err(AppError::Usage(
+                "this command is not served by the broker".into(),
+            ))
+        }
+    };
+    let response = exchange(
+        route,
+        conn,
+        &Request {
+            version: VERSION,
+            op,
+        },
+    )?;
+    if let Some(m) = &response.message {
+        eprintln!("agentjail: {}", crate::text::printable(m));
+    }
+    Ok(response.exit_code)
+}
+
+/// The call as sent: `--params` read here (stdin, @FILE) with the caller's
+/// rights, merged with each `--param`, as inline JSON.
+fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
+    if args.stdin_file.is_some() {
+        return Err(AppError::Usage(
+            "--stdin-file is not served by the broker yet".into(),
+        ));
+    }
+    let call = super::run::gather_call(args)?;
+    let params = serde_json::to_string(&call.params)
+        .map_err(|e| AppError::Usage(format!("encoding the parameters: {e}")))?;
+    Ok(Call {
+        role: args.role.clone(),
+        tool: call.tool,
+        param: Vec::new(),
+        params: Some(params),
+        extra_args: call.extra_args,
+        agent: args.agent.clone(),
+        session: args.session.clone(),
+        tokens: args.tokens,
+    })
+}
+
+/// This process's descriptor `fd`, or `/dev/null` when it is closed.
+fn stdio_fd(fd: RawFd, keep: &mut Vec<OwnedFd>) -> RawFd {
+    if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok() {
+        return fd;
+    }
+    match std::fs::OpenOptions::new()
+        .read(fd == 0)
+        .write(fd != 0)
+        .open("/dev/null")
+    {
+        Ok(f) => {
+            let owned = OwnedFd::from(f);
+            let raw = owned.as_raw_fd();
+            keep.push(owned);
+            raw
+        }
+        Err(_) => fd,
+    }
+}
+
+fn unreachable_broker(route: &Route, what: String) -> AppError {
+    let fix = if route.required {
+        format!(
+            "the call was not run ({} requires the broker); start it with `agentjail serve` or fix the socket path",
+            route.why
+        )
+    } else {
+        "start it with `agentjail serve`, or drop --broker/AGENTJAIL_BROKER to run in-process"
+            .into()
+    };
+    AppError::Broker(format!(
+        "the broker at {} cannot be reached: {what}; {fix}",
+        route.socket.display()
+    ))
+}
+
+/// One request, one response.
+fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, AppError> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let frame = protocol::encode(req).map_err(|e| AppError::Usage(e.to_string()))?;
+    let mut keep = Vec::new();
+    let fds = [
+        stdio_fd(0, &mut keep),
+        stdio_fd(1, &mut keep),
+        stdio_fd(2, &mut keep),
+    ];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    // The descriptors ride on the first bytes; the rest follows plainly.
+    let first = frame.len().min(4);
+    let sent = loop {
+        match sendmsg::<()>(
+            conn.as_raw_fd(),
+            &[std::io::IoSlice::new(&frame[..first])],
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    drop(keep);
+    let lost = |e: String| {
+        AppError::Broker(format!(
+            "the broker at {} closed the connection: {e}",
+            route.socket.display()
+        ))
+    };
+    // A write the broker refused (busy: it answered and closed) still
+    // leaves its answer to read.
+    let wrote = match sent {
+        Ok(n) if n == first => (&conn).write_all(&frame[first..]).is_ok(),
+        _ => false,
+    };
+    let mut reader = &conn;
+    match protocol::read_frame(&mut reader as &mut dyn std::io::Read, &[]) {
+        Ok(body) => protocol::decode::<Response>(&body).map_err(|e| lost(e.to_string())),
+        Err(e) if !wrote => Err(lost(format!("sending the request: {e}"))),
+        Err(e) => Err(lost(e.to_string())),
+    }
+}
+
+/// Runs a served operation in the broker's worker, as the in-process CLI
+/// would, with the broker's context.
+pub struct CliHandler;
+
+impl crate::serve::Handler for CliHandler {
+    fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32 {
+        let result = match op {
+            Op::Run { call, json } => super::run::run(ctx, &cli_args(call), *json, Prompt::Never),
+            Op::Check { call, json } => super::run::check(ctx, &cli_args(call), *json),
+            Op::Approvals(a) => {
+                let cmd = match a {
+                    Approvals::List { all, json } => ApprovalsCommand::List {
+                        all: *all,
+                        format: format(*json),
+                    },
+                    Approvals::Show { id, json } => ApprovalsCommand::Show {
+                        id: id.clone(),
+                        format: format(*json),
+                    },
+                    Approvals::Approve {
+                        id,
+                        ttl_secs,
+                        reason,
+                    } => ApprovalsCommand::Approve {
+                        id: id.clone(),
+                        ttl: ttl_secs.map(std::time::Duration::from_secs),
+                        reason: reason.clone(),
+                    },
+                    Approvals::Deny { id, reason } => ApprovalsCommand::Deny {
+                        id: id.clone(),
+                        reason: reason.clone(),
+                    },
+                };
+                super::approvals::dispatch_as(ctx, &cmd, who.clone())
+            }
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => e.report(),
+        }
+    }
+}
+
+fn format(json: bool) -> Format {
+    if json {
+        Format::Json
+    } else {
+        Format::Text
+    }
+}
+
+fn cli_args(c: &Call) -> CallArgs {
+    CallArgs {
+        role: c.role.clone(),
+        agent: c.agent.clone(),
+        session: c.session.clone(),
+        param: c.param.clone(),
+        params: c.params.clone(),
+        stdin_file: None,
+        tokens: c.tokens,
+        tool: c.tool.clone(),
+        extra_args: c.extra_args.clone(),
+    }
+}

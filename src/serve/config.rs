@@ -1,0 +1,391 @@
+//! The broker's configuration (`/etc/agentjail/broker.toml`, or
+//! `serve --config PATH`): where its policy, state and log are, where it
+//! listens, and which uids and groups may use and approve which roles.
+//!
+//! ```toml
+//! profiles = "/etc/agentjail/profiles"
+//! state_dir = "/var/lib/agentjail"
+//! audit_log = "/var/log/agentjail/audit.jsonl"
+//! socket = "/run/agentjail/agentjail.sock"
+//! socket_mode = "0660"
+//! socket_group = "agents"
+//! max_concurrent = 16
+//!
+//! [[callers]]
+//! uid = "agentsvc"
+//! roles = ["infrastructure_agent"]
+//!
+//! [[approvers]]
+//! group = "sre"
+//! roles = ["*"]
+//! ```
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG: &str = "/etc/agentjail/broker.toml";
+pub const DEFAULT_SOCKET: &str = "/run/agentjail/agentjail.sock";
+const DEFAULT_STATE: &str = "/var/lib/agentjail";
+const DEFAULT_LOG: &str = "/var/log/agentjail/audit.jsonl";
+
+/// A uid or gid, by name or number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    Number(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    uid: Option<Id>,
+    group: Option<Id>,
+    roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    profiles: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    socket_mode: Option<String>,
+    socket_group: Option<Id>,
+    max_concurrent: Option<usize>,
+    grace_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    alert_command: Option<String>,
+    approval_hook: Option<String>,
+    cgroup_parent: Option<PathBuf>,
+    #[serde(default)]
+    callers: Vec<RawGrant>,
+    #[serde(default)]
+    approvers: Vec<RawGrant>,
+}
+
+/// Who a grant is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Uid(u32),
+    Gid(u32),
+}
+
+/// `[[callers]]` or `[[approvers]]`: a principal and its roles (`*`: all).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub who: Principal,
+    /// As written, for messages (`uid = "agentsvc"`).
+    pub written: String,
+    pub roles: Vec<String>,
+}
+
+/// The kernel's word on a peer: `SO_PEERCRED` and `SO_PEERGROUPS`.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+    pub groups: Vec<u32>,
+}
+
+impl Grant {
+    fn matches(&self, p: &Peer) -> bool {
+        match self.who {
+            Principal::Uid(u) => p.uid == u,
+            Principal::Gid(g) => p.gid == g || p.groups.contains(&g),
+        }
+    }
+
+    fn allows(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == "*" || r == role)
+    }
+}
+
+/// The loaded, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub profiles: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub audit_log: PathBuf,
+    pub socket: PathBuf,
+    pub socket_mode: u32,
+    pub socket_group: Option<u32>,
+    pub max_concurrent: usize,
+    pub grace_seconds: u64,
+    pub request_timeout_seconds: u64,
+    pub alert_command: Option<String>,
+    pub approval_hook: Option<String>,
+    pub cgroup_parent: Option<PathBuf>,
+    pub callers: Vec<Grant>,
+    pub approvers: Vec<Grant>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading the broker configuration {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("broker configuration {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let bad = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string().trim().into()))?;
+        let mode = match &raw.socket_mode {
+            None => 0o666,
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "socket_mode {m:?} is not an octal mode such as \"0660\""
+                    ))
+                })?,
+        };
+        let socket_group = match &raw.socket_group {
+            None => None,
+            Some(g) => Some(resolve(g, false).map_err(|m| bad(format!("socket_group: {m}")))?),
+        };
+        let grants = |list: &[RawGrant], what: &str| -> Result<Vec<Grant>, ConfigError> {
+            let mut out = Vec::new();
+            for (i, g) in list.iter().enumerate() {
+                let at = format!("[[{what}]] #{}", i + 1);
+                let (who, written) = match (&g.uid, &g.group) {
+                    (Some(u), None) => (
+                        Principal::Uid(
+                            resolve(u, true).map_err(|m| bad(format!("{at}: uid: {m}")))?,
+                        ),
+                        format!("uid = {}", shown_id(u)),
+                    ),
+                    (None, Some(gr)) => (
+                        Principal::Gid(
+                            resolve(gr, false).map_err(|m| bad(format!("{at}: group: {m}")))?,
+                        ),
+                        format!("group = {}", shown_id(gr)),
+                    ),
+                    _ => return Err(bad(format!("{at}: give exactly one of uid and group"))),
+                };
+                if g.roles.is_empty() {
+                    return Err(bad(format!("{at}: roles is empty")));
+                }
+                out.push(Grant {
+                    who,
+                    written,
+                    roles: g.roles.clone(),
+                });
+            }
+            Ok(out)
+        };
+        let max_concurrent = raw.max_concurrent.unwrap_or(16);
+        if max_concurrent == 0 || max_concurrent > 4096 {
+            return Err(bad(format!(
+                "max_concurrent = {max_concurrent}: must be 1 to 4096"
+            )));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            profiles: raw.profiles,
+            state_dir: raw.state_dir.unwrap_or_else(|| DEFAULT_STATE.into()),
+            audit_log: raw.audit_log.unwrap_or_else(|| DEFAULT_LOG.into()),
+            socket: raw.socket.unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            socket_mode: mode,
+            socket_group,
+            max_concurrent,
+            grace_seconds: raw.grace_seconds.unwrap_or(10),
+            request_timeout_seconds: raw.request_timeout_seconds.unwrap_or(10).max(1),
+            alert_command: raw.alert_command,
+            approval_hook: raw.approval_hook,
+            cgroup_parent: raw.cgroup_parent,
+            callers: grants(&raw.callers, "callers")?,
+            approvers: grants(&raw.approvers, "approvers")?,
+        })
+    }
+
+    /// The roles a peer may call, and the mappings that say so.
+    pub fn caller_roles(&self, p: &Peer) -> Vec<&Grant> {
+        self.callers.iter().filter(|g| g.matches(p)).collect()
+    }
+
+    pub fn may_call(&self, p: &Peer, role: &str) -> bool {
+        self.caller_roles(p).iter().any(|g| g.allows(role))
+    }
+
+    pub fn may_approve(&self, p: &Peer, role: &str) -> bool {
+        self.approvers
+            .iter()
+            .any(|g| g.matches(p) && g.allows(role))
+    }
+
+    /// Whether the peer is named anywhere (callers or approvers).
+    pub fn knows(&self, p: &Peer) -> bool {
+        self.callers
+            .iter()
+            .chain(&self.approvers)
+            .any(|g| g.matches(p))
+    }
+
+    /// `uid = 64010 (roles files_agent), group = "sre" (roles *)`, for messages.
+    pub fn describe(grants: &[&Grant]) -> String {
+        if grants.is_empty() {
+            return "none".into();
+        }
+        grants
+            .iter()
+            .map(|g| format!("{} (roles {})", g.written, g.roles.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The approvers' grants that cover a role, for messages.
+    pub fn approvers_of(&self, role: &str) -> Vec<&Grant> {
+        self.approvers.iter().filter(|g| g.allows(role)).collect()
+    }
+}
+
+fn shown_id(id: &Id) -> String {
+    match id {
+        Id::Number(n) => n.to_string(),
+        Id::Name(s) => format!("{s:?}"),
+    }
+}
+
+/// A name or number as a uid (`user`) or gid.
+fn resolve(id: &Id, user: bool) -> Result<u32, String> {
+    let name = match id {
+        Id::Number(n) => return Ok(*n),
+        Id::Name(s) => s,
+    };
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    let found = if user {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    } else {
+        nix::unistd::Group::from_name(name)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+    };
+    found.ok_or_else(|| {
+        format!(
+            "no {} named {name:?} on this host",
+            if user { "user" } else { "group" }
+        )
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("broker.toml"), text)
+    }
+
+    #[test]
+    fn full_config() {
+        let c = parse(
+            r#"
+profiles = "/p"
+state_dir = "/s"
+audit_log = "/l/audit.jsonl"
+socket = "/r/a.sock"
+socket_mode = "0660"
+socket_group = 0
+max_concurrent = 4
+[[callers]]
+uid = "64010"
+roles = ["files_agent"]
+[[callers]]
+group = 64100
+roles = ["data_agent"]
+[[approvers]]
+uid = "root"
+roles = ["*"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.socket_mode, 0o660);
+        assert_eq!(c.socket_group, Some(0));
+        let agent = Peer {
+            uid: 64010,
+            gid: 64010,
+            groups: vec![64100],
+            ..Peer::default()
+        };
+        assert!(c.may_call(&agent, "files_agent"));
+        assert!(c.may_call(&agent, "data_agent"));
+        assert!(!c.may_call(&agent, "infrastructure_agent"));
+        assert!(!c.may_approve(&agent, "files_agent"));
+        let root = Peer::default();
+        assert!(c.may_approve(&root, "anything"));
+        assert!(!c.knows(&Peer {
+            uid: 5,
+            gid: 5,
+            ..Peer::default()
+        }));
+        assert_eq!(
+            Config::describe(&c.caller_roles(&agent)),
+            "uid = \"64010\" (roles files_agent); group = 64100 (roles data_agent)"
+        );
+    }
+
+    #[test]
+    fn errors() {
+        for (text, want) in [
+            ("profile = \"/p\"", "unknown field `profile`"),
+            ("socket_mode = \"999\"", "socket_mode"),
+            ("max_concurrent = 0", "max_concurrent"),
+            (
+                "[[callers]]\nroles = [\"a\"]",
+                "exactly one of uid and group",
+            ),
+            (
+                "[[callers]]\nuid = 1\ngroup = 1\nroles = [\"a\"]",
+                "exactly one",
+            ),
+            ("[[callers]]\nuid = 1\nroles = []", "roles is empty"),
+            (
+                "[[approvers]]\nuid = \"no-such-user-xyz\"\nroles = [\"*\"]",
+                "no user named",
+            ),
+            (
+                "[[approvers]]\nuid = 1\nroles = [\"*\"]\nextra = 1",
+                "unknown field `extra`",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // Defaults.
+        let c = parse("").unwrap();
+        assert_eq!(c.socket, Path::new(DEFAULT_SOCKET));
+        assert_eq!(c.socket_mode, 0o666);
+        assert_eq!(c.max_concurrent, 16);
+    }
+}
