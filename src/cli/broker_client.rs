@@ -169,13 +169,30 @@ fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
         ));
     }
     let call = super::run::gather_call(args)?;
-    let params = serde_json::to_string(&call.params)
-        .map_err(|e| AppError::Usage(format!("encoding the parameters: {e}")))?;
+    // Values from --params keep their JSON type; --param text stays text to
+    // be converted to the parameter's type, as in-process.
+    let (json, text): (Vec<_>, Vec<_>) = call
+        .params
+        .into_iter()
+        .partition(|(k, _)| call.json_params.contains(k));
+    let json: serde_json::Map<String, serde_json::Value> = json.into_iter().collect();
+    let param = text
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", crate::policy::params::value_text(&v)))
+        .collect();
+    let params = if json.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&json)
+                .map_err(|e| AppError::Usage(format!("encoding the parameters: {e}")))?,
+        )
+    };
     Ok(Call {
         role: args.role.clone(),
         tool: call.tool,
-        param: Vec::new(),
-        params: Some(params),
+        param,
+        params,
         extra_args: call.extra_args,
         agent: args.agent.clone(),
         session: args.session.clone(),
