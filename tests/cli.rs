@@ -65,7 +65,10 @@ impl Env {
         // Outside /tmp too: the user's profile directory (which would take
         // the bundled profiles' place) lies under it, and no sandbox may show that.
         let home = self.state.path().join("home");
+        // The log lies outside /tmp: without this, root's runs would set its
+        // append-only flag and the test's directory could not be removed.
         c.env("AGENTJAIL_AUDIT_LOG", self.log())
+            .env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
             .env("AGENTJAIL_STATE_DIR", self.state.path().join("state"))
             .env_remove("AGENTJAIL_APPROVAL_HOOK")
             .env("HOME", &home)

@@ -340,6 +340,10 @@ fn skip(what: &str) {
 }
 
 fn main() {
+    // The logs lie under the target directory: as root they would get the
+    // append-only flag, and the test directories could not be removed.
+    // SAFETY-free: set before any thread exists (this binary is single-threaded).
+    std::env::set_var("AGENTJAIL_AUDIT_APPEND_ONLY", "0");
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

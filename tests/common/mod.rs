@@ -374,6 +374,9 @@ impl Mode {
         };
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            // The log lies outside /tmp; as root it would get the append-only
+            // flag, and the test's directory could not be removed afterwards.
+            .env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
             .env("HOME", state)
             .arg("--profiles")
             .arg(profiles)
