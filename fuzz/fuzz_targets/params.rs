@@ -95,11 +95,14 @@ fuzz_target!(|data: &[u8]| {
 
     // The whole decision: screening, resolve, extra arguments, data
     // access, argv.
+    // Values from --params JSON keep their JSON type.
+    let typed: std::collections::BTreeSet<String> = given.keys().cloned().collect();
     let call = ToolCall {
         role: "fuzz".into(),
         tool: tool_name.into(),
         params: given.clone(),
         extra_args: extra.clone(),
+        json_params: typed.clone(),
     };
     let decision = decide(set, &call);
     if matches!(decision.outcome, Outcome::Allow | Outcome::NeedsApproval) {
@@ -110,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The same steps on the values as given (screening may have filtered
     // them in the decision).
-    let Ok(params) = resolve(tool_name, tool, given) else {
+    let Ok(params) = resolve(tool_name, tool, given, &typed) else {
         return;
     };
     check_resolved(tool, &params);
