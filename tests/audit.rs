@@ -140,7 +140,11 @@ fn skip_or_fail(why: &str) {
     if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
         panic!("{REQUIRE_ENV}=1 but this test would be skipped: {why}");
     }
-    eprintln!("skipped: {why}");
+    {
+        use std::io::Write;
+        // The handle, not eprintln!: libtest captures the macros of a passing test.
+        let _ = writeln!(std::io::stderr(), "skipped: {why}");
+    }
 }
 
 // --------------------------------------------------------------------------

@@ -300,6 +300,9 @@ pub fn run(
             req.call.role
         );
     }
+    if let Some(hint) = &ran.hint {
+        eprintln!("agentjail: hint: {hint}");
+    }
     if json_out {
         print_result(
             &outcome.audit_id,
