@@ -1189,7 +1189,14 @@ fn skip_unless_root(what: &str) -> bool {
     if std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
         panic!("skipped: {what} needs root for a private mount namespace (a skip is a failure because AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1)");
     }
-    eprintln!("skipped: {what} needs root for a private mount namespace");
+    {
+        use std::io::Write;
+        // The handle, not eprintln!: libtest captures the macros of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {what} needs root for a private mount namespace"
+        );
+    }
     true
 }
 

@@ -329,20 +329,50 @@ fn without_a_delegated_parent_an_unprivileged_run_fails_closed() {
     if !is_root() {
         return skip("not root: cannot switch to the test user");
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     with_script("echo ran");
     let fx = Fixture::new("memory = \"64Mi\"", 10);
     let out = run(Mode::Delegated, &fx, None, "echo ran");
     assert_eq!(out.code, 125, "{}", out.stderr);
-    let first = out.stderr.lines().next().unwrap_or("");
-    assert!(
-        first.starts_with("agentjail: the sandbox could not be built; the tool was not run: cgroup memory controller unavailable"),
-        "{first}"
-    );
-    assert!(first.contains("--cgroup-parent"), "no fix named: {first}");
     assert!(
         !out.json.to_string().contains("\"stdout\":\"ran"),
         "the tool ran"
     );
+    // One line of reason, then the fix on lines of its own.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("agentjail: the sandbox could not be built; the tool was not run: cgroup memory controller unavailable: creating /sys/fs/cgroup/memory/"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[0].ends_with("/agentjail: Permission denied (os error 13)"),
+        "{}",
+        out.stderr
+    );
+    let name = format!("agentjail-{TEST_UID}");
+    let fix = lines[1]
+        .strip_prefix("  fix: as root, once: ")
+        .unwrap_or_else(|| panic!("no fix line: {}", out.stderr));
+    assert_eq!(
+        lines[2],
+        format!("  then, as {TEST_UID}: export AGENTJAIL_CGROUP_PARENT={name} (or pass --cgroup-parent {name})")
+    );
+    // The fix, followed literally, makes a run work.
+    let made = Delegation {
+        name: name.clone(),
+        dirs: v1_mounts()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.join(&name))
+            .collect(),
+    };
+    let st = Command::new("sh").args(["-c", fix]).status().unwrap();
+    assert!(st.success(), "{fix}: {st}");
+    let out = run(Mode::Delegated, &fx, Some(&made), "echo ran");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json["stdout"], "ran\n");
 }
 
 #[test]

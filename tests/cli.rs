@@ -3693,3 +3693,196 @@ fn profiles_show_fills_in_every_default_and_the_tools() {
             "agentjail: unknown role `nope`; known roles: {KNOWN_ROLES}"
         ));
 }
+
+// --------------------------------------------------------------------------
+// Issue 12 (operations): -v/-vv step lines, the no-network hint
+// --------------------------------------------------------------------------
+
+/// The log lines (`LEVEL message`, level padded to five) of a run's stderr.
+fn log_lines<'a>(out: &'a Out, level: &str) -> Vec<&'a str> {
+    out.stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(level))
+        .map(str::trim_start)
+        .collect()
+}
+
+/// Asserts that each of `wanted` starts one of `lines`, in this order.
+fn in_order(lines: &[&str], wanted: &[&str], out: &Out) {
+    let mut at = 0;
+    for w in wanted {
+        match lines[at..].iter().position(|l| l.starts_with(w)) {
+            Some(i) => at += i + 1,
+            None => panic!("no step line {w:?} after line {at}{}", out.context()),
+        }
+    }
+}
+
+const ECHO_HI: &[&str] = &[
+    "run",
+    "--role",
+    "files_agent",
+    "echo_text",
+    "--param",
+    "text=hi",
+];
+
+#[test]
+fn verbose_run_shows_each_step_of_the_run_path() {
+    let env = Env::new();
+    // The default (warn) prints nothing of the run path.
+    env.run(ECHO_HI).code(0).stdout_is("hi\n");
+    let quiet = env.run(ECHO_HI);
+    quiet.code(0);
+    assert_eq!(quiet.stderr, "", "{}", quiet.context());
+    let out = env.run(&[&["-v"], ECHO_HI].concat());
+    out.code(0).stdout_is("hi\n");
+    let info = log_lines(&out, "INFO");
+    let log = env.log().display().to_string();
+    in_order(
+        &info,
+        &[
+            "profiles: bundled profiles (3 roles, ",
+            "decision: allow (risk read) in ",
+            "budget: session (none): calls 2 of ",
+            &format!("audit: decision record #5 appended to {log} and synced in "),
+            "approval: not needed",
+            "sandbox: planned in ",
+            "sandbox: mechanisms checked and filters built in ",
+            "sandbox: setup process ",
+            "sandbox: namespaces unshared (user, mount, pid, net, ipc, uts, cgroup) in ",
+            "sandbox: id maps written in ",
+            "sandbox: view built and tool confined (seccomp on, ",
+            "sandbox: tool exited with 0 at ",
+            "sandbox: ended after ",
+            &format!("audit: result record #6 appended to {log} and synced in "),
+            "result: exit 0 (verdict by tool); sandbox ",
+        ],
+        &out,
+    );
+    assert!(
+        log_lines(&out, "DEBUG").is_empty(),
+        "-v shows no details{}",
+        out.context()
+    );
+}
+
+#[test]
+fn very_verbose_run_shows_binds_seccomp_and_cgroup_paths() {
+    let env = Env::new();
+    let args = [
+        "run",
+        "--role",
+        "files_agent",
+        "hash_file",
+        "--param",
+        "path=/usr/lib/os-release",
+    ];
+    let checks = |out: &Out| {
+        out.code(0).stdout_has("  /usr/lib/os-release");
+        let debug = log_lines(out, "DEBUG");
+        in_order(
+            &debug,
+            &[
+                "decision reason: [risk_read] ",
+                "decision argv: sha256sum -- /usr/lib/os-release",
+                "sandbox: bind /usr/lib/os-release -> /usr/lib/os-release (ro)",
+                "sandbox: environment PATH HOME LANG",
+                "sandbox: seccomp table of ",
+            ],
+            out,
+        );
+        let seccomp = debug
+            .iter()
+            .find(|l| l.starts_with("sandbox: seccomp table of "))
+            .unwrap();
+        assert!(
+            seccomp.contains("allow-list ") && seccomp.contains(" instructions"),
+            "{}",
+            out.context()
+        );
+        // Every cgroup directory the run used is named.
+        let layout = agentjail::sandbox::cgroup::detect();
+        if layout.is_some() {
+            assert!(
+                debug
+                    .iter()
+                    .any(|l| l.starts_with("sandbox: cgroup directory /") && l.contains("/run-")),
+                "{}",
+                out.context()
+            );
+        }
+        assert!(!log_lines(out, "INFO").is_empty(), "{}", out.context());
+    };
+    checks(&env.run(&[&["-vv"], &args[..]].concat()));
+    // AGENTJAIL_LOG sets the same filter.
+    checks(&Out::of(env.cmd().env("AGENTJAIL_LOG", "debug").args(args)));
+}
+
+const NO_NETWORK_HINT: &str = "agentjail: hint: role `files_agent` has no network (sandbox.network = \"none\", no egress); if the tool needs a host, list it in the role's sandbox.egress";
+
+#[test]
+fn failing_tool_without_network_gets_one_hint_line() {
+    let env = Env::new();
+    // sha256sum of a directory fails with the tool's own message and exit 1.
+    let hash_dir = [
+        "--role",
+        "files_agent",
+        "hash_file",
+        "--param",
+        "path=/usr/lib",
+    ];
+    let out = env.run(&[&["run"], &hash_dir[..]].concat());
+    out.code(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        ["sha256sum: /usr/lib: Is a directory", NO_NETWORK_HINT],
+        "{}",
+        out.context()
+    );
+    let recs = env.records();
+    let result = recs.last().unwrap();
+    assert_eq!(result["event_type"], "tool_result");
+    assert_eq!(
+        result["hint"].as_str(),
+        NO_NETWORK_HINT.strip_prefix("agentjail: hint: ")
+    );
+    // A tool that succeeds gets no hint, neither on stderr nor in its record.
+    let out = env.run(ECHO_HI);
+    out.code(0);
+    assert!(!out.stderr.contains("hint"), "{}", out.context());
+    let recs = env.records();
+    assert!(recs.last().unwrap().get("hint").is_none(), "{recs:?}");
+    // --json: stdout stays one object, the hint goes to stderr.
+    let out = env.run(&[&["run", "--json"], &hash_dir[..]].concat());
+    out.code(1);
+    assert_eq!(out.json()["exit_code"], 1);
+    assert_eq!(out.stderr.trim_end(), NO_NETWORK_HINT, "{}", out.context());
+}
+
+#[test]
+fn no_hint_with_network_or_for_agentjail_verdicts() {
+    let env = Env::new();
+    let tools = "[tools.fail]\nrisk = \"read\"\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\n\
+                 [tools.missing]\nrisk = \"read\"\ncommand = [\"no-such-program-xyz\"]\n";
+    let role = |network: &str| {
+        format!("allowed_tools = [\"fail\", \"missing\"]\n[sandbox]\nnetwork = \"{network}\"\n")
+    };
+    let dir = profile_dir(
+        tools,
+        &[("hostnet", &role("host")), ("nonet", &role("none"))],
+    );
+    let d = dir.path().to_str().unwrap();
+    let out = env.run(&["--profiles", d, "run", "--role", "hostnet", "fail"]);
+    out.code(3);
+    assert!(!out.stderr.contains("hint"), "{}", out.context());
+    let out = env.run(&["--profiles", d, "run", "--role", "nonet", "fail"]);
+    out.code(3).stderr_has(
+        "agentjail: hint: role `nonet` has no network (sandbox.network = \"none\", no egress)",
+    );
+    // Not found: agentjail's verdict, not the tool's failure.
+    let out = env.run(&["--profiles", d, "run", "--role", "nonet", "missing"]);
+    out.code(127);
+    assert!(!out.stderr.contains("hint"), "{}", out.context());
+}

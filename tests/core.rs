@@ -336,7 +336,11 @@ fn skip(what: &str) {
             "skipped: {what} (a skip is a failure because AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1)"
         );
     }
-    eprintln!("skipped: {what}");
+    {
+        use std::io::Write;
+        // The handle, not eprintln!: libtest captures the macros of a passing test.
+        let _ = writeln!(std::io::stderr(), "skipped: {what}");
+    }
 }
 
 fn main() {

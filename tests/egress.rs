@@ -95,12 +95,15 @@ params.script = { type = "string" }
     for p in [dir.path().to_path_buf(), dir.path().join("roles")] {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    nix::unistd::chown(
-        &dir.path().join("log"),
-        Some(nix::unistd::Uid::from_raw(TEST_UID)),
-        None,
-    )
-    .unwrap();
+    // For the unprivileged mode, which only root can switch to.
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::chown(
+            &dir.path().join("log"),
+            Some(nix::unistd::Uid::from_raw(TEST_UID)),
+            None,
+        )
+        .unwrap();
+    }
     dir
 }
 

@@ -316,6 +316,9 @@ pub fn run(
     if let Some(t) = &timeout {
         eprintln!("agentjail: {t}");
     }
+    if let Some(hint) = &ran.hint {
+        eprintln!("agentjail: hint: {hint}");
+    }
     if json_out {
         print_result(
             &outcome.audit_id,

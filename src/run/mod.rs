@@ -35,7 +35,7 @@ use crate::sandbox::{self, RunOutcome};
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the core finds the policy, the state and the log, and what it runs
 /// for alerts and new approval requests: the settings every call shares.
@@ -54,11 +54,19 @@ pub struct Context {
 
 impl Context {
     pub fn load_profiles(&self) -> Result<ProfileSet, CallError> {
+        let started = Instant::now();
         let dir = profile::locate(self.profiles.as_deref())?;
         let set = profile::load(dir.as_deref())?;
         for w in &set.warnings {
             tracing::warn!("{w}");
         }
+        tracing::info!(
+            "profiles: {} ({} roles, {} tools) loaded in {}",
+            set.source,
+            set.roles.len(),
+            set.catalog.tools.len(),
+            ms(started)
+        );
         Ok(set)
     }
 
@@ -74,6 +82,52 @@ impl Context {
     pub fn state(&self) -> Result<crate::state::StateDir, CallError> {
         Ok(crate::state::StateDir::locate(self.state_dir.as_deref())?)
     }
+}
+
+/// The time since `started`, for the `-v` step lines (only formatted when
+/// the line is logged).
+fn ms(started: Instant) -> String {
+    format!("{:.2} ms", started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Logs the decision (`-v`), and its details (`-vv`).
+fn log_decision(d: &Decision, started: Instant) {
+    tracing::info!(
+        "decision: {}{} in {}: {}",
+        d.outcome.as_str(),
+        d.risk.map(|r| format!(" (risk {r})")).unwrap_or_default(),
+        ms(started),
+        crate::text::printable(d.headline())
+    );
+    for r in &d.reasons {
+        tracing::debug!(
+            "decision reason: [{}] {}",
+            r.rule,
+            crate::text::printable(&r.message)
+        );
+    }
+    if !d.argv.is_empty() {
+        tracing::debug!(
+            "decision argv: {}",
+            crate::text::printable(
+                &d.argv
+                    .iter()
+                    .map(|a| crate::text::shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        );
+    }
+}
+
+/// Logs an audit append (`-v`).
+fn log_append(what: &str, log: &AuditLog, at: &audit::Appended, started: Instant) {
+    tracing::info!(
+        "audit: {what} record #{} appended to {} and synced in {}",
+        at.seq,
+        log.path().display(),
+        ms(started)
+    );
 }
 
 /// Where the tool's standard streams go.
@@ -145,6 +199,9 @@ pub struct ToolRun {
     pub timeout: Duration,
     /// The `tool_result` record's audit id.
     pub result_id: String,
+    /// A hint about the failure (the role's missing network), also in the
+    /// result record.
+    pub hint: Option<String>,
 }
 
 /// The typed outcome of [`call`].
@@ -267,8 +324,10 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
     let set = ctx.load_profiles()?;
     let call = &req.call;
     // 2. Decide; a bound path must exist on this host.
+    let started = Instant::now();
     let mut d = policy::decide(&set, call);
     check_bound_paths(&set, call, &mut d);
+    log_decision(&d, started);
     // 3. Look at the budget and the approvals (nothing counted or consumed).
     let look = gate::Gate::new(ctx, &set, req)?.look(&mut d)?;
     // 4. Plan the sandbox and resolve the program, for the report: a call
@@ -307,7 +366,10 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
         }
         None => decision_exit(&d),
     };
-    ctx.audit_log()?.append(&rec)?;
+    let started = Instant::now();
+    let log = ctx.audit_log()?;
+    let at = log.append(&rec)?;
+    log_append("dry-run decision", &log, &at, started);
     Ok(CheckReport {
         exit_code,
         decision: d,
@@ -452,24 +514,56 @@ pub fn call(
     let set = early(ctx.load_profiles())?;
     let call = &req.call;
     // 2. Decide; a bound path must exist on this host (65 otherwise).
+    let started = Instant::now();
     let mut d = policy::decide(&set, call);
     check_bound_paths(&set, call, &mut d);
+    log_decision(&d, started);
     // 3. Under the state lock (src/run/gate.rs): deny a sandbox that would show
     //    the state directory; count the call against the session's budget (77
     //    beyond it); consume a matching approval, or queue a request for one.
     let log = early(ctx.audit_log())?;
     let gate = early(gate::Gate::new(ctx, &set, req))?;
+    let started = Instant::now();
     let mut admission = early(gate.admit(&mut d, human))?;
+    match &admission.budget {
+        Some(b) => tracing::info!(
+            "{} ({}) in {}",
+            b.text(),
+            if b.counted { "counted" } else { "not counted" },
+            ms(started)
+        ),
+        None => tracing::info!("budget: none (role `{}` has no limits)", call.role),
+    }
     // 4. Audit the decision before anything runs; no record, no run.
     let mut rec = records::decision(req, &d, false);
     gate.annotate(&admission, &mut rec);
-    early(log.append(&rec))?;
+    let started = Instant::now();
+    let at = early(log.append(&rec))?;
+    log_append("decision", &log, &at, started);
     gate.follow_up(&admission, &log, &rec);
     // 4a. Still needs approval: ask the human, or report the queued request (75).
     let mut approval = ApprovalState::Settled;
     if d.outcome == Outcome::NeedsApproval {
         approval = early(gate.ask(&mut admission, &mut d, &log, &rec, human))?;
     }
+    tracing::info!(
+        "approval: {}",
+        match &approval {
+            ApprovalState::Pending { request, new, .. } => format!(
+                "request {} pending ({})",
+                request.id,
+                if *new { "new" } else { "already queued" }
+            ),
+            ApprovalState::Answered { approved, .. } => format!(
+                "asked at the terminal: {}",
+                if *approved { "yes" } else { "no" }
+            ),
+            ApprovalState::Settled => rec
+                .approval_status
+                .clone()
+                .unwrap_or_else(|| "not needed".into()),
+        }
+    );
     let budget = admission.budget.take();
     // 5. Stop unless allowed: denial, bad parameters, pending approval.
     if d.outcome != Outcome::Allow {
@@ -484,12 +578,35 @@ pub fn call(
     }
     let execute = || -> Result<ToolRun, CallError> {
         // 6. Plan the sandbox; resolve the program on the host (127/126 before any sandbox).
+        let started = Instant::now();
         let mut p = plan_for(&set, call, &d)?;
         let program = sandbox::resolve_program(&p).map_err(CallError::Resolve)?;
         p.program = Some(program.clone());
         p.cgroup_parent = ctx.cgroup_parent.clone();
+        tracing::info!(
+            "sandbox: planned in {}: program {}, network {}, uid {}",
+            ms(started),
+            program.display(),
+            match p.network {
+                sandbox::plan::NetworkMode::None if p.egress.is_empty() => "none",
+                sandbox::plan::NetworkMode::None => "egress proxy",
+                sandbox::plan::NetworkMode::Host => "host",
+            },
+            p.uid
+        );
         // 7. Check the mechanisms the role requires and build the filters.
+        let started = Instant::now();
         let prepared = sandbox::prepare(p, program)?;
+        tracing::info!(
+            "sandbox: mechanisms checked and filters built in {} (seccomp {}, Landlock ABI {})",
+            ms(started),
+            if prepared.mechanisms.seccomp {
+                "on"
+            } else {
+                "off"
+            },
+            prepared.mechanisms.landlock_abi
+        );
         // 8. Run the tool in its sandbox and wait for it; the role's egress
         //    allow-list is served from outside, on the listener pid 1 hands over.
         let mut proxy: Option<crate::egress::Proxy> = None;
@@ -512,8 +629,11 @@ pub fn call(
         let outcome = launched?;
         // 9. Audit the result.
         let code = outcome_exit(&outcome);
-        let result = records::result(req, &d, &prepared, &outcome, code, &rec.id);
-        log.append(&result)?;
+        let hint = records::network_hint(&call.role, &prepared.plan, &outcome, code);
+        let result = records::result(req, &d, &prepared, &outcome, code, &rec.id, hint.as_deref());
+        let started = Instant::now();
+        let at = log.append(&result)?;
+        log_append("result", &log, &at, started);
         if let Some(errno) = outcome.exec_errno {
             let why = nix::errno::Errno::from_raw(errno).desc();
             let what = format!("executing {}: {why}", prepared.program.display());
@@ -524,17 +644,28 @@ pub fn call(
             program: prepared.program.clone(),
             timeout: prepared.plan.timeout,
             result_id: result.id,
+            hint,
         })
     };
+    let started = Instant::now();
     match execute() {
-        Ok(run) => Ok(CallOutcome {
-            exit_code: outcome_exit(&run.outcome),
-            decision: d,
-            audit_id: rec.id,
-            budget,
-            approval,
-            run: Some(run),
-        }),
+        Ok(run) => {
+            let exit_code = outcome_exit(&run.outcome);
+            tracing::info!(
+                "result: exit {exit_code} (verdict by {}); sandbox {} ms, plan to result record {}",
+                verdict_by(&run.outcome),
+                run.outcome.duration_ms,
+                ms(started)
+            );
+            Ok(CallOutcome {
+                exit_code,
+                decision: d,
+                audit_id: rec.id,
+                budget,
+                approval,
+                run: Some(run),
+            })
+        }
         Err(e) => {
             // Best effort: the failure is audited (and alerted) too.
             let _ = log.append(&rec.error_after(&crate::text::chain(&e), e.exit_code()));

@@ -124,7 +124,27 @@ pub fn verdict_by(o: &RunOutcome) -> &'static str {
     }
 }
 
-/// The `tool_result` record of a run.
+/// A hint for a tool that failed in a sandbox without network: with
+/// `network = "none"` and no egress nothing leaves it, and a tool that needs
+/// the network says only "could not resolve host" or the like. None unless
+/// the tool itself ended non-zero (not a timeout or an exec failure).
+pub fn network_hint(
+    role: &str,
+    plan: &crate::sandbox::plan::SandboxPlan,
+    o: &RunOutcome,
+    code: i32,
+) -> Option<String> {
+    use crate::sandbox::plan::NetworkMode;
+    let failed = code != crate::exit::OK && verdict_by(o) == "tool";
+    (failed && plan.network == NetworkMode::None && plan.egress.is_empty()).then(|| {
+        format!(
+            "role `{}` has no network (sandbox.network = \"none\", no egress); if the tool needs a host, list it in the role's sandbox.egress",
+            crate::text::printable(role)
+        )
+    })
+}
+
+/// The `tool_result` record of a run; `hint` from [`network_hint`].
 pub(super) fn result(
     req: &CallRequest,
     d: &Decision,
@@ -132,6 +152,7 @@ pub(super) fn result(
     o: &RunOutcome,
     code: i32,
     decision_id: &str,
+    hint: Option<&str>,
 ) -> AuditRecord {
     let mut r = of_call("tool_result", req, &d.params, d);
     r.result = Some(if o.timed_out {
@@ -167,6 +188,9 @@ pub(super) fn result(
         );
     if let Some(e) = o.exec_errno {
         r.detail("exec_errno", e);
+    }
+    if let Some(h) = hint {
+        r.detail("hint", h);
     }
     for (name, c) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
         if let Some(c) = c {

@@ -203,6 +203,7 @@ fn launch_blocked(
         // The setup process sits in the cgroup beside the sandbox's processes.
         pids: prep.plan.pids + 1,
     };
+    let step = Instant::now();
     let run_cgroup = match &prep.cgroup_layout {
         Some(layout) => Some(cgroup::RunCgroup::create(
             layout,
@@ -214,6 +215,33 @@ fn launch_blocked(
         )?),
         None => None,
     };
+    match &run_cgroup {
+        Some(cg) => {
+            tracing::info!(
+                "sandbox: cgroup {} created in {} (limits: {}; skipped: {})",
+                cg.version,
+                watch::ms(step),
+                names(&cg.applied()),
+                names(&cg.skipped)
+            );
+            for d in cg.dirs() {
+                tracing::debug!("sandbox: cgroup directory {}", d.display());
+            }
+            tracing::debug!(
+                "sandbox: cgroup limits: memory {} bytes, cpu {}m, pids {} (the setup process included)",
+                limits.memory,
+                limits.cpu_millis,
+                limits.pids
+            );
+        }
+        None => tracing::info!("sandbox: no cgroup (every limit optional, none mounted)"),
+    }
+    tracing::debug!(
+        "sandbox: uid map {:?}, gid map {:?}",
+        map.uid_map_line().trim_end(),
+        map.gid_map_line().trim_end()
+    );
+    let step = Instant::now();
     // SAFETY: the launcher is single-threaded (nothing here starts threads),
     // so the child may allocate and run ordinary Rust code after fork.
     let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
@@ -239,6 +267,11 @@ fn launch_blocked(
             return Err(e.into());
         }
     }
+    tracing::info!(
+        "sandbox: setup process {setup} forked and placed in the cgroup in {}",
+        watch::ms(step)
+    );
+    let step = Instant::now();
     send_msg(parent_end.as_raw_fd(), &Message::Proceed)?;
     // Step: the setup process has unshared; write its id maps.
     match recv_msg(&parent_end) {
@@ -254,10 +287,17 @@ fn launch_blocked(
             )));
         }
     }
+    tracing::info!(
+        "sandbox: namespaces unshared ({}) in {}",
+        prep.plan.namespaces.join(", "),
+        watch::ms(step)
+    );
+    let step = Instant::now();
     if let Err(e) = namespaces::write_id_maps(setup, &map) {
         kill_setup();
         return Err(e.into());
     }
+    tracing::info!("sandbox: id maps written in {}", watch::ms(step));
     send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
     let mut watch = Watch {
         channel: Some(parent_end),
@@ -275,9 +315,11 @@ fn launch_blocked(
         err_forward: forward_err.then_some(2),
         out_done: None,
         err_done: None,
+        started,
     };
     watch.run(&mut sfd, started + prep.plan.timeout, on_listener)?;
     let duration_ms = started.elapsed().as_millis() as u64;
+    let step = Instant::now();
     // Usage, then the cgroup goes (whatever is left in it is killed first).
     let mut usage = run_cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
     if usage.cpu_usec.is_none() {
@@ -300,6 +342,10 @@ fn launch_blocked(
             tracing::warn!("removing the run's cgroup: {e}");
         }
     }
+    tracing::info!(
+        "sandbox: ended after {duration_ms} ms; usage read and cgroup removed in {}",
+        watch::ms(step)
+    );
     if let Some((step, error)) = watch.failure {
         return Err(SandboxError::Setup { step, error });
     }
@@ -330,6 +376,14 @@ fn launch_blocked(
         stdout: watch.out_done.filter(|_| capture),
         stderr: watch.err_done.filter(|_| capture),
     })
+}
+
+/// Controller names for the `-v` lines (`-` for none).
+fn names(cs: &[cgroup::Controller]) -> String {
+    if cs.is_empty() {
+        return "-".into();
+    }
+    cs.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// CPU time of every waited-for descendant, when no cgroup measures it.

@@ -153,6 +153,7 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
         }
         sources.push(id);
     }
+    log_details(&plan, filters.as_ref(), cgroup_layout.as_ref());
     let c_program = cstring(&program.display().to_string())?;
     let c_argv = plan
         .argv
@@ -178,6 +179,57 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
         c_argv,
         c_env,
     })
+}
+
+/// The plan's details for `-vv`: binds, environment names, seccomp table and
+/// filter sizes, the cgroup layout.
+fn log_details(
+    plan: &SandboxPlan,
+    filters: Option<&seccomp::SeccompFilters>,
+    layout: Option<&cgroup::Layout>,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    for b in &plan.binds {
+        tracing::debug!(
+            "sandbox: bind {} -> {} ({})",
+            b.source.display(),
+            b.target.display(),
+            if b.writable { "rw" } else { "ro" }
+        );
+    }
+    let env: Vec<&str> = plan.env.iter().map(|(k, _)| k.as_str()).collect();
+    tracing::debug!("sandbox: environment {}", env.join(" "));
+    match filters {
+        Some(f) => tracing::debug!(
+            "sandbox: seccomp table of {} system calls; filters {}",
+            seccomp::policy_table().len(),
+            f.sizes()
+                .iter()
+                .map(|(n, len)| format!("{n} {len} instructions"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => tracing::debug!("sandbox: no seccomp filter (optional and unavailable)"),
+    }
+    match layout {
+        Some(cgroup::Layout::V2 { mount }) => {
+            tracing::debug!("sandbox: cgroup v2 at {}", mount.display())
+        }
+        Some(cgroup::Layout::V1 { mounts }) => tracing::debug!(
+            "sandbox: cgroup v1: {}",
+            mounts
+                .iter()
+                .map(|(c, p)| format!("{c} at {}", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => tracing::debug!("sandbox: no cgroup hierarchy"),
+    }
+    if let Some(p) = &plan.cgroup_parent {
+        tracing::debug!("sandbox: cgroup parent {}", p.display());
+    }
 }
 
 /// Marks every descriptor above 2 close-on-exec and closes those we did not open.

@@ -32,6 +32,13 @@ pub(super) struct Watch {
     pub(super) err_forward: Option<RawFd>,
     pub(super) out_done: Option<Captured>,
     pub(super) err_done: Option<Captured>,
+    /// When the launch began, for the `-v` lines.
+    pub(super) started: Instant,
+}
+
+/// Milliseconds since `t`, for the `-v` lines.
+pub(super) fn ms(t: Instant) -> String {
+    format!("{:.2} ms", t.elapsed().as_secs_f64() * 1000.0)
 }
 
 impl Watch {
@@ -164,16 +171,45 @@ impl Watch {
             Some((Message::ProxyListener, Some(fd))) => {
                 return Ok(Some(std::net::TcpListener::from(fd)));
             }
-            Some((Message::InitPid(p), _)) => self.init = Some(Pid::from_raw(p)),
+            Some((Message::InitPid(p), _)) => {
+                tracing::debug!("sandbox: pid 1 is host pid {p} ({})", ms(self.started));
+                self.init = Some(Pid::from_raw(p))
+            }
             Some((Message::SetupFailed { step, error }, _)) => {
                 if self.failure.is_none() {
                     self.failure = Some((step, error));
                 }
                 self.kill_all();
             }
-            Some((Message::Confined(c), _)) => self.confinement = Some(c),
-            Some((Message::ExecFailed { errno }, _)) => self.exec_errno = Some(errno),
+            Some((Message::Confined(c), _)) => {
+                tracing::info!(
+                    "sandbox: view built and tool confined (seccomp {}, Landlock {} at ABI {}, no_new_privs {}) at {}; exec",
+                    if c.seccomp { "on" } else { "off" },
+                    c.landlock,
+                    c.landlock_abi,
+                    c.no_new_privs,
+                    ms(self.started)
+                );
+                self.confinement = Some(c)
+            }
+            Some((Message::ExecFailed { errno }, _)) => {
+                tracing::info!(
+                    "sandbox: exec failed: {} at {}",
+                    Errno::from_raw(errno).desc(),
+                    ms(self.started)
+                );
+                self.exec_errno = Some(errno)
+            }
             Some((m @ (Message::Exited { .. } | Message::Signaled { .. }), _)) => {
+                tracing::info!(
+                    "sandbox: tool {} at {}",
+                    match &m {
+                        Message::Exited { code } => format!("exited with {code}"),
+                        Message::Signaled { signal } => format!("was killed by signal {signal}"),
+                        _ => String::new(),
+                    },
+                    ms(self.started)
+                );
                 self.status = Some(m)
             }
             Some((

@@ -57,7 +57,21 @@ pub fn skip(what: &str) {
     if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
         panic!("skipped: {what} (a skip is a failure because {REQUIRE_ENV}=1)");
     }
-    eprintln!("skipped: {what}");
+    say_skipped(what);
+}
+
+/// Writes `skipped: WHAT (test NAME)` to the stderr handle itself: libtest
+/// captures the print macros of a passing test (and shows them only when it
+/// fails), not writes to the handle, so the skip shows in the normal
+/// `cargo test` output.
+pub fn say_skipped(what: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => format!(" (test {name})"),
+        _ => String::new(),
+    };
+    let _ = writeln!(std::io::stderr(), "skipped: {what}{test}");
 }
 
 fn is_root() -> bool {

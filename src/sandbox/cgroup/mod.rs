@@ -44,7 +44,9 @@ pub const CONTROLLERS: [Controller; 3] = [Controller::Memory, Controller::Cpu, C
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cgroup {controller} controller unavailable: {why}; fix: {fix}")]
+    /// `fix` holds one or more lines (joined by `\n`); the message puts
+    /// them on their own lines below the one-line reason.
+    #[error("cgroup {controller} controller unavailable: {why}{}", fix_lines(.fix))]
     Unavailable {
         controller: &'static str,
         why: String,
@@ -57,6 +59,14 @@ pub enum CgroupError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The fix's lines, each on a line of its own, indented, the first marked.
+fn fix_lines(fix: &str) -> String {
+    fix.lines()
+        .enumerate()
+        .map(|(i, l)| format!("\n  {}{l}", if i == 0 { "fix: " } else { "" }))
+        .collect()
 }
 
 pub(crate) fn io(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError {
@@ -287,6 +297,11 @@ impl RunCgroup {
         }
     }
 
+    /// The directories of the run's cgroup (one per v1 hierarchy).
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     /// The controllers applied, for the audit record.
     pub fn applied(&self) -> Vec<Controller> {
         self.applied.iter().map(|(c, _)| *c).collect()
@@ -371,7 +386,8 @@ pub fn doctor_report(parent: Option<&Path>) -> (bool, String, Option<String>) {
         }) => (
             false,
             format!("{}; {controller}: {why}", layout_text(&layout)),
-            Some(fix),
+            // One line in the doctor's table.
+            Some(fix.lines().collect::<Vec<_>>().join("; ")),
         ),
         Err(e) => (
             false,
@@ -402,7 +418,8 @@ fn layout_text(layout: &Layout) -> String {
     }
 }
 
-/// The commands that give an unprivileged user a cgroup parent on this host.
+/// The commands that give an unprivileged user a cgroup parent on this
+/// host, one step a line.
 pub fn delegation_fix(layout: &Layout) -> String {
     let user = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
@@ -412,17 +429,46 @@ pub fn delegation_fix(layout: &Layout) -> String {
     match layout {
         Layout::V2 { .. } if nix::unistd::geteuid().is_root() => "the cgroup2 root holds processes, so it cannot hand controllers down (a container's cgroup namespace): move them into a leaf first, e.g. `mkdir /sys/fs/cgroup/init && for p in $(cat /sys/fs/cgroup/cgroup.procs); do echo $p > /sys/fs/cgroup/init/cgroup.procs; done`".to_string(),
         Layout::V2 { .. } => format!(
-            "run agentjail in a delegated scope: `systemd-run --user --scope -p Delegate=yes agentjail ...`; or, as root, `mkdir -p /sys/fs/cgroup/agentjail-{user}/shell && chown -R {user} /sys/fs/cgroup/agentjail-{user}`, move the user's shell into its `shell` leaf (the kernel requires write access to the common ancestor), and pass `--cgroup-parent agentjail-{user}`"
+            "run agentjail alone in a cgroup delegated to you: systemd-run --user --scope -p Delegate=yes agentjail ...\n\
+             or, as root: mkdir -p /sys/fs/cgroup/agentjail-{user}/shell && chown -R {user} /sys/fs/cgroup/agentjail-{user}\n\
+             then move your shell into that `shell` leaf and pass --cgroup-parent agentjail-{user}"
         ),
-        Layout::V1 { mounts } => {
-            let dirs: Vec<String> = mounts
+        Layout::V1 { mounts } => format!(
+            "as root, once: {}\n\
+             then, as {user}: export AGENTJAIL_CGROUP_PARENT=agentjail-{user} (or pass --cgroup-parent agentjail-{user})",
+            v1_commands(mounts, &format!("agentjail-{user}"), &user)
+        ),
+    }
+}
+
+/// The shell commands that make `name` under every v1 hierarchy and hand it
+/// to `user`: a loop when the hierarchies share a parent directory.
+fn v1_commands(mounts: &[(String, PathBuf)], name: &str, user: &str) -> String {
+    let mut dirs: Vec<&Path> = mounts.iter().map(|(_, p)| p.as_path()).collect();
+    dirs.dedup();
+    let base = dirs.first().and_then(|d| d.parent());
+    let leaves: Option<Vec<String>> = dirs
+        .iter()
+        .map(|d| {
+            let leaf = d.file_name()?.to_str()?;
+            let plain = leaf
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+            (d.parent() == base && plain).then(|| leaf.to_string())
+        })
+        .collect();
+    match (base, leaves) {
+        (Some(base), Some(leaves)) if leaves.len() > 1 => format!(
+            "for c in {}; do mkdir -p {b}/$c/{name} && chown -R {user} {b}/$c/{name}; done",
+            leaves.join(" "),
+            b = base.display()
+        ),
+        _ => {
+            let d: Vec<String> = dirs
                 .iter()
-                .map(|(_, p)| format!("{}/agentjail-{user}", p.display()))
+                .map(|p| format!("{}/{name}", p.display()))
                 .collect();
-            format!(
-                "as root: `mkdir -p {d} && chown -R {user} {d}`, then pass `--cgroup-parent agentjail-{user}` (or set AGENTJAIL_CGROUP_PARENT)",
-                d = dirs.join(" ")
-            )
+            format!("mkdir -p {d} && chown -R {user} {d}", d = d.join(" "))
         }
     }
 }
@@ -470,6 +516,38 @@ mod tests {
         assert_eq!(own_path(pc, Some("cpu")).as_deref(), Some("/"));
         assert_eq!(own_path(pc, None).as_deref(), Some("/user.slice/u"));
         assert_eq!(own_path(pc, Some("pids")), None);
+    }
+
+    #[test]
+    fn v1_fix_is_one_loop_over_the_hierarchies() {
+        let Some(Layout::V1 { mounts }) = parse_layout(HYBRID) else {
+            panic!("expected v1")
+        };
+        assert_eq!(
+            v1_commands(&mounts, "agentjail-u", "u"),
+            "for c in cpu cpuacct memory pids; do mkdir -p /sys/fs/cgroup/$c/agentjail-u && chown -R u /sys/fs/cgroup/$c/agentjail-u; done"
+        );
+        let scattered = vec![
+            ("memory".to_string(), PathBuf::from("/a/memory")),
+            ("pids".to_string(), PathBuf::from("/b/pids")),
+        ];
+        assert_eq!(
+            v1_commands(&scattered, "x", "u"),
+            "mkdir -p /a/memory/x /b/pids/x && chown -R u /a/memory/x /b/pids/x"
+        );
+    }
+
+    #[test]
+    fn the_fix_goes_below_the_one_line_reason() {
+        let e = CgroupError::Unavailable {
+            controller: "memory",
+            why: "creating /x: Permission denied".into(),
+            fix: "as root, once: mkdir /x\nthen: pass --cgroup-parent x".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cgroup memory controller unavailable: creating /x: Permission denied\n  fix: as root, once: mkdir /x\n  then: pass --cgroup-parent x"
+        );
     }
 
     #[test]

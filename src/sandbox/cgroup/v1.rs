@@ -148,7 +148,7 @@ pub(super) fn create(
                 Err(e) => {
                     return Err(unavailable(
                         c.name(),
-                        format!("cannot create a cgroup under {}: {e}", parent.display()),
+                        format!("creating {}: {e}", parent.display()),
                         req,
                         mounts,
                     ))

@@ -140,6 +140,11 @@ pub fn build_filters_with(options: FilterOptions) -> Result<SeccompFilters, Secc
 }
 
 impl SeccompFilters {
+    /// Each program's name and length in BPF instructions, in install order.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        self.programs.iter().map(|(n, p)| (*n, p.len())).collect()
+    }
+
     /// Installs the filters on the calling thread, allow-list first.
     ///
     /// Meant for the forked child right before `execve`: it does not allocate
