@@ -3886,3 +3886,42 @@ fn no_hint_with_network_or_for_agentjail_verdicts() {
     out.code(127);
     assert!(!out.stderr.contains("hint"), "{}", out.context());
 }
+
+#[test]
+fn validate_checks_a_role_against_its_sibling_catalog_and_reports_each_fault_once() {
+    let env = Env::new();
+    let dir = env.dir.path().join("mine");
+    std::fs::create_dir_all(dir.join("roles")).unwrap();
+    std::fs::write(
+        dir.join("tools.toml"),
+        "[tools.my_tool]\nrisk = \"read\"\ncommand = [\"echo\", \"hi\"]\n",
+    )
+    .unwrap();
+    let role = dir.join("roles/r.toml");
+    std::fs::write(&role, "allowed_tools = [\"my_tool\"]\n").unwrap();
+    let role_arg = role.display().to_string();
+    // The bundled catalog has no `my_tool`; the sibling one does.
+    env.run(&["profiles", "validate", &role_arg])
+        .code(0)
+        .stdout_has("ok: ");
+    // A bad type in the catalog is one error, not one per tool of each role.
+    std::fs::write(
+        dir.join("tools.toml"),
+        "[tools.my_tool]\nrisk = \"read\"\ncommand = [\"echo\"]\nparams.x = { type = \"strnig\" }\n",
+    )
+    .unwrap();
+    let dir_arg = dir.display().to_string();
+    let out = env.run(&["profiles", "validate", &dir_arg]);
+    out.code(78);
+    let errors = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .count();
+    assert_eq!(errors, 1, "{}", out.context());
+    assert!(
+        !out.stderr.contains("not defined in the tool catalog"),
+        "{}",
+        out.context()
+    );
+}

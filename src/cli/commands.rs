@@ -181,7 +181,8 @@ pub fn profiles_validate(ctx: &Context, paths: &[PathBuf]) -> Result<i32, AppErr
 }
 
 /// A single file: a catalog if it has `[tools]` or is named tools.toml, else a
-/// role checked against the catalog in use.
+/// role checked against the `tools.toml` beside its `roles/` directory, or
+/// the catalog in use when there is none.
 fn validate_file(ctx: &Context, path: &Path) -> Result<profile::ProfileSet, ProfileErrors> {
     let read_err = |e: std::io::Error| {
         ProfileErrors(vec![ProfileError::Read {
@@ -202,7 +203,19 @@ fn validate_file(ctx: &Context, path: &Path) -> Result<profile::ProfileSet, Prof
             vec![],
         );
     }
-    let (catalog_label, catalog_text) = match profile::locate(ctx.profiles.as_deref())? {
+    // A role beside a catalog (`DIR/roles/x.toml` with `DIR/tools.toml`) is
+    // checked against that catalog; any other against the catalog in use.
+    let sibling = path
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "roles"))
+        .and_then(Path::parent)
+        .map(|d| d.join("tools.toml"))
+        .filter(|t| t.is_file());
+    let in_use = match sibling {
+        Some(t) => t.parent().map(Path::to_path_buf),
+        None => profile::locate(ctx.profiles.as_deref())?,
+    };
+    let (catalog_label, catalog_text) = match in_use {
         Some(dir) => {
             let p = dir.join("tools.toml");
             (

@@ -229,14 +229,14 @@ pub fn build_set(
     mut errors: Vec<ProfileError>,
 ) -> Result<ProfileSet, ProfileErrors> {
     let mut warnings = Vec::new();
-    let catalog = match parse_toml::<Catalog>(tools_file, tools_text) {
+    let (catalog, catalog_ok) = match parse_toml::<Catalog>(tools_file, tools_text) {
         Ok(c) => {
             validate_catalog(tools_file, &c, &mut errors, &mut warnings);
-            c
+            (c, true)
         }
         Err(e) => {
             errors.push(e);
-            Catalog::default()
+            (Catalog::default(), false)
         }
     };
     let mut roles = BTreeMap::new();
@@ -244,7 +244,11 @@ pub fn build_set(
         match parse_toml::<Role>(&file, &text) {
             Ok(mut role) => {
                 role.name = name.clone();
-                validate_role(&file, &role, &catalog, &mut errors, &mut warnings);
+                // Against a catalog that did not parse, every tool would be
+                // "not defined": report the catalog's fault once instead.
+                if catalog_ok {
+                    validate_role(&file, &role, &catalog, &mut errors, &mut warnings);
+                }
                 roles.insert(name, role);
             }
             Err(e) => errors.push(e),
