@@ -650,14 +650,10 @@ fn processes_running(argv: &[&str]) -> usize {
         .count()
 }
 
-#[test]
-fn client_hang_up_kills_the_call() {
-    if !can_run() {
-        return;
-    }
-    let b = Broker::start(4);
-    let seconds = "3517"; // a number no other test sleeps
-    let mut client = b
+/// A client running `sleep SECONDS` through the broker, once the tool runs
+/// (a bounded wait).
+fn sleeping_call(b: &Broker, seconds: &str) -> Child {
+    let client = b
         .client(
             AGENT,
             &[
@@ -683,6 +679,17 @@ fn client_hang_up_kills_the_call() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(started, "the tool did not start: {}", b.serve_err());
+    client
+}
+
+#[test]
+fn client_hang_up_kills_the_call() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start(4);
+    let seconds = "3517"; // a number no other test sleeps
+    let mut client = sleeping_call(&b, seconds);
     // setpriv execs the client: this pid is the client.
     client.kill().unwrap();
     client.wait().unwrap();
@@ -695,6 +702,61 @@ fn client_hang_up_kills_the_call() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(gone, "the call outlived its client: {}", b.serve_err());
+    normal_call_works(&b);
+    assert_log_intact(&b);
+}
+
+/// Waits (bounded) until `sleep SECONDS` runs, sends `sig` to the client,
+/// and returns the client's exit code and the broker's log.
+fn signal_a_sleeping_call(b: &Broker, seconds: &str, sig: nix::sys::signal::Signal) -> i32 {
+    let mut client = sleeping_call(b, seconds);
+    // setpriv execs the client: this pid is the client.
+    let pid = nix::unistd::Pid::from_raw(client.id() as i32);
+    nix::sys::signal::kill(pid, sig).unwrap();
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = client.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = client.kill();
+        panic!("the client did not exit after {sig}: {}", b.serve_err());
+    };
+    assert_eq!(
+        processes_running(&["sleep", seconds]),
+        0,
+        "the tool outlived the call"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 1000 + status.signal().unwrap_or(0))
+}
+
+#[test]
+fn client_forwards_signals_to_the_call() {
+    if !can_run() {
+        return;
+    }
+    use nix::sys::signal::Signal;
+    let b = Broker::start(4);
+    // The client survives the signal and exits with the call's code.
+    assert_eq!(signal_a_sleeping_call(&b, "3518", Signal::SIGINT), 130);
+    assert_eq!(signal_a_sleeping_call(&b, "3519", Signal::SIGTERM), 143);
+    assert_eq!(signal_a_sleeping_call(&b, "3521", Signal::SIGHUP), 129);
+    // Forwarded, not a hang-up: nothing was killed for lack of a client, and
+    // each call's result is audited with its signal.
+    let log = b.log_text();
+    assert!(!log.contains("client hung up"), "{log}");
+    let results: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event_type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 3, "{log}");
     normal_call_works(&b);
     assert_log_intact(&b);
 }

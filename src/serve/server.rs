@@ -618,11 +618,24 @@ fn run_watched(
                 break;
             }
             if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                // The client sends nothing after its request: anything
-                // readable here is its end of the connection.
-                hung_up = true;
-                let _ = kill(child, Signal::SIGKILL);
-                break;
+                // After its request the client sends only control frames (a
+                // signal for the call); anything else, or the end of the
+                // connection, is a hang-up.
+                match read_control(conn) {
+                    Some(sig) => {
+                        // The call's process is the launcher (or the command
+                        // itself): the launcher forwards the signal to the
+                        // sandbox's pid 1, which forwards it to the tool.
+                        tracing::debug!("forwarding signal {sig} to the call {child}");
+                        let _ = kill(child, sig);
+                        continue;
+                    }
+                    None => {
+                        hung_up = true;
+                        let _ = kill(child, Signal::SIGKILL);
+                        break;
+                    }
+                }
             }
         }
     }
@@ -649,10 +662,9 @@ fn run_watched(
     }
     match status {
         Ok(WaitStatus::Exited(_, code)) => Response::new(code, None),
-        Ok(WaitStatus::Signaled(_, sig, _)) => refuse(
-            exit::LAUNCHER_FAILED,
-            format!("broker: the call's process was killed by {sig}"),
-        ),
+        // As a shell reports it (the client forwarded a signal the call's
+        // process did not handle, e.g. before the sandbox started).
+        Ok(WaitStatus::Signaled(_, sig, _)) => Response::new(128 + sig as i32, None),
         Ok(other) => refuse(
             exit::LAUNCHER_FAILED,
             format!("broker: the call's process: {other:?}"),
@@ -662,6 +674,20 @@ fn run_watched(
             format!("broker: waiting for the call: {e}"),
         ),
     }
+}
+
+/// One control frame from the client: the signal it forwards, or `None`
+/// when the connection closed or sent anything else.
+fn read_control(conn: &UnixStream) -> Option<Signal> {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = conn;
+    let body = protocol::read_frame(&mut reader as &mut dyn Read, &[]).ok();
+    let _ = conn.set_read_timeout(None);
+    let c: protocol::Control = protocol::decode(&body?).ok()?;
+    if !protocol::FORWARDED.contains(&c.signal) {
+        return None;
+    }
+    Signal::try_from(c.signal).ok()
 }
 
 /// Whether a path names a socket a broker listens on.
