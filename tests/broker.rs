@@ -5,296 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod broker_support;
+
 use agentjail::serve::protocol::{self, Response};
+use broker_support::*;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
-const AGENT: u32 = 64010;
-const APPROVER: u32 = 64011;
-
-const TOOLS: &str = r#"
-[tools.cat_stdin]
-description = "Copy stdin to stdout"
-risk = "read"
-command = ["cat"]
-
-[tools.echo_text]
-description = "Print a line"
-risk = "read"
-command = ["echo", "{text}"]
-params.text = { type = "string", max_length = 4096 }
-
-[tools.sleep]
-description = "Wait"
-risk = "read"
-command = ["sleep", "{seconds}"]
-params.seconds = { type = "integer", min = 0, max = 3600 }
-
-[tools.remove_thing]
-description = "Pretend to remove a thing"
-risk = "delete"
-command = ["echo", "removed", "{name}"]
-params.name = { type = "string", pattern = "[a-z0-9]{1,16}" }
-"#;
-
-const AGENT_ROLE: &str = r#"
-description = "The agent's role"
-allowed_tools = ["cat_stdin", "echo_text", "sleep", "remove_thing"]
-[limits]
-timeout_seconds = 600
-"#;
-
-const OTHER_ROLE: &str = r#"
-description = "A role the agent is not mapped to"
-allowed_tools = ["echo_text"]
-"#;
-
-/// Whether this test can run: root and setpriv. Without them it says
-/// `skipped:` (a failure with AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1).
-fn can_run() -> bool {
-    let why = if !nix::unistd::getuid().is_root() {
-        Some("not root")
-    } else if which::which("setpriv").is_err() {
-        Some("no setpriv")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(w) => {
-            assert!(
-                std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() != Ok("1"),
-                "skipped: {w}"
-            );
-            eprintln!("skipped: {w}");
-            false
-        }
-    }
-}
-
-struct Broker {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    socket: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn base(&self) -> PathBuf {
-        self.root.join("broker")
-    }
-    fn log(&self) -> PathBuf {
-        self.base().join("log/audit.jsonl")
-    }
-    fn state(&self) -> PathBuf {
-        self.base().join("state")
-    }
-    fn profiles(&self) -> PathBuf {
-        self.base().join("profiles")
-    }
-    fn home(&self, uid: u32) -> PathBuf {
-        self.root.join(format!("home-{uid}"))
-    }
-
-    /// Starts a broker: its directory is root's, mode 0700; the socket's
-    /// directory and the clients' homes are reachable by the clients.
-    fn start(max_concurrent: usize) -> Broker {
-        let dir = tempfile::Builder::new()
-            .prefix("agentjail-broker")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let root = dir.path().to_path_buf();
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711)).unwrap();
-        let base = root.join("broker");
-        std::fs::create_dir(&base).unwrap();
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::create_dir_all(base.join("profiles/roles")).unwrap();
-        std::fs::write(base.join("profiles/tools.toml"), TOOLS).unwrap();
-        std::fs::write(base.join("profiles/roles/agent_role.toml"), AGENT_ROLE).unwrap();
-        std::fs::write(base.join("profiles/roles/other_role.toml"), OTHER_ROLE).unwrap();
-        std::fs::create_dir(base.join("log")).unwrap();
-        let sock_dir = root.join("run");
-        std::fs::create_dir(&sock_dir).unwrap();
-        std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for uid in [AGENT, APPROVER] {
-            let home = root.join(format!("home-{uid}"));
-            std::fs::create_dir(&home).unwrap();
-            nix::unistd::chown(
-                &home,
-                Some(nix::unistd::Uid::from_raw(uid)),
-                Some(nix::unistd::Gid::from_raw(uid)),
-            )
-            .unwrap();
-        }
-        let socket = sock_dir.join("agentjail.sock");
-        let config = base.join("broker.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-profiles = "{base}/profiles"
-state_dir = "{base}/state"
-audit_log = "{base}/log/audit.jsonl"
-socket = "{socket}"
-max_concurrent = {max_concurrent}
-request_timeout_seconds = 60
-grace_seconds = 5
-
-[[callers]]
-uid = {AGENT}
-roles = ["agent_role"]
-
-[[approvers]]
-uid = {APPROVER}
-roles = ["*"]
-"#,
-                base = base.display(),
-                socket = socket.display()
-            ),
-        )
-        .unwrap();
-        let check = Command::new(BIN)
-            .args(["serve", "--check-config", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let stderr = std::fs::File::create(root.join("serve.err")).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_remove("AGENTJAIL_PROFILES")
-            .env("AGENTJAIL_LOG", "debug")
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let b = Broker {
-            _dir: dir,
-            root,
-            socket,
-            child: Some(child),
-        };
-        // A bounded wait for the socket to accept.
-        for _ in 0..400 {
-            if UnixStream::connect(&b.socket).is_ok() {
-                return b;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the broker did not start: {}", b.serve_err());
-    }
-
-    fn serve_err(&self) -> String {
-        std::fs::read_to_string(self.root.join("serve.err")).unwrap_or_default()
-    }
-
-    /// `agentjail --broker SOCKET ARGS` as `uid`.
-    fn client(&self, uid: u32, args: &[&str]) -> Command {
-        let mut c = as_uid(uid, &self.home(uid));
-        c.arg(BIN).arg("--broker").arg(&self.socket).args(args);
-        c
-    }
-
-    fn run(&self, uid: u32, args: &[&str]) -> Output {
-        self.client(uid, args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log()).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            for _ in 0..200 {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `setpriv` to `uid` (and the same gid, no groups), with HOME set and the
-/// test's own agentjail variables removed.
-fn as_uid(uid: u32, home: &Path) -> Command {
-    let mut c = Command::new("setpriv");
-    let id = uid.to_string();
-    c.args(["--reuid", &id, "--regid", &id, "--clear-groups"])
-        .env("HOME", home)
-        .current_dir(home);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AGENTJAIL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-fn assert_log_intact(b: &Broker) {
-    let o = Command::new(BIN)
-        .arg("audit")
-        .arg("verify")
-        .arg(b.log())
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// Runs `cmd` with `input` on stdin (written from a thread) and returns its output.
-fn pipe_through(mut cmd: Command, input: Vec<u8>) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
-/// The request id in `approval request ID is pending`.
-fn request_id(stderr: &str) -> String {
-    let at = stderr
-        .find("approval request ")
-        .unwrap_or_else(|| panic!("no request id in: {stderr}"));
-    stderr[at + "approval request ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn broker_owns_policy_state_and_log() {
@@ -640,48 +358,6 @@ fn broker_survives_bad_input() {
     normal_call_works(&b);
 }
 
-/// Processes whose command line is exactly `argv`.
-fn processes_running(argv: &[&str]) -> usize {
-    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
-        .count()
-}
-
-/// A client running `sleep SECONDS` through the broker, once the tool runs
-/// (a bounded wait).
-fn sleeping_call(b: &Broker, seconds: &str) -> Child {
-    let client = b
-        .client(
-            AGENT,
-            &[
-                "run",
-                "--role",
-                "agent_role",
-                "sleep",
-                "--param",
-                &format!("seconds={seconds}"),
-            ],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut started = false;
-    for _ in 0..600 {
-        if processes_running(&["sleep", seconds]) == 1 {
-            started = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(started, "the tool did not start: {}", b.serve_err());
-    client
-}
-
 #[test]
 fn client_hang_up_kills_the_call() {
     if !can_run() {
@@ -759,6 +435,64 @@ fn client_forwards_signals_to_the_call() {
     assert_eq!(results.len(), 3, "{log}");
     normal_call_works(&b);
     assert_log_intact(&b);
+}
+
+/// Reads the broker's answer on a raw connection (bounded by a timeout).
+fn answer(mut s: UnixStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let r: Response = protocol::decode(&protocol::read_frame(&mut &buf[..], &[]).unwrap()).unwrap();
+    assert_eq!(r.exit_code, 125);
+    r.message.unwrap()
+}
+
+#[test]
+fn busy_broker_queues_then_refuses() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start_with(1, "queue = 1\nqueue_timeout_seconds = 1", "", &[], &[]);
+    let mut hold = sleeping_call(&b, "3522");
+    // The only worker runs the sleep: one connection waits, the next is
+    // refused at once (queue full), the waiting one after its timeout.
+    let waiting = UnixStream::connect(&b.socket).unwrap();
+    let refused = UnixStream::connect(&b.socket).unwrap();
+    let m = answer(refused);
+    assert!(m.contains("broker busy") && m.contains("queue = 1"), "{m}");
+    let m = answer(waiting);
+    assert!(
+        m.contains("broker busy") && m.contains("queue_timeout_seconds"),
+        "{m}"
+    );
+    hold.kill().unwrap();
+    hold.wait().unwrap();
+    // A queued call runs once the worker is free (the queue holds it while
+    // the hung-up call's worker finishes).
+    let o = b.echo(AGENT, "q");
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_log_intact(&b);
+}
+
+#[test]
+fn per_caller_limit() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start_with(4, "max_concurrent_per_caller = 1", "", &[], &[]);
+    let mut hold = sleeping_call(&b, "3523");
+    let o = b.echo(AGENT, "x");
+    assert_eq!(code(&o), 125);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("uid 64010") && err.contains("max_concurrent_per_caller = 1"),
+        "{err}"
+    );
+    // Another uid is not held back by the agent's limit.
+    let o = b.run(APPROVER, &["approvals", "list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    hold.kill().unwrap();
+    hold.wait().unwrap();
 }
 
 #[test]
