@@ -186,6 +186,11 @@ fn broker_owns_policy_state_and_log() {
     let o = b.run(AGENT, &call);
     assert_eq!(code(&o), 75, "{}", text(&o.stderr));
     let id = request_id(&text(&o.stderr));
+    // The request names the peer, not the broker's uid, as who asked.
+    let o = b.run(APPROVER, &["approvals", "show", &id, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["requested_by"]["uid"], AGENT, "{shown}");
     // The agent cannot approve its own request.
     let o = b.run(AGENT, &["approvals", "approve", &id]);
     assert_eq!(code(&o), 77, "{}", text(&o.stderr));

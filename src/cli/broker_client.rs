@@ -344,7 +344,13 @@ pub struct CliHandler;
 impl crate::serve::Handler for CliHandler {
     fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32 {
         let result = match op {
-            Op::Run { call, json } => super::run::run(ctx, &cli_args(call), *json, Prompt::Never),
+            Op::Run { call, json } => super::run::run_as(
+                ctx,
+                &cli_args(call),
+                *json,
+                Prompt::Never,
+                Some(who.clone()),
+            ),
             Op::Check { call, json } => super::run::check(ctx, &cli_args(call), *json),
             Op::Approvals(a) => {
                 let cmd = match a {
