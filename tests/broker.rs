@@ -532,3 +532,52 @@ fn required_broker_fails_closed() {
     // Nothing ran in-process: no log was written.
     assert!(!dir.path().join("audit.jsonl").exists());
 }
+
+/// `doctor --format json`'s broker check.
+fn doctor_broker(envs: &[(&str, &std::ffi::OsStr)]) -> serde_json::Value {
+    let mut c = Command::new(BIN);
+    c.args(["doctor", "--format", "json"])
+        .env_remove("AGENTJAIL_BROKER")
+        .env_remove("AGENTJAIL_REQUIRE_BROKER");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "broker")
+        .cloned()
+        .unwrap_or_else(|| panic!("no broker check: {v}"))
+}
+
+#[test]
+fn doctor_reports_the_broker() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start(2);
+    let up = doctor_broker(&[("AGENTJAIL_BROKER", b.socket.as_os_str())]);
+    assert_eq!(up["ok"], true, "{up}");
+    assert!(
+        up["detail"].as_str().unwrap().contains("is reachable"),
+        "{up}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no.sock");
+    let down = doctor_broker(&[
+        ("AGENTJAIL_BROKER", missing.as_os_str()),
+        ("AGENTJAIL_REQUIRE_BROKER", std::ffi::OsStr::new("1")),
+    ]);
+    assert_eq!(
+        (&down["ok"], &down["required"]),
+        (&false.into(), &true.into()),
+        "{down}"
+    );
+    assert!(
+        down["detail"].as_str().unwrap().contains("not reachable"),
+        "{down}"
+    );
+}
