@@ -5,296 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod broker_support;
+
 use agentjail::serve::protocol::{self, Response};
+use broker_support::*;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
-const AGENT: u32 = 64010;
-const APPROVER: u32 = 64011;
-
-const TOOLS: &str = r#"
-[tools.cat_stdin]
-description = "Copy stdin to stdout"
-risk = "read"
-command = ["cat"]
-
-[tools.echo_text]
-description = "Print a line"
-risk = "read"
-command = ["echo", "{text}"]
-params.text = { type = "string", max_length = 4096 }
-
-[tools.sleep]
-description = "Wait"
-risk = "read"
-command = ["sleep", "{seconds}"]
-params.seconds = { type = "integer", min = 0, max = 3600 }
-
-[tools.remove_thing]
-description = "Pretend to remove a thing"
-risk = "delete"
-command = ["echo", "removed", "{name}"]
-params.name = { type = "string", pattern = "[a-z0-9]{1,16}" }
-"#;
-
-const AGENT_ROLE: &str = r#"
-description = "The agent's role"
-allowed_tools = ["cat_stdin", "echo_text", "sleep", "remove_thing"]
-[limits]
-timeout_seconds = 600
-"#;
-
-const OTHER_ROLE: &str = r#"
-description = "A role the agent is not mapped to"
-allowed_tools = ["echo_text"]
-"#;
-
-/// Whether this test can run: root and setpriv. Without them it says
-/// `skipped:` (a failure with AGENTJAIL_REQUIRE_PRIVILEGED_TESTS=1).
-fn can_run() -> bool {
-    let why = if !nix::unistd::getuid().is_root() {
-        Some("not root")
-    } else if which::which("setpriv").is_err() {
-        Some("no setpriv")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(w) => {
-            assert!(
-                std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() != Ok("1"),
-                "skipped: {w}"
-            );
-            eprintln!("skipped: {w}");
-            false
-        }
-    }
-}
-
-struct Broker {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    socket: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn base(&self) -> PathBuf {
-        self.root.join("broker")
-    }
-    fn log(&self) -> PathBuf {
-        self.base().join("log/audit.jsonl")
-    }
-    fn state(&self) -> PathBuf {
-        self.base().join("state")
-    }
-    fn profiles(&self) -> PathBuf {
-        self.base().join("profiles")
-    }
-    fn home(&self, uid: u32) -> PathBuf {
-        self.root.join(format!("home-{uid}"))
-    }
-
-    /// Starts a broker: its directory is root's, mode 0700; the socket's
-    /// directory and the clients' homes are reachable by the clients.
-    fn start(max_concurrent: usize) -> Broker {
-        let dir = tempfile::Builder::new()
-            .prefix("agentjail-broker")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let root = dir.path().to_path_buf();
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711)).unwrap();
-        let base = root.join("broker");
-        std::fs::create_dir(&base).unwrap();
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::create_dir_all(base.join("profiles/roles")).unwrap();
-        std::fs::write(base.join("profiles/tools.toml"), TOOLS).unwrap();
-        std::fs::write(base.join("profiles/roles/agent_role.toml"), AGENT_ROLE).unwrap();
-        std::fs::write(base.join("profiles/roles/other_role.toml"), OTHER_ROLE).unwrap();
-        std::fs::create_dir(base.join("log")).unwrap();
-        let sock_dir = root.join("run");
-        std::fs::create_dir(&sock_dir).unwrap();
-        std::fs::set_permissions(&sock_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for uid in [AGENT, APPROVER] {
-            let home = root.join(format!("home-{uid}"));
-            std::fs::create_dir(&home).unwrap();
-            nix::unistd::chown(
-                &home,
-                Some(nix::unistd::Uid::from_raw(uid)),
-                Some(nix::unistd::Gid::from_raw(uid)),
-            )
-            .unwrap();
-        }
-        let socket = sock_dir.join("agentjail.sock");
-        let config = base.join("broker.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-profiles = "{base}/profiles"
-state_dir = "{base}/state"
-audit_log = "{base}/log/audit.jsonl"
-socket = "{socket}"
-max_concurrent = {max_concurrent}
-request_timeout_seconds = 60
-grace_seconds = 5
-
-[[callers]]
-uid = {AGENT}
-roles = ["agent_role"]
-
-[[approvers]]
-uid = {APPROVER}
-roles = ["*"]
-"#,
-                base = base.display(),
-                socket = socket.display()
-            ),
-        )
-        .unwrap();
-        let check = Command::new(BIN)
-            .args(["serve", "--check-config", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let stderr = std::fs::File::create(root.join("serve.err")).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env_remove("AGENTJAIL_PROFILES")
-            .env("AGENTJAIL_LOG", "debug")
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let b = Broker {
-            _dir: dir,
-            root,
-            socket,
-            child: Some(child),
-        };
-        // A bounded wait for the socket to accept.
-        for _ in 0..400 {
-            if UnixStream::connect(&b.socket).is_ok() {
-                return b;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the broker did not start: {}", b.serve_err());
-    }
-
-    fn serve_err(&self) -> String {
-        std::fs::read_to_string(self.root.join("serve.err")).unwrap_or_default()
-    }
-
-    /// `agentjail --broker SOCKET ARGS` as `uid`.
-    fn client(&self, uid: u32, args: &[&str]) -> Command {
-        let mut c = as_uid(uid, &self.home(uid));
-        c.arg(BIN).arg("--broker").arg(&self.socket).args(args);
-        c
-    }
-
-    fn run(&self, uid: u32, args: &[&str]) -> Output {
-        self.client(uid, args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log()).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            for _ in 0..200 {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `setpriv` to `uid` (and the same gid, no groups), with HOME set and the
-/// test's own agentjail variables removed.
-fn as_uid(uid: u32, home: &Path) -> Command {
-    let mut c = Command::new("setpriv");
-    let id = uid.to_string();
-    c.args(["--reuid", &id, "--regid", &id, "--clear-groups"])
-        .env("HOME", home)
-        .current_dir(home);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AGENTJAIL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-fn assert_log_intact(b: &Broker) {
-    let o = Command::new(BIN)
-        .arg("audit")
-        .arg("verify")
-        .arg(b.log())
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// Runs `cmd` with `input` on stdin (written from a thread) and returns its output.
-fn pipe_through(mut cmd: Command, input: Vec<u8>) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
-/// The request id in `approval request ID is pending`.
-fn request_id(stderr: &str) -> String {
-    let at = stderr
-        .find("approval request ")
-        .unwrap_or_else(|| panic!("no request id in: {stderr}"));
-    stderr[at + "approval request ".len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn broker_owns_policy_state_and_log() {
@@ -468,6 +186,11 @@ fn broker_owns_policy_state_and_log() {
     let o = b.run(AGENT, &call);
     assert_eq!(code(&o), 75, "{}", text(&o.stderr));
     let id = request_id(&text(&o.stderr));
+    // The request names the peer, not the broker's uid, as who asked.
+    let o = b.run(APPROVER, &["approvals", "show", &id, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["requested_by"]["uid"], AGENT, "{shown}");
     // The agent cannot approve its own request.
     let o = b.run(AGENT, &["approvals", "approve", &id]);
     assert_eq!(code(&o), 77, "{}", text(&o.stderr));
@@ -640,16 +363,6 @@ fn broker_survives_bad_input() {
     normal_call_works(&b);
 }
 
-/// Processes whose command line is exactly `argv`.
-fn processes_running(argv: &[&str]) -> usize {
-    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
-        .count()
-}
-
 #[test]
 fn client_hang_up_kills_the_call() {
     if !can_run() {
@@ -657,32 +370,7 @@ fn client_hang_up_kills_the_call() {
     }
     let b = Broker::start(4);
     let seconds = "3517"; // a number no other test sleeps
-    let mut client = b
-        .client(
-            AGENT,
-            &[
-                "run",
-                "--role",
-                "agent_role",
-                "sleep",
-                "--param",
-                &format!("seconds={seconds}"),
-            ],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut started = false;
-    for _ in 0..600 {
-        if processes_running(&["sleep", seconds]) == 1 {
-            started = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(started, "the tool did not start: {}", b.serve_err());
+    let mut client = sleeping_call(&b, seconds);
     // setpriv execs the client: this pid is the client.
     client.kill().unwrap();
     client.wait().unwrap();
@@ -697,6 +385,119 @@ fn client_hang_up_kills_the_call() {
     assert!(gone, "the call outlived its client: {}", b.serve_err());
     normal_call_works(&b);
     assert_log_intact(&b);
+}
+
+/// Waits (bounded) until `sleep SECONDS` runs, sends `sig` to the client,
+/// and returns the client's exit code and the broker's log.
+fn signal_a_sleeping_call(b: &Broker, seconds: &str, sig: nix::sys::signal::Signal) -> i32 {
+    let mut client = sleeping_call(b, seconds);
+    // setpriv execs the client: this pid is the client.
+    let pid = nix::unistd::Pid::from_raw(client.id() as i32);
+    nix::sys::signal::kill(pid, sig).unwrap();
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = client.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = client.kill();
+        panic!("the client did not exit after {sig}: {}", b.serve_err());
+    };
+    assert_eq!(
+        processes_running(&["sleep", seconds]),
+        0,
+        "the tool outlived the call"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 1000 + status.signal().unwrap_or(0))
+}
+
+#[test]
+fn client_forwards_signals_to_the_call() {
+    if !can_run() {
+        return;
+    }
+    use nix::sys::signal::Signal;
+    let b = Broker::start(4);
+    // The client survives the signal and exits with the call's code.
+    assert_eq!(signal_a_sleeping_call(&b, "3518", Signal::SIGINT), 130);
+    assert_eq!(signal_a_sleeping_call(&b, "3519", Signal::SIGTERM), 143);
+    assert_eq!(signal_a_sleeping_call(&b, "3521", Signal::SIGHUP), 129);
+    // Forwarded, not a hang-up: nothing was killed for lack of a client, and
+    // each call's result is audited with its signal.
+    let log = b.log_text();
+    assert!(!log.contains("client hung up"), "{log}");
+    let results: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event_type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 3, "{log}");
+    normal_call_works(&b);
+    assert_log_intact(&b);
+}
+
+/// Reads the broker's answer on a raw connection (bounded by a timeout).
+fn answer(mut s: UnixStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let r: Response = protocol::decode(&protocol::read_frame(&mut &buf[..], &[]).unwrap()).unwrap();
+    assert_eq!(r.exit_code, 125);
+    r.message.unwrap()
+}
+
+#[test]
+fn busy_broker_queues_then_refuses() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start_with(1, "queue = 1\nqueue_timeout_seconds = 1", "", &[], &[]);
+    let mut hold = sleeping_call(&b, "3522");
+    // The only worker runs the sleep: one connection waits, the next is
+    // refused at once (queue full), the waiting one after its timeout.
+    let waiting = UnixStream::connect(&b.socket).unwrap();
+    let refused = UnixStream::connect(&b.socket).unwrap();
+    let m = answer(refused);
+    assert!(m.contains("broker busy") && m.contains("queue = 1"), "{m}");
+    let m = answer(waiting);
+    assert!(
+        m.contains("broker busy") && m.contains("queue_timeout_seconds"),
+        "{m}"
+    );
+    hold.kill().unwrap();
+    hold.wait().unwrap();
+    // A queued call runs once the worker is free (the queue holds it while
+    // the hung-up call's worker finishes).
+    let o = b.echo(AGENT, "q");
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_log_intact(&b);
+}
+
+#[test]
+fn per_caller_limit() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start_with(4, "max_concurrent_per_caller = 1", "", &[], &[]);
+    let mut hold = sleeping_call(&b, "3523");
+    let o = b.echo(AGENT, "x");
+    assert_eq!(code(&o), 125);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("uid 64010") && err.contains("max_concurrent_per_caller = 1"),
+        "{err}"
+    );
+    // Another uid is not held back by the agent's limit.
+    let o = b.run(APPROVER, &["approvals", "list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    hold.kill().unwrap();
+    hold.wait().unwrap();
 }
 
 #[test]
@@ -730,4 +531,53 @@ fn required_broker_fails_closed() {
     );
     // Nothing ran in-process: no log was written.
     assert!(!dir.path().join("audit.jsonl").exists());
+}
+
+/// `doctor --format json`'s broker check.
+fn doctor_broker(envs: &[(&str, &std::ffi::OsStr)]) -> serde_json::Value {
+    let mut c = Command::new(BIN);
+    c.args(["doctor", "--format", "json"])
+        .env_remove("AGENTJAIL_BROKER")
+        .env_remove("AGENTJAIL_REQUIRE_BROKER");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "broker")
+        .cloned()
+        .unwrap_or_else(|| panic!("no broker check: {v}"))
+}
+
+#[test]
+fn doctor_reports_the_broker() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start(2);
+    let up = doctor_broker(&[("AGENTJAIL_BROKER", b.socket.as_os_str())]);
+    assert_eq!(up["ok"], true, "{up}");
+    assert!(
+        up["detail"].as_str().unwrap().contains("is reachable"),
+        "{up}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no.sock");
+    let down = doctor_broker(&[
+        ("AGENTJAIL_BROKER", missing.as_os_str()),
+        ("AGENTJAIL_REQUIRE_BROKER", std::ffi::OsStr::new("1")),
+    ]);
+    assert_eq!(
+        (&down["ok"], &down["required"]),
+        (&false.into(), &true.into()),
+        "{down}"
+    );
+    assert!(
+        down["detail"].as_str().unwrap().contains("not reachable"),
+        "{down}"
+    );
 }

@@ -246,6 +246,11 @@ fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, 
         stdio_fd(1, &mut keep),
         stdio_fd(2, &mut keep),
     ];
+    // SIGINT, SIGTERM and SIGHUP are for the call from here on: blocked,
+    // read from a signalfd and sent to the worker (the call's descriptors are
+    // the caller's, so its children inherit no blocked mask: the broker forks
+    // the call, not this process).
+    let sigfd = forwarded_signals();
     let cmsg = [ControlMessage::ScmRights(&fds)];
     // The descriptors ride on the first bytes; the rest follows plainly.
     let first = frame.len().min(4);
@@ -274,11 +279,61 @@ fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, 
         Ok(n) if n == first => (&conn).write_all(&frame[first..]).is_ok(),
         _ => false,
     };
+    if wrote {
+        forward_signals(&conn, &sigfd);
+    }
     let mut reader = &conn;
     match protocol::read_frame(&mut reader as &mut dyn std::io::Read, &[]) {
         Ok(body) => protocol::decode::<Response>(&body).map_err(|e| lost(e.to_string())),
         Err(e) if !wrote => Err(lost(format!("sending the request: {e}"))),
         Err(e) => Err(lost(e.to_string())),
+    }
+}
+
+fn forwarded_signals() -> Option<nix::sys::signalfd::SignalFd> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut mask = SigSet::empty();
+    for s in protocol::FORWARDED {
+        if let Ok(s) = Signal::try_from(s) {
+            mask.add(s);
+        }
+    }
+    mask.thread_block().ok()?;
+    nix::sys::signalfd::SignalFd::with_flags(&mask, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).ok()
+}
+
+/// Until the broker's answer starts to arrive, sends each signal this
+/// process receives to the worker as a control frame.
+fn forward_signals(conn: &UnixStream, sigfd: &Option<nix::sys::signalfd::SignalFd>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Some(sigfd) = sigfd else { return };
+    loop {
+        let mut fds = [
+            PollFd::new(conn.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            if let Ok(Some(info)) = sigfd.read_signal() {
+                let control = protocol::Control {
+                    version: VERSION,
+                    signal: info.ssi_signo as i32,
+                };
+                if let Ok(frame) = protocol::encode(&control) {
+                    if (&*conn).write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -289,7 +344,13 @@ pub struct CliHandler;
 impl crate::serve::Handler for CliHandler {
     fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32 {
         let result = match op {
-            Op::Run { call, json } => super::run::run(ctx, &cli_args(call), *json, Prompt::Never),
+            Op::Run { call, json } => super::run::run_as(
+                ctx,
+                &cli_args(call),
+                *json,
+                Prompt::Never,
+                Some(who.clone()),
+            ),
             Op::Check { call, json } => super::run::check(ctx, &cli_args(call), *json),
             Op::Approvals(a) => {
                 let cmd = match a {

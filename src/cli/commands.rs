@@ -276,6 +276,48 @@ fn try_unshare() -> Result<(), String> {
     }
 }
 
+/// Whether a broker is configured (`AGENTJAIL_BROKER`, the system
+/// configuration) and reachable; required when `require_broker` says so.
+fn broker_check() -> Check {
+    let flag = std::env::var_os("AGENTJAIL_BROKER").map(std::path::PathBuf::from);
+    let route = super::broker_client::route(flag.as_deref());
+    let (ok, required, detail, fix) = match route {
+        Err(e) => (false, true, e.to_string(), None),
+        Ok(None) => (
+            true,
+            false,
+            "no broker configured: calls run in-process (the embedded mode)".to_string(),
+            None,
+        ),
+        Ok(Some(r)) => {
+            let up = crate::serve::server::reachable(&r.socket);
+            (
+                up,
+                r.required,
+                format!(
+                    "broker at {} is {}{}",
+                    r.socket.display(),
+                    if up { "reachable" } else { "not reachable" },
+                    if r.required {
+                        format!(" ({})", r.why)
+                    } else {
+                        String::new()
+                    }
+                ),
+                (!up)
+                    .then(|| "start it with `agentjail serve`, or fix the socket path".to_string()),
+            )
+        }
+    };
+    Check {
+        name: "broker",
+        ok,
+        required,
+        detail,
+        fix,
+    }
+}
+
 pub fn doctor(ctx: &Context, json_out: bool) -> Result<i32, AppError> {
     let mut checks = Vec::new();
     let root = nix::unistd::geteuid().is_root();
@@ -371,6 +413,7 @@ pub fn doctor(ctx: &Context, json_out: bool) -> Result<i32, AppError> {
         detail,
         fix,
     });
+    checks.push(broker_check());
     let all_ok = checks.iter().all(|c| c.ok || !c.required);
     if json_out {
         out(&format!(

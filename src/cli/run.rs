@@ -130,6 +130,7 @@ fn request(args: &CallArgs, stdio: Stdio, install_stdin: bool) -> Result<CallReq
         tokens: args.tokens,
         stdio,
         stdin_sha256,
+        requested_by: None,
     })
 }
 
@@ -276,12 +277,25 @@ pub fn run(
     json_out: bool,
     prompt: Prompt,
 ) -> Result<i32, AppError> {
+    run_as(ctx, args, json_out, prompt, None)
+}
+
+/// `run` on behalf of `requested_by` (the broker's peer), when it is not
+/// this process's user.
+pub fn run_as(
+    ctx: &Context,
+    args: &CallArgs,
+    json_out: bool,
+    prompt: Prompt,
+    requested_by: Option<crate::approval::Person>,
+) -> Result<i32, AppError> {
     let stdio = if json_out {
         Stdio::Capture
     } else {
         Stdio::Inherit
     };
-    let req = request(args, stdio, true)?;
+    let mut req = request(args, stdio, true)?;
+    req.requested_by = requested_by;
     let mut human = Terminal::new(prompt);
     let outcome = match run::call(ctx, &req, &mut human) {
         Ok(o) => o,

@@ -454,7 +454,7 @@ impl<'a> Gate<'a> {
             sandbox: sandbox_summary(self.set, self.call, d),
             reasons: strings("reasons"),
             tokens: self.args.tokens,
-            requested_by: Person::me(),
+            requested_by: self.args.requested_by.clone().unwrap_or_else(Person::me),
             host: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),

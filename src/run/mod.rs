@@ -152,6 +152,9 @@ pub struct CallRequest {
     /// SHA-256 of what the tool reads on stdin, when it is known in
     /// advance (`--stdin-file`): bound by an approval.
     pub stdin_sha256: Option<String>,
+    /// Who asks, when it is not this process's user: the broker's peer.
+    /// An approval request records it as `requested_by`.
+    pub requested_by: Option<crate::approval::Person>,
 }
 
 impl CallRequest {
@@ -163,6 +166,7 @@ impl CallRequest {
             tokens: 0,
             stdio: Stdio::Capture,
             stdin_sha256: None,
+            requested_by: None,
         }
     }
 }

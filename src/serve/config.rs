@@ -10,6 +10,9 @@
 //! socket_mode = "0660"
 //! socket_group = "agents"
 //! max_concurrent = 16
+//! max_concurrent_per_caller = 4
+//! queue = 64
+//! queue_timeout_seconds = 10
 //!
 //! [[callers]]
 //! uid = "agentsvc"
@@ -54,6 +57,9 @@ struct Raw {
     socket_mode: Option<String>,
     socket_group: Option<Id>,
     max_concurrent: Option<usize>,
+    max_concurrent_per_caller: Option<usize>,
+    queue: Option<usize>,
+    queue_timeout_seconds: Option<u64>,
     grace_seconds: Option<u64>,
     request_timeout_seconds: Option<u64>,
     alert_command: Option<String>,
@@ -114,6 +120,12 @@ pub struct Config {
     pub socket_mode: u32,
     pub socket_group: Option<u32>,
     pub max_concurrent: usize,
+    /// Calls at once from one uid (`None`: only `max_concurrent`).
+    pub max_concurrent_per_caller: Option<usize>,
+    /// Connections that wait for a free worker; one more is "broker busy".
+    pub queue: usize,
+    /// How long a connection waits in the queue before "broker busy".
+    pub queue_timeout_seconds: u64,
     pub grace_seconds: u64,
     pub request_timeout_seconds: u64,
     pub alert_command: Option<String>,
@@ -203,6 +215,15 @@ impl Config {
                 "max_concurrent = {max_concurrent}: must be 1 to 4096"
             )));
         }
+        if raw.max_concurrent_per_caller == Some(0) {
+            return Err(bad(
+                "max_concurrent_per_caller = 0: must be at least 1".into()
+            ));
+        }
+        let queue = raw.queue.unwrap_or(64);
+        if queue > 65536 {
+            return Err(bad(format!("queue = {queue}: must be 0 to 65536")));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             profiles: raw.profiles,
@@ -212,6 +233,9 @@ impl Config {
             socket_mode: mode,
             socket_group,
             max_concurrent,
+            max_concurrent_per_caller: raw.max_concurrent_per_caller,
+            queue,
+            queue_timeout_seconds: raw.queue_timeout_seconds.unwrap_or(10),
             grace_seconds: raw.grace_seconds.unwrap_or(10),
             request_timeout_seconds: raw.request_timeout_seconds.unwrap_or(10).max(1),
             alert_command: raw.alert_command,
@@ -361,6 +385,8 @@ roles = ["*"]
             ("profile = \"/p\"", "unknown field `profile`"),
             ("socket_mode = \"999\"", "socket_mode"),
             ("max_concurrent = 0", "max_concurrent"),
+            ("max_concurrent_per_caller = 0", "max_concurrent_per_caller"),
+            ("queue = 100000", "queue = 100000"),
             (
                 "[[callers]]\nroles = [\"a\"]",
                 "exactly one of uid and group",
@@ -387,5 +413,7 @@ roles = ["*"]
         assert_eq!(c.socket, Path::new(DEFAULT_SOCKET));
         assert_eq!(c.socket_mode, 0o666);
         assert_eq!(c.max_concurrent, 16);
+        assert_eq!((c.queue, c.queue_timeout_seconds), (64, 10));
+        assert_eq!(c.max_concurrent_per_caller, None);
     }
 }

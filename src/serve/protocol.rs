@@ -117,6 +117,18 @@ impl Response {
     }
 }
 
+/// What the client sends after its request, while the call runs: a signal
+/// it received (SIGINT, SIGTERM or SIGHUP), for the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    pub version: u32,
+    pub signal: i32,
+}
+
+/// The signals a client may forward to its call.
+pub const FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -236,6 +248,12 @@ pub trait Versioned {
 }
 
 impl Versioned for Request {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Versioned for Control {
     fn version(&self) -> u32 {
         self.version
     }

@@ -25,7 +25,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -125,36 +125,69 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         cfg.max_concurrent,
         cfg.path.display()
     );
-    let mut workers: HashSet<Pid> = HashSet::new();
+    let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        // Wake up for the first queued connection's deadline.
+        let timeout = match pool.queue.front() {
+            None => PollTimeout::NONE,
+            Some(q) => {
+                let left = q.deadline.saturating_duration_since(Instant::now());
+                PollTimeout::from(u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX))
+            }
+        };
+        match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(setup("poll", &e)),
         }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (conn_ready, sig_ready) = (ready(&fds[0]), ready(&fds[1]));
-        if sig_ready {
-            stopping = drain_signals(&sigfd);
-            reap(&mut workers);
-        }
-        if conn_ready && !stopping {
-            accept_one(
+        let spawn = |conn: UnixStream, pool: &mut Pool, uid: u32| {
+            start_worker(
+                conn,
+                uid,
                 &listener,
                 &cfg,
                 &ctx,
                 handler,
                 &mask,
                 sigfd.as_raw_fd(),
-                &mut workers,
-            );
+                pool,
+            )
+        };
+        if sig_ready {
+            stopping = drain_signals(&sigfd);
+            reap(&mut pool.workers);
+        }
+        // Queued connections first: they came before any new one.
+        pool.expire(&cfg);
+        while pool.workers.len() < cfg.max_concurrent {
+            let Some(q) = pool.queue.pop_front() else {
+                break;
+            };
+            spawn(q.conn, &mut pool, q.uid);
+        }
+        if conn_ready && !stopping {
+            if let Some((conn, uid)) = admit(&listener, &cfg, &mut pool) {
+                spawn(conn, &mut pool, uid);
+            }
         }
     }
+    for q in pool.queue.drain(..) {
+        respond(
+            &q.conn,
+            &Response::new(
+                exit::LAUNCHER_FAILED,
+                Some("broker busy: the broker is stopping; the call was not run".into()),
+            ),
+        );
+    }
+    let mut workers = pool.workers;
     // Stop accepting; let running calls finish for the grace period.
     drop(listener);
     let _ = std::fs::remove_file(&cfg.socket);
@@ -175,12 +208,12 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         drain_signals(&sigfd);
         reap(&mut workers);
     }
-    for pid in &workers {
+    for pid in workers.keys() {
         // Each worker leads its own process group (its call's process in it);
         // the sandbox follows its launcher.
         let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
     }
-    for pid in workers.drain() {
+    for (pid, _) in workers.drain() {
         let _ = waitpid(pid, None);
     }
     eprintln!("agentjail: broker stopped");
@@ -215,7 +248,53 @@ fn drain_signals(sigfd: &SignalFd) -> bool {
     stop
 }
 
-fn reap(workers: &mut HashSet<Pid>) {
+/// The running workers (and their callers' uids) and the connections that
+/// wait for one.
+#[derive(Default)]
+struct Pool {
+    workers: HashMap<Pid, u32>,
+    queue: VecDeque<Queued>,
+}
+
+struct Queued {
+    conn: UnixStream,
+    uid: u32,
+    deadline: Instant,
+}
+
+impl Pool {
+    /// Calls of this uid running or waiting.
+    fn of(&self, uid: u32) -> usize {
+        self.workers.values().filter(|u| **u == uid).count()
+            + self.queue.iter().filter(|q| q.uid == uid).count()
+    }
+
+    /// Answers "broker busy" to the queued connections that waited too long.
+    fn expire(&mut self, cfg: &Config) {
+        let now = Instant::now();
+        while self.queue.front().is_some_and(|q| q.deadline <= now) {
+            if let Some(q) = self.queue.pop_front() {
+                busy(
+                    &q.conn,
+                    format!(
+                        "broker busy: waited {}s (queue_timeout_seconds in {}) for one of {} workers (max_concurrent); try again",
+                        cfg.queue_timeout_seconds,
+                        cfg.path.display(),
+                        cfg.max_concurrent
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn busy(conn: &UnixStream, message: String) {
+    tracing::debug!("{message}");
+    let _ = conn.set_nonblocking(true);
+    respond(conn, &Response::new(exit::LAUNCHER_FAILED, Some(message)));
+}
+
+fn reap(workers: &mut HashMap<Pid, u32>) {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
@@ -284,47 +363,84 @@ fn respond(mut conn: &UnixStream, r: &Response) {
     }
 }
 
-fn accept_one(
-    listener: &UnixListener,
-    cfg: &Config,
-    ctx: &Context,
-    handler: &dyn Handler,
-    mask: &SigSet,
-    sigfd_raw: RawFd,
-    workers: &mut HashSet<Pid>,
-) {
+/// Accepts one connection: returns it when a worker may start now, queues
+/// it when all are busy, or answers "broker busy" (queue full, or the
+/// caller at its own limit).
+fn admit(listener: &UnixListener, cfg: &Config, pool: &mut Pool) -> Option<(UnixStream, u32)> {
     let conn = match listener.accept() {
         Ok((c, _)) => c,
         Err(e) => {
             if e.kind() != std::io::ErrorKind::WouldBlock {
                 tracing::warn!("accepting a connection: {e}");
             }
-            return;
+            return None;
         }
     };
-    if workers.len() >= cfg.max_concurrent {
-        tracing::debug!("busy: {} workers running", workers.len());
-        let _ = conn.set_nonblocking(true);
-        respond(
-            &conn,
-            &Response::new(
-                exit::LAUNCHER_FAILED,
-                Some(format!(
-                    "broker busy: {} calls are running (max_concurrent = {} in {}); try again",
-                    workers.len(),
-                    cfg.max_concurrent,
+    // The worker checks the caller's identity fully; the uid is for limits.
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let uid = match getsockopt(&conn, PeerCredentials) {
+        Ok(c) => c.uid(),
+        Err(e) => {
+            busy(&conn, format!("broker: SO_PEERCRED: {e}"));
+            return None;
+        }
+    };
+    if let Some(limit) = cfg.max_concurrent_per_caller {
+        let mine = pool.of(uid);
+        if mine >= limit {
+            busy(
+                &conn,
+                format!(
+                    "broker busy: uid {uid} has {mine} calls running or waiting (max_concurrent_per_caller = {limit} in {}); try again",
                     cfg.path.display()
-                )),
+                ),
+            );
+            return None;
+        }
+    }
+    if pool.workers.len() < cfg.max_concurrent && pool.queue.is_empty() {
+        return Some((conn, uid));
+    }
+    if pool.queue.len() >= cfg.queue {
+        busy(
+            &conn,
+            format!(
+                "broker busy: {} calls are running (max_concurrent = {}) and {} waiting (queue = {} in {}); try again",
+                pool.workers.len(),
+                cfg.max_concurrent,
+                pool.queue.len(),
+                cfg.queue,
+                cfg.path.display()
             ),
         );
-        return;
+        return None;
     }
+    pool.queue.push_back(Queued {
+        conn,
+        uid,
+        deadline: Instant::now() + Duration::from_secs(cfg.queue_timeout_seconds),
+    });
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_worker(
+    conn: UnixStream,
+    uid: u32,
+    listener: &UnixListener,
+    cfg: &Config,
+    ctx: &Context,
+    handler: &dyn Handler,
+    mask: &SigSet,
+    sigfd_raw: RawFd,
+    pool: &mut Pool,
+) {
     // SAFETY: this process is single-threaded (checked at start), so the
     // child may run arbitrary code after the fork.
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
-            workers.insert(child);
-            tracing::debug!("worker {child} started ({} running)", workers.len());
+            pool.workers.insert(child, uid);
+            tracing::debug!("worker {child} started ({} running)", pool.workers.len());
         }
         Ok(ForkResult::Child) => {
             // The listener and the signalfd are the parent's: a worker that
@@ -618,11 +734,24 @@ fn run_watched(
                 break;
             }
             if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                // The client sends nothing after its request: anything
-                // readable here is its end of the connection.
-                hung_up = true;
-                let _ = kill(child, Signal::SIGKILL);
-                break;
+                // After its request the client sends only control frames (a
+                // signal for the call); anything else, or the end of the
+                // connection, is a hang-up.
+                match read_control(conn) {
+                    Some(sig) => {
+                        // The call's process is the launcher (or the command
+                        // itself): the launcher forwards the signal to the
+                        // sandbox's pid 1, which forwards it to the tool.
+                        tracing::debug!("forwarding signal {sig} to the call {child}");
+                        let _ = kill(child, sig);
+                        continue;
+                    }
+                    None => {
+                        hung_up = true;
+                        let _ = kill(child, Signal::SIGKILL);
+                        break;
+                    }
+                }
             }
         }
     }
@@ -649,10 +778,9 @@ fn run_watched(
     }
     match status {
         Ok(WaitStatus::Exited(_, code)) => Response::new(code, None),
-        Ok(WaitStatus::Signaled(_, sig, _)) => refuse(
-            exit::LAUNCHER_FAILED,
-            format!("broker: the call's process was killed by {sig}"),
-        ),
+        // As a shell reports it (the client forwarded a signal the call's
+        // process did not handle, e.g. before the sandbox started).
+        Ok(WaitStatus::Signaled(_, sig, _)) => Response::new(128 + sig as i32, None),
         Ok(other) => refuse(
             exit::LAUNCHER_FAILED,
             format!("broker: the call's process: {other:?}"),
@@ -662,6 +790,20 @@ fn run_watched(
             format!("broker: waiting for the call: {e}"),
         ),
     }
+}
+
+/// One control frame from the client: the signal it forwards, or `None`
+/// when the connection closed or sent anything else.
+fn read_control(conn: &UnixStream) -> Option<Signal> {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = conn;
+    let body = protocol::read_frame(&mut reader as &mut dyn Read, &[]).ok();
+    let _ = conn.set_read_timeout(None);
+    let c: protocol::Control = protocol::decode(&body?).ok()?;
+    if !protocol::FORWARDED.contains(&c.signal) {
+        return None;
+    }
+    Signal::try_from(c.signal).ok()
 }
 
 /// Whether a path names a socket a broker listens on.
