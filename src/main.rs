@@ -128,6 +128,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Command::Profiles(ProfilesCommand::Validate { paths }) => {
             commands::profiles_validate(&ctx, &paths)
         }
+        Command::Profiles(ProfilesCommand::Test { paths, format }) => {
+            agentjail::cli::profiles_test::test(&ctx, &paths, format)
+        }
         Command::Doctor { format } => commands::doctor(&ctx, format == Format::Json),
         Command::Completions { shell } => {
             agentjail::cli::complete::write_script(shell, &mut std::io::stdout())

@@ -11,6 +11,8 @@ pub mod commands;
 pub mod complete;
 mod error;
 pub mod manual;
+pub mod profiles_report;
+pub mod profiles_test;
 pub mod prompt;
 pub mod run;
 
@@ -344,6 +346,24 @@ pub enum ProfilesCommand {
         /// Profile directories, or single role/catalog files; default: the profiles in use
         paths: Vec<PathBuf>,
     },
+    /// Run policy test files: each case's call must meet its expected outcome
+    ///
+    /// A test file (TOML) holds [[case]] tables: role, tool, params, and
+    /// optionally extra_args, session, tokens, budget = { calls, tokens }; the
+    /// expected outcome (expect = allow, deny, needs_approval, bad_parameters,
+    /// not_runnable), the deciding rule (rule = data_access, screening,
+    /// denied_tool, ...), reason_contains, and [case.sandbox] expectations
+    /// (network, egress, binds, no_binds, max = { memory = "256Mi", ... }).
+    /// Nothing is run, counted or audited. Prints one line per failing case and
+    /// `N passed, M failed`; exits 0 when all pass, 1 otherwise, 78 for a
+    /// malformed test file.
+    Test {
+        /// Test files or directories of them (*.toml); default: DIR/tests of the profiles in use
+        paths: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = profiles_report::TestFormat::Text, help_heading = OUTPUT)]
+        format: profiles_report::TestFormat,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -475,6 +495,9 @@ impl Cli {
             | Command::Audit(AuditCommand::Verify { format, .. })
             | Command::Audit(AuditCommand::Head { format })
             | Command::Audit(AuditCommand::Tail { format, .. }) => *format == Format::Json,
+            Command::Profiles(ProfilesCommand::Test { format, .. }) => {
+                *format == profiles_report::TestFormat::Json
+            }
             Command::Profiles(ProfilesCommand::Validate { .. })
             | Command::Approvals(ApprovalsCommand::Approve { .. })
             | Command::Approvals(ApprovalsCommand::Deny { .. })

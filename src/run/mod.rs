@@ -279,27 +279,44 @@ pub struct CheckReport {
     pub exit_code: i32,
 }
 
-/// Decides, audits a dry-run record and reports; never executes, counts or
-/// consumes anything.
-pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError> {
+/// What a call would meet, as [`evaluate`] finds it: the decision after the
+/// budget and approval look, the program and the sandbox plan.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub look: Look,
+    /// The resolved program, or why it did not resolve (null without argv).
+    pub program: Value,
+    /// Why the program cannot run on this host (see [`CheckReport`]).
+    pub not_runnable: Option<CallError>,
+    /// The sandbox plan as JSON (null without argv).
+    pub sandbox: Value,
+}
+
+/// Decides a call against `set` and looks at its budget, approvals, program
+/// and sandbox plan; writes nothing (no audit record, no state): what
+/// [`check`] reports and `profiles test` compares.
+pub fn evaluate(
+    ctx: &Context,
+    set: &ProfileSet,
+    req: &CallRequest,
+) -> Result<Evaluation, CallError> {
     check_request(req)?;
-    // 1. Load the role profiles.
-    let set = ctx.load_profiles()?;
     let call = &req.call;
-    // 2. Decide; a bound path must exist on this host.
+    // Decide; a bound path must exist on this host.
     let started = Instant::now();
-    let mut d = policy::decide(&set, call);
-    check_bound_paths(&set, call, &mut d);
+    let mut d = policy::decide(set, call);
+    check_bound_paths(set, call, &mut d);
     log_decision(&d, started);
-    // 3. Look at the budget and the approvals (nothing counted or consumed).
-    let look = gate::Gate::new(ctx, &set, req)?.look(&mut d)?;
-    // 4. Plan the sandbox and resolve the program, for the report: a call
-    //    that `run` would end with 127 or 126 is not runnable here.
+    // Look at the budget and the approvals (nothing counted or consumed).
+    let look = gate::Gate::new(ctx, set, req)?.look(&mut d)?;
+    // Plan the sandbox and resolve the program, for the report: a call
+    // that `run` would end with 127 or 126 is not runnable here.
     let mut sandbox_json = Value::Null;
     let mut program = Value::Null;
     let mut not_runnable = None;
     if !d.argv.is_empty() {
-        let mut p = plan_for(&set, call, &d)?;
+        let mut p = plan_for(set, call, &d)?;
         program = match sandbox::resolve_program(&p) {
             Ok(path) => {
                 p.program = Some(path.clone());
@@ -316,6 +333,29 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
         };
         sandbox_json = serde_json::to_value(&p).unwrap_or(Value::Null);
     }
+    Ok(Evaluation {
+        decision: d,
+        look,
+        program,
+        not_runnable,
+        sandbox: sandbox_json,
+    })
+}
+
+/// Decides, audits a dry-run record and reports; never executes, counts or
+/// consumes anything.
+pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError> {
+    check_request(req)?;
+    // 1. Load the role profiles.
+    let set = ctx.load_profiles()?;
+    // 2.-4. Decide, look at budget and approvals, plan, resolve.
+    let Evaluation {
+        decision: d,
+        look,
+        program,
+        not_runnable,
+        sandbox: sandbox_json,
+    } = evaluate(ctx, &set, req)?;
     // 5. Audit the dry run.
     let mut rec = records::decision(req, &d, true);
     if let Some(b) = &look.budget {
