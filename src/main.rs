@@ -131,6 +131,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Command::Profiles(ProfilesCommand::Test { paths, format }) => {
             agentjail::cli::profiles_test::test(&ctx, &paths, format)
         }
+        Command::Profiles(ProfilesCommand::Diff { old, new, format }) => {
+            agentjail::cli::profiles_diff::diff(&old, &new, format)
+        }
         Command::Doctor { format } => commands::doctor(&ctx, format == Format::Json),
         Command::Completions { shell } => {
             agentjail::cli::complete::write_script(shell, &mut std::io::stdout())

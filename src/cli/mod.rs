@@ -11,6 +11,7 @@ pub mod commands;
 pub mod complete;
 mod error;
 pub mod manual;
+pub mod profiles_diff;
 pub mod profiles_report;
 pub mod profiles_test;
 pub mod prompt;
@@ -364,6 +365,24 @@ pub enum ProfilesCommand {
         #[arg(long, value_enum, default_value_t = profiles_report::TestFormat::Text, help_heading = OUTPUT)]
         format: profiles_report::TestFormat,
     },
+    /// What a change of profiles grants or revokes, per role
+    ///
+    /// Compares two profile sets: tools added to or removed from allowed_tools
+    /// and denied_tools, risk classes, parameter rules (pattern, enum, range,
+    /// length, access, bind), data_access, screening, limits and budgets,
+    /// sandbox settings (network, egress, binds, limits, optional mechanisms)
+    /// and approval settings. Each change is labelled loosens or tightens; a
+    /// changed pattern loosens unless provably narrower. Exits 0 when nothing
+    /// loosens, 1 when something does, 78 when a side cannot be loaded.
+    Diff {
+        /// The old profiles: a directory, or git:REV:PATH (e.g. git:origin/main:profiles)
+        old: String,
+        /// The new profiles: a directory, or git:REV:PATH
+        new: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -488,6 +507,7 @@ impl Cli {
             Command::Run { output, .. } | Command::Check { output, .. } => output.json(),
             Command::Profiles(ProfilesCommand::List { format })
             | Command::Profiles(ProfilesCommand::Show { format, .. })
+            | Command::Profiles(ProfilesCommand::Diff { format, .. })
             | Command::Doctor { format }
             | Command::Approvals(ApprovalsCommand::List { format, .. })
             | Command::Approvals(ApprovalsCommand::Show { format, .. })

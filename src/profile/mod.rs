@@ -7,6 +7,7 @@
 use crate::units;
 
 pub mod approval;
+pub mod diff;
 mod load;
 pub mod spec;
 mod validate;
