@@ -138,8 +138,10 @@ pub fn profiles_validate(ctx: &Context, paths: &[PathBuf]) -> Result<i32, AppErr
         Ok(set) => {
             // Whether each allowed tool's program resolves here (`run` exits 127 or 126).
             let programs = crate::run::program_warnings(&set);
+            let lints = profile::lint_warnings(&set);
             warnings.extend(set.warnings);
             warnings.extend(programs);
+            warnings.extend(lints);
             checked.push(format!(
                 "{label}: {}, {}",
                 count(set.roles.len() as u64, "role"),

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-pub use validate::toml_to_json;
+pub use validate::{lint_warnings, toml_to_json};
 
 /// The profiles compiled into the binary, so a fresh install works with no files.
 pub const BUNDLED_TOOLS: &str = include_str!("../../profiles/tools.toml");

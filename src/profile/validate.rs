@@ -278,3 +278,200 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
         ),
     }
 }
+
+/// What `profiles validate` adds to the loader's warnings, per tool of the
+/// catalog: parameters that take any string or any number (no pattern,
+/// enum, access list or range), and parameters that start an option slot
+/// of the template (not after `--`) while their rules admit a value
+/// starting with `-` (for an `access` parameter: a role's list holds one).
+/// Not loader warnings: every call would print them.
+pub fn lint_warnings(set: &ProfileSet) -> Vec<String> {
+    let mut out = Vec::new();
+    let listed_dash = |key: &str| {
+        set.roles.values().any(|r| match r.data_access.get(key) {
+            Some(AccessGrant::List(v)) => v.iter().any(|x| x.starts_with('-')),
+            _ => false,
+        })
+    };
+    for (name, tool) in &set.catalog.tools {
+        for (pname, spec) in &tool.params {
+            let constrained = match spec.kind {
+                ParamType::String => {
+                    spec.pattern.is_some()
+                        || spec.pattern_with_params.is_some()
+                        || spec.allowed.is_some()
+                        || spec.access.is_some()
+                }
+                ParamType::Integer | ParamType::Number => {
+                    spec.allowed.is_some() || (spec.min.is_some() && spec.max.is_some())
+                }
+                ParamType::Boolean | ParamType::Path => true,
+            };
+            if !constrained {
+                let what = if spec.kind == ParamType::String {
+                    "an unconstrained string: no pattern, enum or access list"
+                } else {
+                    "an unconstrained number: no enum, or no min and max"
+                };
+                out.push(format!("tool `{name}`: parameter `{pname}` is {what}"));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (p, element) in spec::option_slot_params(tool) {
+            let Some(s) = tool.params.get(p) else {
+                continue;
+            };
+            // allow_leading_dash already warns in validate_catalog.
+            if s.allow_leading_dash || !seen.insert(p) || !may_start_with_dash(s) {
+                continue;
+            }
+            if s.access.as_deref().is_some_and(|k| !listed_dash(k)) {
+                continue;
+            }
+            out.push(format!(
+                "tool `{name}`: parameter `{p}` starts command element {element}, not after `--`, and its rules admit a value starting with `-`, which the program would read as an option (run refuses such values; put `--` before the element or give a pattern that excludes a leading `-`)"
+            ));
+        }
+    }
+    out
+}
+
+/// Whether a value the spec admits can start with `-`, erring towards yes.
+fn may_start_with_dash(spec: &ParamSpec) -> bool {
+    match spec.kind {
+        ParamType::Boolean | ParamType::Path => false,
+        _ if spec.allowed.is_some() => spec.allowed.iter().flatten().any(|v| {
+            let v = toml_to_json(v);
+            super::spec::value_text(&v).starts_with('-')
+        }),
+        ParamType::Integer | ParamType::Number => spec.min.map_or(true, |m| m < 0.0),
+        ParamType::String => {
+            let p = spec
+                .pattern
+                .as_deref()
+                .or(spec.pattern_with_params.as_deref());
+            match p.and_then(|p| regex_syntax::Parser::new().parse(p).ok()) {
+                None => true,
+                Some(h) => first_may_be(&h, b'-').0,
+            }
+        }
+    }
+}
+
+/// (whether a match of `h` may start with byte `b`, whether `h` may match
+/// the empty string).
+fn first_may_be(h: &regex_syntax::hir::Hir, b: u8) -> (bool, bool) {
+    use regex_syntax::hir::{Class, HirKind};
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => (false, true),
+        HirKind::Literal(l) => (l.0.first() == Some(&b), l.0.is_empty()),
+        HirKind::Class(Class::Unicode(c)) => (
+            c.ranges()
+                .iter()
+                .any(|r| r.start() <= b as char && b as char <= r.end()),
+            false,
+        ),
+        HirKind::Class(Class::Bytes(c)) => (
+            c.ranges().iter().any(|r| r.start() <= b && b <= r.end()),
+            false,
+        ),
+        HirKind::Repetition(r) => {
+            let (may, empty) = first_may_be(&r.sub, b);
+            (may && r.max != Some(0), empty || r.min == 0)
+        }
+        HirKind::Capture(c) => first_may_be(&c.sub, b),
+        HirKind::Concat(parts) => {
+            for p in parts {
+                let (may, empty) = first_may_be(p, b);
+                if may {
+                    return (true, false);
+                }
+                if !empty {
+                    return (false, false);
+                }
+            }
+            (false, true)
+        }
+        HirKind::Alternation(alts) => alts.iter().fold((false, false), |(m, e), a| {
+            let (am, ae) = first_may_be(a, b);
+            (m || am, e || ae)
+        }),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod lint_tests {
+    use super::*;
+
+    fn lints(tools: &str, role: &str) -> Vec<String> {
+        let set = build_set(
+            ProfileSource::Bundled,
+            "tools.toml",
+            tools,
+            vec![("roles/r.toml".into(), "r".into(), role.into())],
+            vec![],
+        )
+        .unwrap();
+        lint_warnings(&set)
+    }
+
+    #[test]
+    fn unconstrained_parameters_and_option_slots_warn() {
+        let tools = r#"
+[tools.t]
+risk = "read"
+command = ["t", "{free}", "{dashless}", "{n}", "--ns", "{ns}", "{kind}", "{p}", "--", "{after}"]
+params.free = { type = "string" }
+params.dashless = { type = "string", pattern = "[a-z][a-z-]*" }
+params.n = { type = "integer", min = 0, max = 9 }
+params.ns = { type = "string", pattern = "[a-z-]+", access = "namespaces" }
+params.kind = { type = "string", enum = ["a", "-b"] }
+params.p = { type = "path" }
+params.after = { type = "string", pattern = "-.*|x" }
+params.count = { type = "integer", default = 1 }
+"#;
+        let w = lints(
+            tools,
+            "allowed_tools = [\"t\"]\n[data_access]\nnamespaces = [\"ok\"]\n",
+        );
+        let about = |p: &str| w.iter().filter(|l| l.contains(&format!("`{p}`"))).count();
+        assert_eq!(about("free"), 2, "{w:#?}");
+        assert_eq!(about("dashless"), 0, "{w:#?}");
+        assert_eq!(about("n"), 0, "{w:#?}");
+        assert_eq!(about("ns"), 0, "{w:#?}");
+        assert_eq!(about("kind"), 1, "{w:#?}");
+        assert_eq!(about("p"), 0, "{w:#?}");
+        assert_eq!(about("after"), 0, "{w:#?}");
+        assert_eq!(about("count"), 1, "{w:#?}");
+        assert!(w
+            .iter()
+            .any(|l| l.contains("`count` is an unconstrained number")));
+        // A role that lists a value starting with `-` makes the access parameter warn.
+        let w = lints(
+            tools,
+            "allowed_tools = [\"t\"]\n[data_access]\nnamespaces = [\"-x\"]\n",
+        );
+        assert_eq!(
+            w.iter().filter(|l| l.contains("`ns` starts")).count(),
+            1,
+            "{w:#?}"
+        );
+    }
+
+    #[test]
+    fn first_character_analysis() {
+        let may = |p: &str| {
+            let h = regex_syntax::Parser::new().parse(p).unwrap();
+            first_may_be(&h, b'-').0
+        };
+        assert!(may("-x"));
+        assert!(may("[a-z-]+"));
+        assert!(may("a?-"));
+        assert!(may("(?:x|-)"));
+        assert!(!may("[a-z][a-z-]*"));
+        assert!(!may("(?s)[^-.].*"));
+        assert!(!may("^[a-z]"));
+        assert!(!may("a*b-"));
+    }
+}
