@@ -134,6 +134,21 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Command::Profiles(ProfilesCommand::Diff { old, new, format }) => {
             agentjail::cli::profiles_diff::diff(&old, &new, format)
         }
+        Command::Profiles(ProfilesCommand::Learn {
+            from,
+            role,
+            write,
+            format,
+        }) => {
+            use agentjail::cli::profiles_learn::{learn, LearnArgs};
+            let args = LearnArgs {
+                from: &from,
+                role: role.as_deref(),
+                write,
+                format,
+            };
+            learn(&ctx, &args)
+        }
         Command::Doctor { format } => commands::doctor(&ctx, format == Format::Json),
         Command::Completions { shell } => {
             agentjail::cli::complete::write_script(shell, &mut std::io::stdout())

@@ -12,8 +12,10 @@ pub mod complete;
 mod error;
 pub mod manual;
 pub mod profiles_diff;
+pub mod profiles_learn;
 pub mod profiles_report;
 pub mod profiles_test;
+pub mod profiles_write;
 pub mod prompt;
 pub mod run;
 
@@ -383,6 +385,29 @@ pub enum ProfilesCommand {
         #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
         format: Format,
     },
+    /// Propose profile changes from the decisions in an audit log
+    ///
+    /// Loosening: the smallest grants that would have allowed the denied calls
+    /// (a tool added to allowed_tools, a value to a data_access list, a
+    /// data_access flag set); never a denied_tools entry removed, a risk class
+    /// changed, screening or budgets loosened. Tightening, from the allowed
+    /// calls: allowed tools never called, data_access entries never used,
+    /// binds no call reached, parameters that took at most 3 values in 3 or
+    /// more calls. Printed as a profiles diff; files change only with --write.
+    Learn {
+        /// The audit log to read (JSON lines; decision records are used)
+        #[arg(long, value_name = "AUDIT_LOG")]
+        from: PathBuf,
+        /// Only this role's calls
+        #[arg(long, value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: Option<String>,
+        /// Apply the proposal to the profile directory (--profiles DIR)
+        #[arg(long)]
+        write: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text, help_heading = OUTPUT)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -508,6 +533,7 @@ impl Cli {
             Command::Profiles(ProfilesCommand::List { format })
             | Command::Profiles(ProfilesCommand::Show { format, .. })
             | Command::Profiles(ProfilesCommand::Diff { format, .. })
+            | Command::Profiles(ProfilesCommand::Learn { format, .. })
             | Command::Doctor { format }
             | Command::Approvals(ApprovalsCommand::List { format, .. })
             | Command::Approvals(ApprovalsCommand::Show { format, .. })
