@@ -254,6 +254,10 @@ fn hostile_logs_are_skipped_line_by_line() {
     text.push_str(
         "{\"event_type\":\"decision\",\"role\":\"r\",\"tool\":\"get\",\"decision\":\"deny\",\"params\":{\"ns\":\"[REDACTED:0123456789ab]\",\"fmt\":\"json\"},\"reasons\":[\"data_access: x\"]}\n",
     );
+    // A budget denial: the profile allows the call; no grant is proposed.
+    text.push_str(
+        "{\"event_type\":\"decision\",\"role\":\"r\",\"tool\":\"get\",\"decision\":\"deny\",\"params\":{\"ns\":\"a\",\"fmt\":\"json\"},\"reasons\":[\"budget: budget exceeded\"]}\n",
+    );
     text.push_str(&good);
     text.push_str("{\"half\": ");
     std::fs::write(env.log(), &text).unwrap();
@@ -261,7 +265,10 @@ fn hostile_logs_are_skipped_line_by_line() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["skipped_lines"], 4, "{v}");
-    assert_eq!(v["denied_calls"], 1, "{v}");
+    assert_eq!(v["denied_calls"], 2, "{v}");
+    let unresolved = v["unresolved"].as_array().unwrap();
+    assert_eq!(unresolved.len(), 1, "{v}");
+    assert_eq!(unresolved[0]["rule"], "budget", "{v}");
     let edits = v["edits"].as_array().unwrap();
     assert!(edits.contains(&serde_json::json!({"edit": "grant_value", "role": "r", "key": "namespaces", "value": "z"})), "{v}");
     assert!(!out.contains("REDACTED"), "{v}");

@@ -405,3 +405,58 @@ print(json.dumps(suites))
     assert_eq!(v[1]["tests"], 2);
     assert_eq!(v[1]["failures"], 0);
 }
+
+#[test]
+fn not_runnable_is_told_apart_from_the_decision() {
+    let home = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let prof = home.path().join("p");
+    std::fs::create_dir_all(prof.join("roles")).unwrap();
+    std::fs::write(
+        prof.join("tools.toml"),
+        "[tools.gone]\nrisk = \"read\"\ncommand = [\"no-such-program-xyz\"]\n[tools.here]\nrisk = \"read\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prof.join("roles/r.toml"),
+        "allowed_tools = [\"gone\", \"here\"]\n",
+    )
+    .unwrap();
+    let f = home.path().join("t.toml");
+    std::fs::write(
+        &f,
+        "profiles = \"p\"\n\
+         [[case]]\nrole = \"r\"\ntool = \"gone\"\nexpect = \"not_runnable\"\n\
+         [[case]]\nrole = \"r\"\ntool = \"gone\"\nexpect = \"allow\"\n\
+         [[case]]\nrole = \"r\"\ntool = \"here\"\nexpect = \"not_runnable\"\n",
+    )
+    .unwrap();
+    let out = run(home.path(), &["profiles", "test", f.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[0].contains(":10: r here: expected not_runnable, got allow"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "2 passed, 1 failed");
+    // Nothing was left in the profile directory.
+    let left: Vec<_> = std::fs::read_dir(&prof)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
+fn an_oversized_test_file_is_refused() {
+    let home = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let f = home.path().join("big.toml");
+    let file = std::fs::File::create(&f).unwrap();
+    file.set_len(17 << 20).unwrap();
+    let out = run(home.path(), &["profiles", "test", f.to_str().unwrap()]);
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("at most"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1);
+}

@@ -217,10 +217,16 @@ pub struct Proposal {
     pub skipped_lines: usize,
 }
 
+/// Rules that refuse a call after the profile's decision allowed it.
+const GATE_RULES: &[&str] = &["budget", "state_dir", "audit_log", "profiles"];
+
 fn why_not(rule: &str) -> &'static str {
     match rule {
         "denied_tool" => "a denied_tools entry is never loosened",
         "budget" => "budget denials are not proposed (raise limits by hand)",
+        "state_dir" | "audit_log" | "profiles" => {
+            "the sandbox would show agentjail's own files: move them, not the grant"
+        }
         "injection" | "suspicious_value" | "suspicious_pattern" => "screening is never loosened",
         "bad_parameter" => "the parameters do not fit the tool's spec",
         "unknown_role" | "unknown_tool" => "the role or tool is not defined",
@@ -238,9 +244,11 @@ fn loosen(sim: &mut ProfileSet, denied: &[&Observed], p: &mut Proposal) {
         loop {
             let d = policy::decide(sim, &o.call);
             if matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) {
-                // Gate-level refusals (budget, state guard) are not the profile's grants.
-                if o.rule == "budget" {
-                    rule = "budget".to_string();
+                // Refused after the decision (a budget, the guard of the
+                // state directory or the log): not a grant a role can give.
+                // Otherwise allowed by the profiles as they are now.
+                if rounds == 0 && GATE_RULES.contains(&o.rule.as_str()) {
+                    rule = o.rule.clone();
                     break;
                 }
                 p.edits.append(&mut edits_here);

@@ -192,13 +192,25 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The largest test file read.
+pub const MAX_TEST_FILE: u64 = 16 << 20;
+
 /// Reads and parses one test file; a syntax error names file:line:column.
 pub fn parse_file(path: &Path) -> Result<Loaded, ProfileError> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+    let read_err = |message: String| ProfileError::Read {
         file: label.clone(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| read_err(e.to_string()))?
+        .len();
+    if size > MAX_TEST_FILE {
+        return Err(read_err(format!(
+            "{size} bytes; a test file may have at most {MAX_TEST_FILE}"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
     let file: TestFile =
         toml::from_str(&text).map_err(|e| profile::syntax_error(&label, &text, &e))?;
     let base = path.parent().unwrap_or(Path::new("."));
