@@ -39,6 +39,10 @@ denied_tools = ["sh"]
 [data_access]
 # Namespaces the agent may read.
 namespaces = ["a", "b", "c"]
+
+[sandbox]
+# No call's argv reaches it: learn proposes dropping it.
+binds = [{ source = "/usr/share" }]
 "#;
 
 struct Env {
@@ -185,6 +189,7 @@ fn a_proposal_applied_allows_the_denied_calls_and_nothing_else() {
         "  loosens  data_access.namespaces: widened by d",
         "  tightens data_access.namespaces: narrowed, removed b, c",
         "  tightens get.fmt: enum added: \"json\"",
+        "  tightens sandbox.binds: removed /usr/share -> /usr/share (ro)",
         "not proposed: role r tool sh (rule denied_tool): a denied_tools entry is never loosened",
         "not proposed: role r tool get (rule injection): screening is never loosened",
         "nothing written (use --write to apply)",
@@ -218,6 +223,7 @@ fn a_proposal_applied_allows_the_denied_calls_and_nothing_else() {
     assert!(role.contains("# The role under test"), "{role}");
     assert!(role.contains("# Namespaces the agent may read."), "{role}");
     assert!(role.contains("denied_tools = [\"sh\"]"), "{role}");
+    assert!(role.contains("binds = []"), "{role}");
     let other = std::fs::read_to_string(env.profiles().join("roles/other.toml")).unwrap();
     assert_eq!(other, "allowed_tools = [\"put\"]\n");
     for (role, tool, params, _, after) in SESSION.iter().chain(NOT_IN_SESSION) {

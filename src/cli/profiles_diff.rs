@@ -3,23 +3,13 @@
 //! profile directories or `git:REV:PATH`, read with the git binary
 //! (`git ls-tree`, `git show`) into a private temporary directory.
 
+use super::profiles_test::ScratchDir;
 use super::{AppError, Format};
 use crate::exit;
 use crate::profile::{self, diff};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// A temporary copy of a tree from git, removed on drop.
-struct GitTree {
-    dir: PathBuf,
-}
-
-impl Drop for GitTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn git(args: &[&str]) -> Result<Vec<u8>, AppError> {
     let out = Command::new("git")
@@ -38,32 +28,15 @@ fn git(args: &[&str]) -> Result<Vec<u8>, AppError> {
 }
 
 /// Copies the `.toml` files of PATH at REV into a new temporary directory.
-fn from_git(spec: &str, rev: &str, path: &str) -> Result<GitTree, AppError> {
-    use std::os::unix::fs::DirBuilderExt;
+fn from_git(spec: &str, rev: &str, path: &str) -> Result<ScratchDir, AppError> {
     if rev.is_empty() || rev.starts_with('-') {
         return Err(AppError::Usage(format!("{spec}: expected git:REV:PATH")));
     }
     let path = path.trim_end_matches('/');
     let path = if path.is_empty() { "." } else { path };
     let listing = git(&["ls-tree", "-r", "-z", "--name-only", rev, "--", path])?;
-    let base = std::env::temp_dir();
-    let mut tree = None;
-    for n in 0..100u32 {
-        let dir = base.join(format!("agentjail-diff-{}-{n}", std::process::id()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {
-                tree = Some(GitTree { dir });
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(AppError::Config(format!(
-                    "creating a temporary directory: {e}"
-                )))
-            }
-        }
-    }
-    let tree = tree.ok_or_else(|| AppError::Config("no free temporary directory name".into()))?;
+    let tmp = std::env::temp_dir();
+    let tree = ScratchDir::new(&[tmp.as_path()], "agentjail-diff")?;
     let mut found = 0;
     for name in listing.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = String::from_utf8_lossy(name).into_owned();

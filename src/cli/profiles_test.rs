@@ -264,26 +264,21 @@ fn test_files(ctx: &Context, paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError
     Ok(files)
 }
 
-/// A private, empty state directory for the cases' budget state, removed
-/// on drop. It is made inside the profile directory under test when that
-/// can be written: `run` already refuses any sandbox that shows that
-/// directory, so the scratch state adds no refusal of its own (one under
-/// /tmp would make every call binding /tmp look denied). Else in the
-/// system's temporary directory.
-struct ScratchState {
-    dir: PathBuf,
+/// A private (0700), empty directory, removed on drop: the first that can
+/// be made in `bases`, named PREFIX-PID-N.
+pub struct ScratchDir {
+    pub dir: PathBuf,
 }
 
-impl ScratchState {
-    fn new(preferred: Option<&Path>) -> Result<ScratchState, AppError> {
+impl ScratchDir {
+    pub fn new(bases: &[&Path], prefix: &str) -> Result<ScratchDir, AppError> {
         use std::os::unix::fs::DirBuilderExt;
-        let tmp = std::env::temp_dir();
         let mut last = None;
-        for base in preferred.into_iter().chain([tmp.as_path()]) {
+        for base in bases {
             for n in 0..100u32 {
-                let dir = base.join(format!(".agentjail-test-state-{}-{n}", std::process::id()));
+                let dir = base.join(format!("{prefix}-{}-{n}", std::process::id()));
                 match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                    Ok(()) => return Ok(ScratchState { dir }),
+                    Ok(()) => return Ok(ScratchDir { dir }),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                     Err(e) => {
                         last = Some(format!("{}: {e}", base.display()));
@@ -293,13 +288,25 @@ impl ScratchState {
             }
         }
         Err(AppError::Config(format!(
-            "no scratch state directory could be made ({})",
+            "no private temporary directory could be made ({})",
             last.unwrap_or_else(|| "every name is taken".into())
         )))
     }
+
+    /// The scratch state directory of a test file's cases (their budget
+    /// state). It is made inside the profile directory under test when that
+    /// can be written: `run` already refuses any sandbox that shows that
+    /// directory, so the scratch state adds no refusal of its own (one under
+    /// /tmp would make every call binding /tmp look denied). Else in the
+    /// system's temporary directory.
+    fn state(profiles: Option<&Path>) -> Result<ScratchDir, AppError> {
+        let tmp = std::env::temp_dir();
+        let bases: Vec<&Path> = profiles.into_iter().chain([tmp.as_path()]).collect();
+        ScratchDir::new(&bases, ".agentjail-test-state")
+    }
 }
 
-impl Drop for ScratchState {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -545,7 +552,7 @@ pub fn test(ctx: &Context, paths: &[PathBuf], format: TestFormat) -> Result<i32,
     for file in &loaded {
         let profiles = file.profiles.clone().or_else(|| ctx.profiles.clone());
         let dir = profile::locate(profiles.as_deref()).map_err(run::CallError::from)?;
-        let scratch = ScratchState::new(dir.as_deref())?;
+        let scratch = ScratchDir::state(dir.as_deref())?;
         let case_ctx = Context {
             profiles,
             state_dir: Some(scratch.dir.clone()),
