@@ -282,6 +282,33 @@ fn malformed_files_exit_78_with_file_line_column() {
         run(home.path(), &["profiles", "test", empty.to_str().unwrap()]).code,
         64
     );
+    // No PATH: DIR/tests of the profiles in use, which has none here.
+    let o = agentjail(home.path())
+        .args(["--profiles", empty.to_str().unwrap(), "profiles", "test"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // No PATH, a profile directory with tests/: they run.
+    let o = agentjail(home.path())
+        .args([
+            "--profiles",
+            repo().join("profiles").to_str().unwrap(),
+            "profiles",
+            "test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let p = home.path().join("noprof.toml");
     std::fs::write(
         &p,

@@ -233,7 +233,13 @@ fn test_files(ctx: &Context, paths: &[PathBuf]) -> Result<Vec<PathBuf>, AppError
     if roots.is_empty() {
         let dir = profile::locate(ctx.profiles.as_deref()).map_err(run::CallError::from)?;
         match dir {
-            Some(d) => roots.push(d.join("tests")),
+            Some(d) if d.join("tests").is_dir() => roots.push(d.join("tests")),
+            Some(d) => {
+                return Err(AppError::Usage(format!(
+                    "no test files given and {} has none; name test files or directories",
+                    d.join("tests").display()
+                )))
+            }
             None => {
                 return Err(AppError::Usage(
                     "no test files given and the bundled profiles have no tests directory; name test files or directories".into(),
