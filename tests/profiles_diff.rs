@@ -568,6 +568,9 @@ fn git_revisions_in_a_temporary_repository() {
         .output()
         .is_err()
     {
+        if std::env::var("AGENTJAIL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+            panic!("skipped: git (a skip is a failure in CI)");
+        }
         eprintln!("skipped: git (test git_revisions_in_a_temporary_repository)");
         return;
     }
