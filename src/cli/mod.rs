@@ -198,6 +198,10 @@ pub enum Command {
         #[arg(long)]
         check_config: bool,
     },
+    /// Render a role as Kubernetes manifests (Pod, Job, Deployment or agent-sandbox
+    /// objects, NetworkPolicy, ConfigMap) and its seccomp profile
+    #[command(subcommand)]
+    K8s(crate::k8s::K8sCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -480,6 +484,7 @@ impl Cli {
             | Command::Approvals(ApprovalsCommand::Deny { .. })
             | Command::Completions { .. }
             | Command::Serve { .. }
+            | Command::K8s(_)
             | Command::Man { .. } => false,
         }
     }
