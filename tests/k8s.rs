@@ -109,6 +109,15 @@ fn golden_files_for_the_seed_and_every_bundled_role() {
             &render(&["--role", "files_agent", "--kind", kind]),
         );
     }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.json");
+    render(&[
+        "--role",
+        "files_agent",
+        "--seccomp-out",
+        profile.to_str().unwrap(),
+    ]);
+    golden("seccomp.json", &std::fs::read_to_string(&profile).unwrap());
     golden(
         "files_agent.pod.json",
         &render(&["--role", "files_agent", "--format", "json"]),

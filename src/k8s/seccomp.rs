@@ -46,6 +46,12 @@ pub const LAUNCHER_NEEDS: &[(&str, &str)] = &[
     ("mount", "the call's root file system and binds"),
     ("umount2", "detaching the old root after pivot_root"),
     ("pivot_root", "entering the call's root"),
+    (
+        "open_tree",
+        "binding paths by descriptor, immune to symlink swaps",
+    ),
+    ("move_mount", "attaching those binds in the call's root"),
+    ("mount_setattr", "making binds read-only, recursively"),
     ("sethostname", "the call's host name in its UTS namespace"),
 ];
 
@@ -110,6 +116,16 @@ fn rule(name: &str, action: &str, errno: Option<i32>, args: Vec<OciArg>) -> OciS
     }
 }
 
+/// `argument >= 0`: true for every value, and not folded away by libseccomp.
+fn always_true(index: u32) -> OciArg {
+    OciArg {
+        index,
+        value: 0,
+        value_two: 0,
+        op: "SCMP_CMP_GE".into(),
+    }
+}
+
 /// A denial of the form "argument N is none of these values".
 fn only_values(d: &DenyWhen) -> Option<(u8, Vec<u32>)> {
     let first = d.all.first()?.arg;
@@ -148,22 +164,24 @@ fn conditional(name: &str, denials: &[DenyWhen], view: &PolicyView) -> Vec<OciSy
                 });
                 // The same condition with EPERM already (AF_UNIX): libseccomp
                 // refuses a second action for it.
-                if !denied.iter().any(|r| r.args == [cond.clone()]) {
-                    out.push(rule(name, ACT_ALLOW, None, vec![cond]));
+                if denied.iter().any(|r| r.args == [cond.clone()]) {
+                    continue;
                 }
+                // A denial that starts with the same condition (AF_INET and
+                // SOCK_RAW): libseccomp refuses an ALLOW ending where the
+                // denial goes on, so the ALLOW goes on too, always true, on
+                // the denial's next argument (checked after the denial's).
+                let next = denied
+                    .iter()
+                    .filter(|r| r.args.first() == Some(&cond))
+                    .filter_map(|r| r.args.get(1).map(|a| a.index))
+                    .min();
+                let mut args = vec![cond];
+                args.extend(next.map(always_true));
+                out.push(rule(name, ACT_ALLOW, None, args));
             }
         }
-        None => out.push(rule(
-            name,
-            ACT_ALLOW,
-            None,
-            vec![OciArg {
-                index: 0,
-                value: 0,
-                value_two: 0,
-                op: "SCMP_CMP_GE".into(),
-            }],
-        )),
+        None => out.push(rule(name, ACT_ALLOW, None, vec![always_true(0)])),
     }
     out
 }
