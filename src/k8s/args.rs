@@ -32,7 +32,7 @@ pub struct RenderArgs {
     /// (extensions.agents.x-k8s.io/v1beta1)
     #[arg(long, value_enum, default_value_t = Kind::Pod)]
     pub kind: Kind,
-    /// The container image, with agentjail installed as /usr/local/bin/agentjail;
+    /// The container image, with agentjail on its PATH;
     /// default: registry.internal/agentjail:latest
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
