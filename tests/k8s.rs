@@ -299,6 +299,12 @@ fn broken_role_settings_are_refused_before_validation() {
         ("r", format!("{good}user = 0\n"), "user"),
         ("Bad_Role", good.to_string(), "lowercase"),
         (&"r".repeat(60), good.to_string(), "longer"),
+        // Too large for a ConfigMap.
+        (
+            "big",
+            format!("description = \"{}\"\n{good}", "x".repeat(1 << 20)),
+            "ConfigMap",
+        ),
     ];
     for (name, text, says) in cases {
         let dir = profiles_with_role(name, text);
@@ -316,27 +322,72 @@ fn broken_role_settings_are_refused_before_validation() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(says), "{name}: {stderr}");
     }
-    // Usage errors.
-    for args in [
-        &["k8s", "render"][..],
-        &[
-            "k8s",
-            "render",
-            "--role",
-            "files_agent",
-            "--namespace",
-            "No_NS",
-        ],
-        &["k8s", "render", "--role", "files_agent", "--image", ""],
-        &["k8s", "render", "--role", "nope"],
+    // Usage errors (64), an unknown role (78), an unwritable --seccomp-out (125).
+    let unwritable = "/nonexistent-dir/profile.json";
+    for (args, code) in [
+        (&["k8s", "render"][..], 64),
+        (&["k8s", "render", "--role", "files_agent", "--seed"], 64),
+        (
+            &[
+                "k8s",
+                "render",
+                "--role",
+                "files_agent",
+                "--namespace",
+                "No_NS",
+            ],
+            64,
+        ),
+        (
+            &["k8s", "render", "--role", "files_agent", "--image", ""],
+            64,
+        ),
+        (
+            &["k8s", "render", "--role", "files_agent", "--image", "a b"],
+            64,
+        ),
+        (
+            &[
+                "k8s",
+                "render",
+                "--role",
+                "files_agent",
+                "--namespace-label",
+                "a b",
+            ],
+            64,
+        ),
+        (
+            &[
+                "k8s",
+                "render",
+                "--role",
+                "files_agent",
+                "--kind",
+                "statefulset",
+            ],
+            64,
+        ),
+        (&["k8s", "render", "--role", "nope"], 78),
+        (
+            &[
+                "k8s",
+                "render",
+                "--role",
+                "files_agent",
+                "--seccomp-out",
+                unwritable,
+            ],
+            125,
+        ),
     ] {
         let out = agentjail(args);
-        let code = out.status.code();
-        assert!(
-            matches!(code, Some(64) | Some(2) | Some(78)),
-            "{args:?}: {code:?}"
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a manifest");
+        if code != 64 {
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        }
     }
 }
 

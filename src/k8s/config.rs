@@ -18,6 +18,9 @@ pub fn role_key(names: &Names) -> String {
     format!("{}.toml", names.role)
 }
 
+/// The most a ConfigMap may hold (the API server refuses more).
+pub const MAX_CONFIG_MAP: usize = 1 << 20;
+
 pub fn config_map(source: &Source, names: &Names) -> Result<Document, K8sError> {
     let role = &source.role;
     let used = role.allowed_tools.iter().chain(&role.denied_tools);
@@ -30,6 +33,15 @@ pub fn config_map(source: &Source, names: &Names) -> Result<Document, K8sError> 
         names.role,
         toml::to_string(&catalog).map_err(|e| K8sError::Encode(e.to_string()))?
     );
+    let size = tools_text.len() + source.role_text.len();
+    if size > MAX_CONFIG_MAP {
+        return Err(K8sError::setting(
+            role,
+            format!(
+                "its role file and catalog entries are {size} bytes; a ConfigMap holds at most {MAX_CONFIG_MAP}"
+            ),
+        ));
+    }
     let map = ConfigMap {
         metadata: ObjectMeta {
             name: Some(names.config_map()),

@@ -47,6 +47,12 @@ impl Names {
                 return Err(K8sError::Usage(format!("--namespace {ns:?}: {why}")));
             }
         }
+        if let Some(why) = label_key_problem(&options.namespace_label) {
+            return Err(K8sError::Usage(format!(
+                "--namespace-label {:?}: {why}",
+                options.namespace_label
+            )));
+        }
         if options.image.is_empty() || options.image.chars().any(|c| c.is_whitespace()) {
             return Err(K8sError::Usage(format!(
                 "--image {:?}: an image reference has no spaces and is not empty",
@@ -98,6 +104,28 @@ pub fn label_problem(s: &str, max: usize) -> Option<String> {
     None
 }
 
+/// Why `key` is not a label key (`[prefix/]name`), if it is not.
+pub fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if p.len() > 253 || p.split('.').any(|part| label_problem(part, 63).is_some()) {
+            return Some("its prefix is not a DNS subdomain".into());
+        }
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && edge_ok(name.chars().next())
+        && edge_ok(name.chars().last());
+    (!ok).then(|| "a label name is 1-63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit".into())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -113,5 +141,17 @@ mod tests {
         assert!(label_problem("a.b", 63).is_some());
         assert!(label_problem(&"a".repeat(64), 63).is_some());
         assert_eq!(label_problem(&"a".repeat(63), 63), None);
+    }
+
+    #[test]
+    fn label_keys_may_have_a_prefix() {
+        use super::label_key_problem;
+        assert_eq!(label_key_problem("name"), None);
+        assert_eq!(label_key_problem("kubernetes.io/metadata.name"), None);
+        assert!(label_key_problem("").is_some());
+        assert!(label_key_problem("a b").is_some());
+        assert!(label_key_problem("Bad_Prefix/x").is_some());
+        assert!(label_key_problem("x/").is_some());
+        assert!(label_key_problem("-x").is_some());
     }
 }
