@@ -141,10 +141,41 @@ fn probes(denials: &[DenyWhen]) -> Vec<[u64; 6]> {
 fn the_profile_says_what_the_table_says_for_every_syscall() {
     let dir = tempfile::tempdir().unwrap();
     let (_, profile) = rendered_profile(dir.path());
+    same_as_table(&profile, FilterOptions::default());
+    // A role with `unix_sockets = true`: agentjail's filter and the profile
+    // both leave AF_UNIX sockets alone.
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(profiles.join("roles")).unwrap();
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/tools.toml");
+    std::fs::copy(tools, profiles.join("tools.toml")).unwrap();
+    std::fs::write(
+        profiles.join("roles/unix.toml"),
+        "allowed_tools = [\"echo_text\"]\n[sandbox]\nunix_sockets = true\n",
+    )
+    .unwrap();
+    let path = dir.path().join("unix.json");
+    succeeded(
+        Command::new(BIN)
+            .arg("--profiles")
+            .arg(&profiles)
+            .args(["k8s", "render", "--role", "unix", "--seccomp-out"])
+            .arg(&path),
+    );
+    let unix: OciProfile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_ne!(unix, profile);
+    same_as_table(
+        &unix,
+        FilterOptions {
+            deny_unix_sockets: false,
+        },
+    );
+}
+
+fn same_as_table(profile: &OciProfile, options: FilterOptions) {
     assert_eq!(profile.default_action, "SCMP_ACT_ERRNO");
     assert_eq!(profile.default_errno_ret, 38);
     assert_eq!(profile.architectures, ["SCMP_ARCH_X86_64"]);
-    let view = policy_view(FilterOptions::default());
+    let view = policy_view(options);
     let mut checked = 0;
     for entry in view.table {
         let mut denials: Vec<DenyWhen> = match entry.action {
@@ -158,10 +189,10 @@ fn the_profile_says_what_the_table_says_for_every_syscall() {
         let launcher = LAUNCHER_NEEDS.iter().any(|(n, _)| *n == name);
         let zero = [0u64; 6];
         match entry.action {
-            EntryAction::Deny if launcher => assert_eq!(oci_answer(&profile, name, &zero), Ok(())),
-            EntryAction::Deny => assert_eq!(oci_answer(&profile, name, &zero), Err(1), "{name}"),
+            EntryAction::Deny if launcher => assert_eq!(oci_answer(profile, name, &zero), Ok(())),
+            EntryAction::Deny => assert_eq!(oci_answer(profile, name, &zero), Err(1), "{name}"),
             EntryAction::Enosys => {
-                assert_eq!(oci_answer(&profile, name, &zero), Err(38), "{name}");
+                assert_eq!(oci_answer(profile, name, &zero), Err(38), "{name}");
                 assert!(!profile
                     .syscalls
                     .iter()
@@ -170,7 +201,7 @@ fn the_profile_says_what_the_table_says_for_every_syscall() {
             EntryAction::Allow | EntryAction::AllowUnless(_) => {
                 for args in probes(&denials) {
                     let want = table_answer(&denials, &args);
-                    let got = oci_answer(&profile, name, &args);
+                    let got = oci_answer(profile, name, &args);
                     if want == Err(1) && got == Err(38) && not_one_of(&denials, &args) {
                         continue;
                     }
