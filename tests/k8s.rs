@@ -268,6 +268,47 @@ fn role_settings_map_to_the_pod() {
     );
 }
 
+#[test]
+fn the_config_map_is_a_working_profile_directory() {
+    for role in ROLES {
+        let docs = documents(&render(&["--role", role]));
+        let data = &of_kind(&docs, "ConfigMap")["data"];
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("roles")).unwrap();
+        std::fs::write(
+            dir.path().join("tools.toml"),
+            data["tools.toml"].as_str().unwrap(),
+        )
+        .unwrap();
+        let file = format!("{role}.toml");
+        std::fs::write(
+            dir.path().join("roles").join(&file),
+            data[file.as_str()].as_str().unwrap(),
+        )
+        .unwrap();
+        let path = dir.path().to_str().unwrap();
+        let out = agentjail(&["profiles", "validate", path]);
+        assert!(
+            out.status.success(),
+            "{role}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The role reads the same from the ConfigMap as from the bundle.
+        let show = |extra: &[&str]| {
+            let mut args = extra.to_vec();
+            args.extend(["profiles", "show", role, "--format", "json"]);
+            let out = agentjail(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        assert_eq!(show(&["--profiles", path]), show(&[]), "{role}");
+    }
+}
+
 /// A profile directory with the bundled catalog and one role file.
 fn profiles_with_role(name: &str, text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
