@@ -257,7 +257,13 @@ fn role_settings_map_to_the_pod() {
         "files_agent",
         "--seccomp",
         "runtime-default",
+        "--apparmor",
+        "unconfined",
     ]));
+    assert_eq!(
+        of_kind(&docs, "Pod")["spec"]["securityContext"]["appArmorProfile"],
+        serde_json::json!({"type": "Unconfined"})
+    );
     assert_eq!(
         of_kind(&docs, "NetworkPolicy")["spec"]["egress"],
         serde_json::json!([])
@@ -368,6 +374,7 @@ fn broken_role_settings_are_refused_before_validation() {
     for (args, code) in [
         (&["k8s", "render"][..], 64),
         (&["k8s", "render", "--role", "files_agent", "--seed"], 64),
+        (&["k8s", "render", "--seed", "--apparmor", "unconfined"], 64),
         (
             &[
                 "k8s",
@@ -482,7 +489,20 @@ fn template_as_pod(object: &Value) -> Value {
 fn every_rendered_manifest_validates_strictly() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    let mut renders: Vec<(String, String)> = vec![("seed".into(), render(&["--seed"]))];
+    let mut renders: Vec<(String, String)> = vec![
+        ("seed".into(), render(&["--seed"])),
+        (
+            "unconfined".into(),
+            render(&[
+                "--role",
+                "data_agent",
+                "--apparmor",
+                "unconfined",
+                "--seccomp",
+                "runtime-default",
+            ]),
+        ),
+    ];
     for role in ROLES {
         for kind in KINDS {
             renders.push((

@@ -47,6 +47,11 @@ pub struct RenderArgs {
     /// (runtime-default with --seed)
     #[arg(long, value_enum, value_name = "MODE")]
     pub seccomp: Option<SeccompMode>,
+    /// The pod's AppArmor profile. A runtime's default profile may deny `mount`,
+    /// which agentjail needs to build each call's sandbox (it then refuses to run
+    /// tools); unconfined leaves that to agentjail's own confinement
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = AppArmorMode::RuntimeDefault)]
+    pub apparmor: AppArmorMode,
     /// Also write the seccomp profile (OCI runtime-spec JSON) to FILE, for the
     /// nodes' kubelet seccomp directory
     #[arg(long, value_name = "FILE")]
@@ -83,6 +88,12 @@ pub enum OutputFormat {
 pub enum SeccompMode {
     Localhost,
     RuntimeDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppArmorMode {
+    RuntimeDefault,
+    Unconfined,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,7 @@ pub mod seccomp;
 mod workload;
 
 pub use agent_sandbox::{OperatingMode, Sandbox, SandboxTemplate};
-pub use args::{Entrypoint, K8sCommand, Kind, OutputFormat, RenderArgs, SeccompMode};
+pub use args::{AppArmorMode, Entrypoint, K8sCommand, Kind, OutputFormat, RenderArgs, SeccompMode};
 
 use crate::exit;
 use crate::profile::{self, Catalog, ProfileSet, Role};
@@ -90,6 +90,7 @@ pub struct Options {
     pub image: String,
     pub namespace: Option<String>,
     pub seccomp: SeccompMode,
+    pub apparmor: AppArmorMode,
     pub entrypoint: Entrypoint,
     /// The label a namespace is selected by in the NetworkPolicy.
     pub namespace_label: String,
@@ -152,6 +153,11 @@ pub fn settle(profiles: Option<&Path>, args: &RenderArgs) -> Result<(Source, Opt
         };
         role_source(profiles, role)?
     };
+    if args.seed && args.apparmor != AppArmorMode::RuntimeDefault {
+        return Err(K8sError::Usage(
+            "--seed uses the seed's runtime/default AppArmor profile".into(),
+        ));
+    }
     let seccomp = match (args.seccomp, args.seed) {
         (Some(mode), _) => mode,
         (None, true) => SeccompMode::RuntimeDefault,
@@ -165,6 +171,7 @@ pub fn settle(profiles: Option<&Path>, args: &RenderArgs) -> Result<(Source, Opt
             .unwrap_or_else(|| if args.seed { SEED_IMAGE } else { DEFAULT_IMAGE }.to_string()),
         namespace: args.namespace.clone(),
         seccomp,
+        apparmor: args.apparmor,
         entrypoint: args.entrypoint,
         namespace_label: args.namespace_label.clone().unwrap_or_else(|| {
             if args.seed {

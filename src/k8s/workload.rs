@@ -6,7 +6,7 @@
 use super::agent_sandbox::{self, OperatingMode};
 use super::names::{self, Names};
 use super::output::Document;
-use super::{config, Entrypoint, K8sError, Kind, Options, SeccompMode, Source};
+use super::{config, AppArmorMode, Entrypoint, K8sError, Kind, Options, SeccompMode, Source};
 use crate::profile::Role;
 use crate::units;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -226,7 +226,11 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
             fs_group: Some(uid),
             seccomp_profile: Some(seccomp),
             app_armor_profile: Some(AppArmorProfile {
-                type_: "RuntimeDefault".into(),
+                type_: match options.apparmor {
+                    AppArmorMode::RuntimeDefault => "RuntimeDefault",
+                    AppArmorMode::Unconfined => "Unconfined",
+                }
+                .into(),
                 localhost_profile: None,
             }),
             ..Default::default()
