@@ -8,6 +8,9 @@
 //! them with `AGENTJAIL_UPDATE_GOLDEN=1 cargo test --test k8s` and review
 //! the diff. The validators come from .ci/setup.d/k8s.sh (in
 //! $AGENTJAIL_TEST_VENV, default target/ci/venv).
+//!
+//! Over 600 lines: the render's tests share its helpers (render, documents,
+//! the validators); the seccomp profile's tests are in tests/k8s_seccomp.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
