@@ -63,3 +63,25 @@ pub fn policy_view(options: FilterOptions) -> PolicyView {
         absent_errno: ABSENT_ERRNO,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_has_the_optional_denials_the_options_ask_for() {
+        let on = policy_view(FilterOptions::default());
+        let names: Vec<&str> = on.extra.iter().map(|e| e.name).collect();
+        assert_eq!(names, ["socket", "socketpair"]);
+        assert!(on.extra.iter().all(|e| !e.denials.is_empty()));
+        let off = policy_view(FilterOptions {
+            deny_unix_sockets: false,
+        });
+        assert!(off.extra.is_empty());
+        assert_eq!(off.table.len(), policy_table().len());
+        assert_eq!(
+            (on.deny_errno, on.absent_errno),
+            (libc::EPERM, libc::ENOSYS)
+        );
+    }
+}
