@@ -254,6 +254,9 @@ fn role_settings_map_to_the_pod() {
     assert_eq!(policy["spec"]["ingress"], serde_json::json!([]));
     let text = render(&["--role", "infrastructure_agent"]);
     assert!(text.contains("enforced by agentjail's egress proxy in the pod"));
+    // Cgroup limits required: the render says a pod rarely allows them.
+    assert!(text.contains("Per-call cgroup limits need a writable cgroup"));
+    assert!(!render(&["--seed"]).contains("Per-call cgroup limits"));
     // No egress entries: no egress at all, and no DNS.
     let docs = documents(&render(&[
         "--role",

@@ -9,7 +9,8 @@
 //!   probes alike in the kernel, once under agentjail's filter and once
 //!   under the profile loaded by libseccomp;
 //! * agentjail itself runs a tool under the profile (the launcher's needs,
-//!   `k8s::seccomp::LAUNCHER_NEEDS`, are allowed).
+//!   `k8s::seccomp::LAUNCHER_NEEDS`, are allowed), also as the pod runs it:
+//!   UID 65534, no capabilities, no_new_privs, the ConfigMap's profiles.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -473,4 +474,76 @@ fn agentjail_runs_a_tool_under_the_profile_it_renders() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "under-profile\n");
+}
+
+/// A call as the seed's pod makes it: the ConfigMap's profile directory,
+/// UID and GID 65534, no capabilities, no_new_privs, the rendered profile.
+#[test]
+fn the_pods_launcher_runs_a_tool_as_nobody_without_capabilities() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        common::skip("root and /usr/bin/setpriv, to drop to the pod's UID and capabilities");
+        return;
+    }
+    if !has_libseccomp() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = rendered_profile(dir.path());
+    let manifests =
+        succeeded(Command::new(BIN).args(["k8s", "render", "--seed", "--format", "json"]));
+    let list: serde_json::Value = serde_json::from_slice(&manifests.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let data = &items.iter().find(|i| i["kind"] == "ConfigMap").unwrap()["data"];
+    let pod = items.iter().find(|i| i["kind"] == "Pod").unwrap();
+    assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 65534);
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(profiles.join("roles")).unwrap();
+    std::fs::write(
+        profiles.join("tools.toml"),
+        data["tools.toml"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        profiles.join("roles/agent_sandbox.toml"),
+        data["agent_sandbox.toml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let writable = dir.path().join("var");
+    std::fs::create_dir(&writable).unwrap();
+    let chown = |p: &Path| std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    chown(&writable);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"])
+        .arg(PYTHON)
+        .args(["-c", LOADER])
+        .arg(&path)
+        .arg("exec")
+        .arg(BIN)
+        .args([
+            "run",
+            "--role",
+            "agent_sandbox",
+            "echo_text",
+            "--param",
+            "text=in-the-pod",
+        ])
+        .env("AGENTJAIL_PROFILES", &profiles)
+        .env("AGENTJAIL_AUDIT_LOG", writable.join("audit.jsonl"))
+        .env("AGENTJAIL_STATE_DIR", writable.join("state"))
+        .env_remove("AGENTJAIL_CGROUP_PARENT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-the-pod\n");
+    // The call was audited, as the pod's audit sidecar would print it.
+    let log = std::fs::read_to_string(writable.join("audit.jsonl")).unwrap();
+    assert!(log.lines().count() >= 2, "{log}");
 }

@@ -260,6 +260,21 @@ fn pod_annotations(options: &Options) -> Option<BTreeMap<String, String>> {
     })
 }
 
+/// A pod rarely gets a writable cgroup, and agentjail refuses every call
+/// whose cgroup limits it cannot set unless the role marks them optional.
+fn cgroup_warning(role: &Role) -> Option<String> {
+    use crate::profile::Mechanism::{Cgroup, Cpu, Memory, Pids};
+    let optional = &role.sandbox.optional;
+    let all =
+        optional.contains(&Cgroup) || [Memory, Cpu, Pids].iter().all(|m| optional.contains(m));
+    (!all).then(|| {
+        "Per-call cgroup limits need a writable cgroup, which a pod rarely has: without one \
+         agentjail refuses every call (fail closed). Give the role optional = [\"cgroup\"] \
+         to run calls under the pod's limits instead."
+            .to_string()
+    })
+}
+
 /// The workload documents of a role (one object).
 pub fn workload(
     source: &Source,
@@ -278,12 +293,15 @@ pub fn workload(
         annotations: pod_annotations(options),
         ..Default::default()
     };
-    let comments = vec![format!(
+    let mut comments = vec![format!(
         "Role {}: agentjail enforces per-call policy, approvals, budgets, Landlock and the \
          per-call sandbox inside the pod; its audit log is on volume `audit` and on the \
          `{AUDIT_CONTAINER}` container's stdout.",
         names.role
     )];
+    if let Some(line) = cgroup_warning(&source.role) {
+        comments.push(line);
+    }
     let doc = match options.kind {
         Kind::Pod => Document::new(
             comments,
