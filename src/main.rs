@@ -168,6 +168,13 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             role,
             format,
         }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
+        Command::K8s(cmd) => match agentjail::k8s::run(ctx.profiles.as_deref(), &cmd) {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("agentjail: {}", agentjail::text::printable(&e.to_string()));
+                Ok(e.exit_code())
+            }
+        },
         Command::Serve {
             config,
             socket,

@@ -175,7 +175,7 @@ pub enum Command {
     /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
     Man {
         /// A command whose page to print (run, check, profiles, doctor, completions, man, audit,
-        /// approvals, budget)
+        /// approvals, budget, serve, k8s)
         #[arg(value_name = "COMMAND")]
         page: Option<String>,
     },
@@ -203,6 +203,10 @@ pub enum Command {
         #[arg(long)]
         check_config: bool,
     },
+    /// Render a role as Kubernetes manifests (Pod, Job, Deployment or agent-sandbox
+    /// objects, NetworkPolicy, ConfigMap) and its seccomp profile
+    #[command(subcommand)]
+    K8s(crate::k8s::K8sCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -549,6 +553,7 @@ impl Cli {
             | Command::Approvals(ApprovalsCommand::Deny { .. })
             | Command::Completions { .. }
             | Command::Serve { .. }
+            | Command::K8s(_)
             | Command::Man { .. } => false,
         }
     }

@@ -61,6 +61,8 @@
 //! * `table.rs`: the allow-list table itself, one reason per system call;
 //! * `compile.rs`: the table compiled into the two BPF programs, and their
 //!   installation;
+//! * `view.rs`: the same data handed out whole ([`policy_view`]), for
+//!   readers that write it in another form (an OCI profile);
 //! * `arch.rs`: the one architecture the filters admit, and what happens to
 //!   calls through another ABI;
 //! * `tests.rs` (root-free) and `kernel_tests.rs` (filters installed in a
@@ -75,6 +77,7 @@ mod args;
 mod compile;
 mod rules;
 mod table;
+mod view;
 
 #[cfg(test)]
 mod kernel_tests;
@@ -86,6 +89,7 @@ use seccompiler::BackendError;
 pub use compile::{build_filters, build_filters_with, FilterOptions, SeccompFilters};
 pub use rules::{ArgCond, ArgOp, DenyWhen, EntryAction, SyscallEntry};
 pub use table::policy_table;
+pub use view::{policy_view, ExtraDenial, PolicyView, ARCH};
 
 /// The errno returned by denied system calls.
 pub const DENY_ERRNO: i32 = libc::EPERM;
