@@ -53,6 +53,17 @@ impl Guarded {
             || !self.injection.is_empty()
             || self.refused.is_some()
     }
+
+    /// What the guards did, without the text: for an audit record or a
+    /// front-end's report.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "truncated": self.truncated,
+            "redactions": self.redactions,
+            "injection": self.injection,
+            "refused": self.refused,
+        })
+    }
 }
 
 impl OutputGuard {
