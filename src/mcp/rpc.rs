@@ -1,0 +1,306 @@
+//! JSON-RPC 2.0 over MCP's stdio transport: one message per line.
+//!
+//! [`LineReader`] reads lines with a bound: a longer line is skipped to its
+//! end without being kept, so no client can make the server allocate more
+//! than the bound. [`parse`] turns one line into a [`Message`] or the
+//! JSON-RPC error to answer with; it never panics on any input.
+
+use serde_json::{json, Map, Value};
+use std::io::{BufRead, Write};
+
+/// JSON-RPC error codes.
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// One line from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    Text(Vec<u8>),
+    /// Longer than the bound; its bytes were dropped.
+    TooLong(usize),
+}
+
+/// Reads newline-terminated lines of at most `max` bytes.
+pub struct LineReader<R> {
+    inner: R,
+    max: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        LineReader { inner, max }
+    }
+
+    /// The next line without its newline; `None` at the end of input (a
+    /// last line without a newline still counts).
+    pub fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        let mut line = Vec::new();
+        let mut dropped = 0usize;
+        let mut seen = false;
+        loop {
+            let buf = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(match (seen, dropped) {
+                    (false, _) => None,
+                    (true, 0) => Some(Line::Text(line)),
+                    (true, n) => Some(Line::TooLong(n)),
+                });
+            }
+            seen = true;
+            let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            if dropped == 0 && line.len() + chunk.len() <= self.max {
+                line.extend_from_slice(chunk);
+            } else {
+                dropped += line.len() + chunk.len();
+                line = Vec::new();
+            }
+            let used = done.unwrap_or(buf.len());
+            self.inner.consume(used);
+            if done.is_some() {
+                return Ok(Some(if dropped == 0 {
+                    Line::Text(line)
+                } else {
+                    Line::TooLong(dropped)
+                }));
+            }
+        }
+    }
+}
+
+/// A parsed message.
+#[derive(Debug, PartialEq)]
+pub enum Message {
+    /// A request: it gets exactly one response.
+    Request {
+        id: Value,
+        method: String,
+        params: Value,
+    },
+    /// A notification: no response.
+    Notification { method: String, params: Value },
+    /// A response from the client (to a request this server never sends):
+    /// ignored.
+    Response,
+    /// A blank line: ignored.
+    Empty,
+}
+
+/// A JSON-RPC error to send back, with the id it answers (null when the
+/// request's id could not be read).
+#[derive(Debug, PartialEq)]
+pub struct RpcError {
+    pub id: Value,
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(id: Value, code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one line.
+pub fn parse(line: &[u8]) -> Result<Message, RpcError> {
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t.trim(),
+        Err(_) => {
+            return Err(RpcError::new(
+                Value::Null,
+                PARSE_ERROR,
+                "parse error: not UTF-8",
+            ))
+        }
+    };
+    if text.is_empty() {
+        return Ok(Message::Empty);
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        RpcError::new(
+            Value::Null,
+            PARSE_ERROR,
+            format!("parse error: {}", crate::text::shorten(&e.to_string(), 200)),
+        )
+    })?;
+    let Value::Object(m) = v else {
+        let what = if v.is_array() {
+            "batches are not supported (MCP 2025-06-18 and later send one message per line)"
+        } else {
+            "a message must be a JSON object"
+        };
+        return Err(RpcError::new(Value::Null, INVALID_REQUEST, what));
+    };
+    message(m)
+}
+
+fn message(mut m: Map<String, Value>) -> Result<Message, RpcError> {
+    let id = m.remove("id");
+    let answer_id = match &id {
+        Some(v @ (Value::String(_) | Value::Number(_))) => v.clone(),
+        _ => Value::Null,
+    };
+    if m.get("jsonrpc") != Some(&json!("2.0")) {
+        return Err(RpcError::new(
+            answer_id,
+            INVALID_REQUEST,
+            "invalid request: `jsonrpc` must be \"2.0\"",
+        ));
+    }
+    let Some(method) = m.remove("method") else {
+        if m.contains_key("result") || m.contains_key("error") {
+            return Ok(Message::Response);
+        }
+        return Err(RpcError::new(
+            answer_id,
+            INVALID_REQUEST,
+            "invalid request: no `method`",
+        ));
+    };
+    let Value::String(method) = method else {
+        return Err(RpcError::new(
+            answer_id,
+            INVALID_REQUEST,
+            "invalid request: `method` must be a string",
+        ));
+    };
+    let params = m.remove("params").unwrap_or(Value::Null);
+    if !matches!(params, Value::Object(_) | Value::Null) {
+        return Err(RpcError::new(
+            answer_id,
+            INVALID_PARAMS,
+            "invalid params: `params` must be an object",
+        ));
+    }
+    match id {
+        None => Ok(Message::Notification { method, params }),
+        Some(Value::String(_) | Value::Number(_)) => Ok(Message::Request {
+            id: answer_id,
+            method,
+            params,
+        }),
+        Some(_) => Err(RpcError::new(
+            Value::Null,
+            INVALID_REQUEST,
+            "invalid request: `id` must be a string or a number",
+        )),
+    }
+}
+
+/// Writes one message as a line and flushes it.
+pub fn send(out: &mut dyn Write, v: &Value) -> std::io::Result<()> {
+    // serde_json escapes control characters, so the line holds no newline.
+    let mut line = serde_json::to_vec(v)?;
+    line.push(b'\n');
+    out.write_all(&line)?;
+    out.flush()
+}
+
+pub fn result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+pub fn error(e: &RpcError) -> Value {
+    json!({"jsonrpc": "2.0", "id": e.id, "error": {"code": e.code, "message": e.message}})
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Line> {
+        let mut r = LineReader::new(std::io::BufReader::with_capacity(4, input), max);
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(l);
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_split_and_bounded() {
+        let got = lines(b"ab\n0123456789\ncd\nlast", 5);
+        assert_eq!(
+            got,
+            vec![
+                Line::Text(b"ab".to_vec()),
+                Line::TooLong(10),
+                Line::Text(b"cd".to_vec()),
+                Line::Text(b"last".to_vec()),
+            ]
+        );
+        assert_eq!(lines(b"", 5), vec![]);
+        assert_eq!(lines(b"0123456789", 5), vec![Line::TooLong(10)]);
+    }
+
+    #[test]
+    fn requests_notifications_and_responses() {
+        let r = parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+        assert_eq!(
+            r,
+            Message::Request {
+                id: json!(1),
+                method: "ping".into(),
+                params: Value::Null
+            }
+        );
+        let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        assert!(matches!(n, Message::Notification { .. }));
+        let x = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
+        assert_eq!(x, Message::Response);
+        assert_eq!(parse(b"  ").unwrap(), Message::Empty);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_never_a_panic() {
+        let cases: &[(&[u8], i64, Value)] = &[
+            (b"{", PARSE_ERROR, Value::Null),
+            (b"\xff\xfe", PARSE_ERROR, Value::Null),
+            (b"[1,2]", INVALID_REQUEST, Value::Null),
+            (b"42", INVALID_REQUEST, Value::Null),
+            (br#"{"id":3,"method":"ping"}"#, INVALID_REQUEST, json!(3)),
+            (br#"{"jsonrpc":"2.0","id":3}"#, INVALID_REQUEST, json!(3)),
+            (
+                br#"{"jsonrpc":"2.0","id":3,"method":7}"#,
+                INVALID_REQUEST,
+                json!(3),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+                INVALID_REQUEST,
+                Value::Null,
+            ),
+            (
+                br#"{"jsonrpc":"2.0","id":4,"method":"ping","params":[1]}"#,
+                INVALID_PARAMS,
+                json!(4),
+            ),
+        ];
+        for (input, code, id) in cases {
+            let e = parse(input).unwrap_err();
+            assert_eq!(e.code, *code, "{}", String::from_utf8_lossy(input));
+            assert_eq!(&e.id, id, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn sent_lines_hold_one_message() {
+        let mut out = Vec::new();
+        send(&mut out, &json!({"text": "a\nb"})).unwrap();
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+}

@@ -1,0 +1,318 @@
+//! One `tools/call`: run through the call core in a forked child, answered
+//! as an MCP `CallToolResult`.
+//!
+//! The child puts /dev/null on its stdin and stdout (the tool must neither
+//! read the protocol's input nor write into its output), runs
+//! `crate::run::call` with captured output and nobody to ask (a call that
+//! needs approval queues a request), turns the outcome into the result
+//! object and sends it back on a pipe. The server process itself never
+//! calls the launcher, so it stays single-threaded and alive whatever a
+//! call does.
+
+use crate::policy::output::Guarded;
+use crate::policy::params::Params;
+use crate::policy::{Decision, Outcome, ToolCall};
+use crate::profile::OutputFormat;
+use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, QueueOnly, Stdio};
+use serde_json::{json, Map, Value};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Runs `tool` with `arguments` for `role`, in a child; the result object.
+pub fn run(
+    ctx: &Context,
+    role: &str,
+    tool: &str,
+    arguments: Map<String, Value>,
+    agent: Option<String>,
+    session: &str,
+) -> Value {
+    let params: Params = arguments.into_iter().collect();
+    let call = ToolCall {
+        role: role.to_string(),
+        tool: tool.to_string(),
+        json_params: params.keys().cloned().collect(),
+        params,
+        extra_args: Vec::new(),
+    };
+    let mut req = CallRequest::new(call);
+    req.agent = agent;
+    req.session = Some(session.to_string());
+    req.stdio = Stdio::Capture;
+    match in_child(|| call_result(ctx, &req)) {
+        Ok(v) => v,
+        Err(why) => failed(&format!("the call's process failed: {why}"), None),
+    }
+}
+
+/// Runs `f` in a forked child and returns what it returned.
+fn in_child(f: impl FnOnce() -> Value) -> Result<Value, String> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, pipe2, ForkResult};
+    let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the server is single-threaded (checked at start), so the child
+    // may run arbitrary code after the fork.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(r);
+            let code = match quiet_stdio() {
+                Ok(()) => {
+                    let v = f();
+                    let bytes = serde_json::to_vec(&v).unwrap_or_default();
+                    match std::fs::File::from(w).write_all(&bytes) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    }
+                }
+                Err(e) => {
+                    let v = failed(&format!("putting /dev/null on the call's stdio: {e}"), None);
+                    let _ = std::fs::File::from(w).write_all(v.to_string().as_bytes());
+                    0
+                }
+            };
+            // SAFETY: _exit ends the child at once, without running the
+            // parent's exit handlers or flushing buffers copied at the fork.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut bytes = Vec::new();
+            let read = std::fs::File::from(r).read_to_end(&mut bytes);
+            let status = loop {
+                match waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            read.map_err(|e| format!("reading its result: {e}"))?;
+            match status {
+                Ok(WaitStatus::Exited(_, 0)) => serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("its result is not JSON: {e}")),
+                Ok(WaitStatus::Exited(_, c)) => Err(format!("it exited {c}")),
+                Ok(WaitStatus::Signaled(_, s, _)) => Err(format!("killed by {s}")),
+                Ok(other) => Err(format!("{other:?}")),
+                Err(e) => Err(format!("waitpid: {e}")),
+            }
+        }
+    }
+}
+
+/// /dev/null on 0 and 1 in the call's process.
+fn quiet_stdio() -> std::io::Result<()> {
+    let null: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?
+        .into();
+    for fd in [0, 1] {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+/// The call through the core, as a `CallToolResult`.
+fn call_result(ctx: &Context, req: &CallRequest) -> Value {
+    let format = ctx
+        .load_profiles()
+        .ok()
+        .and_then(|set| set.catalog.tools.get(&req.call.tool).map(|t| t.output))
+        .unwrap_or_default();
+    match run::call(ctx, req, &mut QueueOnly) {
+        Ok(o) => match &o.run {
+            Some(_) => ran(req, &o, format),
+            None => refused(&o),
+        },
+        Err(f) => {
+            let meta = json!({
+                "exit_code": f.error.exit_code(),
+                "audit_id": f.audit_id,
+                "decision": f.decision.map(|d| d.as_str()),
+                "verdict_by": "agentjail",
+            });
+            failed(&crate::text::chain(&f.error), Some(meta))
+        }
+    }
+}
+
+/// An error result: agentjail could not run the call.
+fn failed(why: &str, meta: Option<Value>) -> Value {
+    error_result(
+        vec![format!("agentjail failed: {}", crate::text::printable(why))],
+        meta.unwrap_or_else(
+            || json!({"exit_code": crate::exit::LAUNCHER_FAILED, "verdict_by": "agentjail"}),
+        ),
+    )
+}
+
+fn text(t: impl Into<String>) -> Value {
+    json!({"type": "text", "text": t.into()})
+}
+
+fn error_result(lines: Vec<String>, meta: Value) -> Value {
+    json!({
+        "content": [text(lines.join("\n"))],
+        "isError": true,
+        "_meta": {"agentjail/call": meta},
+    })
+}
+
+/// A call that did not run: denied, bad parameters, waiting for approval.
+fn refused(o: &CallOutcome) -> Value {
+    let d = &o.decision;
+    let mut meta = json!({
+        "exit_code": o.exit_code,
+        "audit_id": o.audit_id,
+        "decision": d.outcome.as_str(),
+        "reasons": d.reasons,
+        "verdict_by": "agentjail",
+    });
+    let headline = crate::text::printable(d.headline());
+    let mut lines = Vec::new();
+    match (&o.approval, d.outcome) {
+        (
+            ApprovalState::Pending {
+                request,
+                approve_command,
+                ..
+            },
+            _,
+        ) => {
+            lines.push(format!("approval required: {headline}"));
+            lines.push(format!(
+                "approval request {} is pending until {}; a human approves it with: {approve_command}",
+                request.id, request.expires
+            ));
+            lines.push(
+                "after it is approved, call this tool again with the same arguments: it runs once"
+                    .into(),
+            );
+            meta["approval"] = json!({
+                "request_id": request.id,
+                "status": "pending",
+                "expires": request.expires,
+                "approve_command": approve_command,
+            });
+        }
+        (
+            ApprovalState::Answered {
+                request_id,
+                approved,
+                reason,
+            },
+            _,
+        ) => {
+            lines.push(format!("denied: {headline}"));
+            if !approved {
+                meta["approval"] =
+                    json!({"request_id": request_id, "status": "denied", "reason": reason});
+            }
+        }
+        (ApprovalState::Settled, Outcome::NeedsApproval) => {
+            lines.push(format!("approval required: {headline}"));
+        }
+        (ApprovalState::Settled, Outcome::BadParameters) => {
+            lines.push(format!("bad parameters: {headline}"));
+        }
+        (ApprovalState::Settled, _) => lines.push(format!("denied: {headline}")),
+    }
+    lines.extend(notes(d));
+    lines.push(format!(
+        "(exit code {}, audit id {})",
+        o.exit_code, o.audit_id
+    ));
+    error_result(lines, meta)
+}
+
+/// Reasons after the deciding one that the agent should see.
+fn notes(d: &Decision) -> Vec<String> {
+    d.reasons
+        .iter()
+        .skip(1)
+        .filter(|r| r.rule == "approval_mismatch" || r.rule == "injection")
+        .map(|r| crate::text::printable(&r.message))
+        .collect()
+}
+
+/// A call that ran: its guarded output, stderr and exit code.
+fn ran(req: &CallRequest, o: &CallOutcome, format: OutputFormat) -> Value {
+    let Some(run) = &o.run else {
+        return refused(o);
+    };
+    let out = &run.outcome;
+    let empty = Guarded {
+        text: String::new(),
+        truncated: false,
+        redactions: 0,
+        injection: Vec::new(),
+        refused: None,
+    };
+    let (stdout, stderr) = match &run.guarded {
+        Some(g) => (&g.stdout, &g.stderr),
+        None => (&empty, &empty),
+    };
+    let captured_cut =
+        |c: &Option<crate::sandbox::Captured>| c.as_ref().is_some_and(|c| c.truncated);
+    let mut meta = json!({
+        "exit_code": o.exit_code,
+        "audit_id": o.audit_id,
+        "result_id": run.result_id,
+        "decision": o.decision.outcome.as_str(),
+        "verdict_by": run::verdict_by(out),
+        "signal": out.signal,
+        "timed_out": out.timed_out,
+        "duration_ms": out.duration_ms,
+        "truncated": {
+            "stdout": captured_cut(&out.stdout) || stdout.truncated,
+            "stderr": captured_cut(&out.stderr) || stderr.truncated,
+        },
+        "stderr": stderr.text,
+    });
+    if stdout.noteworthy() || stderr.noteworthy() {
+        meta["output_guard"] = json!({"stdout": stdout.summary(), "stderr": stderr.summary()});
+    }
+    let mut content = Vec::new();
+    let mut is_error = o.exit_code != crate::exit::OK;
+    for (name, g) in [("stdout", stdout), ("stderr", stderr)] {
+        if let Some(why) = &g.refused {
+            is_error = true;
+            content.push(text(format!(
+                "output withheld: {}",
+                crate::text::printable(why)
+            )));
+        } else if name == "stdout" {
+            content.push(text(g.text.clone()));
+        } else if !g.text.is_empty() {
+            content.push(text(format!("[stderr]\n{}", g.text)));
+        }
+    }
+    if out.timed_out {
+        content.push(text(format!(
+            "timeout: tool `{}` was killed after {}s (role `{}` limits.timeout_seconds)",
+            req.call.tool,
+            run.timeout.as_secs(),
+            req.call.role
+        )));
+    } else if o.exit_code != crate::exit::OK {
+        let mut line = format!("[exit code {}]", o.exit_code);
+        if let Some(hint) = &run.hint {
+            line.push_str(&format!(" hint: {}", crate::text::printable(hint)));
+        }
+        content.push(text(line));
+    }
+    let mut result = json!({
+        "content": content,
+        "isError": is_error,
+        "_meta": {"agentjail/call": meta},
+    });
+    if format == OutputFormat::Json && stdout.refused.is_none() {
+        match serde_json::from_str::<Value>(&stdout.text) {
+            Ok(v @ Value::Object(_)) => result["structuredContent"] = v,
+            Ok(other) => result["structuredContent"] = json!({ "result": other }),
+            Err(e) => {
+                result["_meta"]["agentjail/call"]["structured_error"] =
+                    json!(format!("stdout is not JSON: {e}"))
+            }
+        }
+    }
+    result
+}

@@ -1,0 +1,270 @@
+//! `agentjail mcp serve --role ROLE`: a stdio MCP server whose tools are the
+//! role's allowed catalog tools, each call going through the call core
+//! (`crate::run::call`) exactly as `agentjail run --json` does.
+//!
+//! The server is one thread reading one message per line on stdin and
+//! answering on stdout; it handles `initialize`, `ping`, `tools/list` and
+//! `tools/call`, ignores notifications and client responses, and answers
+//! anything else (`server/discover` included) with -32601. Each
+//! `tools/call` runs in a forked child (see [`call`]): the launcher forks
+//! and must be single-threaded, the tool must not read the protocol's
+//! stdin, and a failure in one call cannot end the server.
+//!
+//! Why not the `rmcp` SDK: it runs on tokio, whose threads would force a
+//! separate single-threaded launcher process and a second protocol between
+//! the two; the part of MCP a tools-only server speaks is five methods (the
+//! measurement is in the commit that added this module).
+
+mod call;
+pub mod schema;
+
+use super::rpc::{self, Line, LineReader, Message, RpcError};
+use crate::profile::{ProfileSet, Role};
+use crate::run::{Context, MAX_NAME};
+use serde_json::{json, Value};
+
+/// The protocol version this server prefers, and every version it speaks.
+pub const LATEST_PROTOCOL: &str = "2025-11-25";
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The longest line (message) read; longer ones are refused unread. Tool
+/// calls are bounded by `max_call_size` (at most 1 MiB) well below it.
+pub const MAX_MESSAGE: usize = 4 << 20;
+
+/// `mcp serve`'s options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub role: String,
+    pub agent: Option<String>,
+    /// Fixes the agentjail session; default: one new session per server
+    /// process (one MCP session over stdio).
+    pub session: Option<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error(transparent)]
+    Call(#[from] crate::run::CallError),
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("writing to stdout: {0}")]
+    Output(std::io::Error),
+}
+
+impl McpError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            McpError::Call(e) => e.exit_code(),
+            McpError::Denied(_) => crate::exit::DENIED,
+            McpError::Usage(_) => crate::exit::USAGE,
+            McpError::Setup(_) | McpError::Output(_) => crate::exit::LAUNCHER_FAILED,
+        }
+    }
+}
+
+/// The server's state across messages.
+struct Server<'a> {
+    ctx: &'a Context,
+    opts: &'a Options,
+    /// The agentjail session every call of this MCP session counts against.
+    session: String,
+    /// The client's name from `initialize`, the agent id when none is given.
+    client: Option<String>,
+}
+
+/// Runs the server until stdin ends; 0 then.
+pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
+    // The role must exist and the profiles load before a client is told anything.
+    let set = ctx.load_profiles()?;
+    role_of(&set, &opts.role)?;
+    for (what, v) in [("--agent", &opts.agent), ("--session", &opts.session)] {
+        if let Some(v) = v {
+            if v.len() > MAX_NAME || v.chars().any(|c| c.is_control()) {
+                return Err(McpError::Usage(format!(
+                    "{what} must be at most {MAX_NAME} printable characters"
+                )));
+            }
+        }
+    }
+    let threads = crate::sandbox::thread_count();
+    if threads != "1" {
+        return Err(McpError::Setup(format!(
+            "mcp serve must be single-threaded before it forks a call; it has {threads:?} threads"
+        )));
+    }
+    let session = match &opts.session {
+        Some(s) => s.clone(),
+        None => format!(
+            "mcp-{}",
+            crate::approval::new_id().map_err(|e| McpError::Setup(e.to_string()))?
+        ),
+    };
+    tracing::info!("mcp serve: role {}, session {session}", opts.role);
+    let mut server = Server {
+        ctx,
+        opts,
+        session,
+        client: None,
+    };
+    let stdin = std::io::stdin();
+    let mut reader = LineReader::new(stdin.lock(), MAX_MESSAGE);
+    let mut out = std::io::stdout();
+    loop {
+        let line = match reader.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => return Ok(crate::exit::OK),
+            Err(e) => {
+                return Err(McpError::Setup(format!("reading stdin: {e}")));
+            }
+        };
+        if let Some(answer) = server.handle_line(line) {
+            match rpc::send(&mut out, &answer) {
+                Ok(()) => {}
+                // The client has gone: nothing left to serve.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(crate::exit::OK),
+                Err(e) => return Err(McpError::Output(e)),
+            }
+        }
+    }
+}
+
+/// The role, or why `mcp serve` cannot serve it.
+fn role_of<'s>(set: &'s ProfileSet, name: &str) -> Result<&'s Role, McpError> {
+    set.roles
+        .get(name)
+        .filter(|_| !name.is_empty())
+        .ok_or_else(|| {
+            McpError::Denied(format!(
+                "unknown role `{name}`; known roles: {}",
+                set.role_names().join(", ")
+            ))
+        })
+}
+
+impl Server<'_> {
+    /// The answer to one line, if it gets one.
+    fn handle_line(&mut self, line: Line) -> Option<Value> {
+        let text = match line {
+            Line::Text(t) => t,
+            Line::TooLong(n) => {
+                return Some(rpc::error(&RpcError::new(
+                    Value::Null,
+                    rpc::INVALID_REQUEST,
+                    format!("message of {n} bytes refused: at most {MAX_MESSAGE} are read"),
+                )))
+            }
+        };
+        match rpc::parse(&text) {
+            Err(e) => Some(rpc::error(&e)),
+            Ok(Message::Empty | Message::Response) => None,
+            Ok(Message::Notification { method, .. }) => {
+                tracing::debug!("mcp: notification {}", crate::text::printable(&method));
+                None
+            }
+            Ok(Message::Request { id, method, params }) => {
+                Some(match self.request(&id, &method, &params) {
+                    Ok(v) => rpc::result(&id, v),
+                    Err(e) => rpc::error(&e),
+                })
+            }
+        }
+    }
+
+    fn request(&mut self, id: &Value, method: &str, params: &Value) -> Result<Value, RpcError> {
+        let err = |code, m: String| RpcError::new(id.clone(), code, m);
+        match method {
+            "initialize" => self
+                .initialize(params)
+                .map_err(|m| err(rpc::INVALID_PARAMS, m)),
+            "ping" => Ok(json!({})),
+            "tools/list" => self.tools_list().map_err(|m| err(rpc::INTERNAL_ERROR, m)),
+            "tools/call" => self
+                .tools_call(params)
+                .map_err(|m| err(rpc::INVALID_PARAMS, m)),
+            other => Err(err(
+                rpc::METHOD_NOT_FOUND,
+                format!(
+                    "method not found: {}",
+                    crate::text::printable(&crate::text::shorten(other, 100))
+                ),
+            )),
+        }
+    }
+
+    fn initialize(&mut self, params: &Value) -> Result<Value, String> {
+        let Some(asked) = params.get("protocolVersion").and_then(Value::as_str) else {
+            return Err("initialize: `protocolVersion` (a string) is required".into());
+        };
+        // The client's version when this server speaks it, else the latest
+        // it speaks (the client then decides): never one it does not.
+        let version = PROTOCOL_VERSIONS
+            .iter()
+            .find(|v| **v == asked)
+            .unwrap_or(&LATEST_PROTOCOL);
+        let name = params
+            .pointer("/clientInfo/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && n.len() <= 64 && !n.chars().any(char::is_control));
+        self.client = name.map(str::to_string);
+        Ok(json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {
+                "name": "agentjail",
+                "title": format!("agentjail (role {})", self.opts.role),
+                "version": env!("CARGO_PKG_VERSION"),
+            },
+            "instructions": format!(
+                "Tools of agentjail role `{}`: each call is checked against the role's policy, \
+                 audited, and run in a sandbox. A call that needs a human's approval fails \
+                 with the approval request's id; call it again with the same arguments after \
+                 it is approved.",
+                self.opts.role
+            ),
+        }))
+    }
+
+    fn tools_list(&self) -> Result<Value, String> {
+        // Loaded for each list, so the list follows the profiles as every call does.
+        let set = self.ctx.load_profiles().map_err(|e| e.to_string())?;
+        let role = role_of(&set, &self.opts.role).map_err(|e| e.to_string())?;
+        let tools: Vec<Value> = role
+            .allowed_tools
+            .iter()
+            .filter(|t| !role.denied_tools.contains(t))
+            .filter_map(|t| {
+                set.catalog
+                    .tools
+                    .get(t)
+                    .map(|spec| schema::tool_entry(t, spec))
+            })
+            .collect();
+        Ok(json!({ "tools": tools }))
+    }
+
+    fn tools_call(&self, params: &Value) -> Result<Value, String> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Err("tools/call: `name` (a string) is required".into());
+        };
+        let arguments = match params.get("arguments") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err("tools/call: `arguments` must be an object".into()),
+        };
+        let agent = self.opts.agent.clone().or_else(|| self.client.clone());
+        Ok(call::run(
+            self.ctx,
+            &self.opts.role,
+            name,
+            arguments,
+            agent,
+            &self.session,
+        ))
+    }
+}
+
