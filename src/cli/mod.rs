@@ -170,7 +170,7 @@ pub enum Command {
     /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
     Man {
         /// A command whose page to print (run, check, profiles, doctor, completions, man, audit,
-        /// approvals, budget)
+        /// approvals, budget, serve, mcp)
         #[arg(value_name = "COMMAND")]
         page: Option<String>,
     },

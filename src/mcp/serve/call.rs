@@ -18,28 +18,33 @@ use serde_json::{json, Map, Value};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// Runs `tool` with `arguments` for `role`, in a child; the result object.
-pub fn run(
-    ctx: &Context,
-    role: &str,
-    tool: &str,
-    arguments: Map<String, Value>,
-    agent: Option<String>,
-    session: &str,
-) -> Value {
-    let params: Params = arguments.into_iter().collect();
+/// One `tools/call` as the server hands it over.
+pub struct Call<'a> {
+    pub role: &'a str,
+    pub tool: &'a str,
+    pub arguments: Map<String, Value>,
+    pub agent: Option<String>,
+    pub session: &'a str,
+    /// The tool's declared stdout format (`json`: structuredContent too).
+    pub format: OutputFormat,
+}
+
+/// Runs the call in a child; the result object.
+pub fn run(ctx: &Context, c: Call<'_>) -> Value {
+    let params: Params = c.arguments.into_iter().collect();
     let call = ToolCall {
-        role: role.to_string(),
-        tool: tool.to_string(),
+        role: c.role.to_string(),
+        tool: c.tool.to_string(),
         json_params: params.keys().cloned().collect(),
         params,
         extra_args: Vec::new(),
     };
     let mut req = CallRequest::new(call);
-    req.agent = agent;
-    req.session = Some(session.to_string());
+    req.agent = c.agent;
+    req.session = Some(c.session.to_string());
     req.stdio = Stdio::Capture;
-    match in_child(|| call_result(ctx, &req)) {
+    let format = c.format;
+    match in_child(|| call_result(ctx, &req, format)) {
         Ok(v) => v,
         Err(why) => failed(&format!("the call's process failed: {why}"), None),
     }
@@ -111,12 +116,7 @@ fn quiet_stdio() -> std::io::Result<()> {
 }
 
 /// The call through the core, as a `CallToolResult`.
-fn call_result(ctx: &Context, req: &CallRequest) -> Value {
-    let format = ctx
-        .load_profiles()
-        .ok()
-        .and_then(|set| set.catalog.tools.get(&req.call.tool).map(|t| t.output))
-        .unwrap_or_default();
+fn call_result(ctx: &Context, req: &CallRequest, format: OutputFormat) -> Value {
     match run::call(ctx, req, &mut QueueOnly) {
         Ok(o) => match &o.run {
             Some(_) => ran(req, &o, format),

@@ -75,6 +75,9 @@ struct Server<'a> {
     session: String,
     /// The client's name from `initialize`, the agent id when none is given.
     client: Option<String>,
+    /// The profiles as of the last `tools/list` (or the start), for what a
+    /// result looks like (a tool's `output`); each call loads its own.
+    set: ProfileSet,
 }
 
 /// Runs the server until stdin ends; 0 then.
@@ -110,6 +113,7 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         opts,
         session,
         client: None,
+        set,
     };
     let stdin = std::io::stdin();
     let mut reader = LineReader::new(stdin.lock(), MAX_MESSAGE);
@@ -229,10 +233,11 @@ impl Server<'_> {
         }))
     }
 
-    fn tools_list(&self) -> Result<Value, String> {
+    fn tools_list(&mut self) -> Result<Value, String> {
         // Loaded for each list, so the list follows the profiles as every call does.
-        let set = self.ctx.load_profiles().map_err(|e| e.to_string())?;
-        let role = role_of(&set, &self.opts.role).map_err(|e| e.to_string())?;
+        self.set = self.ctx.load_profiles().map_err(|e| e.to_string())?;
+        let set = &self.set;
+        let role = role_of(set, &self.opts.role).map_err(|e| e.to_string())?;
         let tools: Vec<Value> = role
             .allowed_tools
             .iter()
@@ -257,13 +262,23 @@ impl Server<'_> {
             Some(_) => return Err("tools/call: `arguments` must be an object".into()),
         };
         let agent = self.opts.agent.clone().or_else(|| self.client.clone());
+        let format = self
+            .set
+            .catalog
+            .tools
+            .get(name)
+            .map(|t| t.output)
+            .unwrap_or_default();
         Ok(call::run(
             self.ctx,
-            &self.opts.role,
-            name,
-            arguments,
-            agent,
-            &self.session,
+            call::Call {
+                role: &self.opts.role,
+                tool: name,
+                arguments,
+                agent,
+                session: &self.session,
+                format,
+            },
         ))
     }
 }
