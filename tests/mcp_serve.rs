@@ -93,6 +93,14 @@ injection_action = "filter"
 network = "none"
 "#;
 
+const BUDGET_ROLE: &str = r#"
+allowed_tools = ["echo_text"]
+[limits]
+max_api_calls = 2
+[sandbox]
+network = "none"
+"#;
+
 /// One test's directories: state, audit log, profiles.
 struct Env {
     dir: tempfile::TempDir,
@@ -112,6 +120,7 @@ impl Env {
         std::fs::write(profiles.join("tools.toml"), TOOLS).unwrap();
         std::fs::write(profiles.join("roles/mcp.toml"), ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_filter.toml"), FILTER_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_budget.toml"), BUDGET_ROLE).unwrap();
         Env { dir }
     }
 
@@ -394,7 +403,7 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     assert_eq!(o.status.code(), Some(77));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.starts_with("agentjail: unknown role `nope`; known roles: mcp, mcp_filter"),
+        err.starts_with("agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_filter"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -606,6 +615,43 @@ fn each_server_process_is_its_own_session_unless_fixed() {
         "{sessions:?}"
     );
     assert_ne!(sessions[0], sessions[1]);
+}
+
+#[test]
+fn budgets_count_per_mcp_session() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_budget", &[]);
+    s.initialize();
+    for _ in 0..2 {
+        let r = s.call("echo_text", json!({"text": "x"}));
+        assert_eq!(r["isError"], json!(false), "{r}");
+    }
+    let r = s.call("echo_text", json!({"text": "x"}));
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert!(
+        text(&r).starts_with("denied: ") && text(&r).contains("max_api_calls"),
+        "{r}"
+    );
+    assert_eq!(meta(&r)["exit_code"], json!(77));
+    assert_eq!(s.finish(), 0);
+    // A new server process is a new session with a budget of its own ...
+    let mut s = env.serve("mcp_budget", &[]);
+    s.initialize();
+    let r = s.call("echo_text", json!({"text": "x"}));
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(s.finish(), 0);
+    // ... unless --session names one that is spent.
+    let mut s = env.serve("mcp_budget", &["--session", "spent"]);
+    s.initialize();
+    for _ in 0..2 {
+        s.call("echo_text", json!({"text": "x"}));
+    }
+    assert_eq!(s.finish(), 0);
+    let mut s = env.serve("mcp_budget", &["--session", "spent"]);
+    s.initialize();
+    let r = s.call("echo_text", json!({"text": "x"}));
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert_eq!(s.finish(), 0);
 }
 
 // --------------------------------------------------------------------------
