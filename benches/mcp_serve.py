@@ -28,56 +28,69 @@ def globals_for(base):
             "--state-dir", os.path.join(base, "state")]
 
 
-def bench_run(binary, base, n):
-    times = []
-    argv = [binary, *globals_for(base), "run", "--json", "--role", "files_agent", "echo_text", "--param", "text=x"]
-    env = dict(os.environ, AGENTJAIL_AUDIT_APPEND_ONLY="0")
-    for _ in range(n):
+def run_once(argv, env):
+    t = time.perf_counter()
+    subprocess.run(argv, capture_output=True, env=env, check=True)
+    return time.perf_counter() - t
+
+
+class Raw:
+    """One `mcp serve` spoken to line by line, no SDK in the way."""
+
+    def __init__(self, argv, env):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.i = 0
+        self.rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                "clientInfo": {"name": "bench", "version": "1"}})
+
+    def rpc(self, method, params):
+        self.i += 1
+        msg = {"jsonrpc": "2.0", "id": self.i, "method": method, "params": params}
+        self.p.stdin.write((json.dumps(msg) + "\n").encode())
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
+    def call_once(self):
         t = time.perf_counter()
-        subprocess.run(argv, capture_output=True, env=env, check=True)
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def bench_raw(binary, base, n):
-    argv = [binary, *globals_for(base), "mcp", "serve", "--role", "files_agent"]
-    env = dict(os.environ, AGENTJAIL_AUDIT_APPEND_ONLY="0")
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-
-    def rpc(i, method, params):
-        p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n").encode())
-        p.stdin.flush()
-        return json.loads(p.stdout.readline())
-
-    rpc(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}})
-    times = []
-    for i in range(n):
-        t = time.perf_counter()
-        r = rpc(i + 1, "tools/call", {"name": "echo_text", "arguments": {"text": "x"}})
-        times.append(time.perf_counter() - t)
+        r = self.rpc("tools/call", {"name": "echo_text", "arguments": {"text": "x"}})
+        elapsed = time.perf_counter() - t
         assert not r["result"]["isError"], r
-    p.stdin.close()
-    p.wait()
-    return times
+        return elapsed
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
 
 
-async def bench_sdk(binary, base, n):
+async def bench(binary, base, n):
+    """n rounds; each round times one call of each kind, in turn, so that
+    load on a shared machine falls on each alike."""
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
+    env = dict(os.environ, AGENTJAIL_AUDIT_APPEND_ONLY="0")
+    run_argv = [binary, *globals_for(base), "run", "--json", "--role", "files_agent", "echo_text",
+                "--param", "text=x"]
+    serve_args = [*globals_for(base), "mcp", "serve", "--role", "files_agent"]
     params = StdioServerParameters(
-        command=binary, args=[*globals_for(base), "mcp", "serve", "--role", "files_agent"],
+        command=binary, args=serve_args,
         env={"AGENTJAIL_AUDIT_APPEND_ONLY": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
     )
-    times = []
+    for _ in range(3):  # warm the page cache
+        run_once(run_argv, env)
+    raw = Raw([binary, *serve_args], env)
+    times = {"run": [], "raw": [], "sdk": []}
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
             for _ in range(n):
+                times["run"].append(run_once(run_argv, env))
+                times["raw"].append(raw.call_once())
                 t = time.perf_counter()
                 r = await session.call_tool("echo_text", {"text": "x"})
-                times.append(time.perf_counter() - t)
+                times["sdk"].append(time.perf_counter() - t)
                 assert not r.is_error, r
+    raw.close()
     return times
 
 
@@ -95,11 +108,10 @@ def main():
     a = ap.parse_args()
     parent = "/var/tmp" if REPO.startswith("/tmp") else os.path.join(REPO, "target")
     with tempfile.TemporaryDirectory(dir=parent) as base:
-        bench_run(a.bin, base, 3)  # warm the page cache
-        run = bench_run(a.bin, base, a.calls)
-        raw = bench_raw(a.bin, base, a.calls)
-        sdk = asyncio.run(bench_sdk(a.bin, base, a.calls))
-    print(f"binary: {a.bin}; {a.calls} calls of files_agent echo_text each")
+        times = asyncio.run(bench(a.bin, base, a.calls))
+    run, raw, sdk = times["run"], times["raw"], times["sdk"]
+    print(f"binary: {a.bin}; {a.calls} calls of files_agent echo_text each, taking turns")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     print(f"run --json (new process per call): median {ms(run):.2f} ms")
     print(f"mcp serve, raw JSON-RPC lines:     median {ms(raw):.2f} ms ({ms(raw) - ms(run):+.2f} ms)")
     print(f"mcp serve, Python SDK session:     median {ms(sdk):.2f} ms ({ms(sdk) - ms(run):+.2f} ms)")
