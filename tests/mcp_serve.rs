@@ -69,6 +69,12 @@ risk = "delete"
 command = ["true", "{name}"]
 params.name = { type = "string", pattern = "[a-z]+", default = "x" }
 
+[tools.nap]
+description = "Wait long"
+risk = "read"
+command = ["sleep", "{seconds}"]
+params.seconds = { type = "integer", min = 0, max = 100000 }
+
 [tools.hidden]
 description = "Denied to the role"
 risk = "read"
@@ -89,6 +95,14 @@ const FILTER_ROLE: &str = r#"
 allowed_tools = ["leak"]
 [screening]
 injection_action = "filter"
+[sandbox]
+network = "none"
+"#;
+
+const LONG_ROLE: &str = r#"
+allowed_tools = ["nap", "echo_text"]
+[limits]
+timeout_seconds = 600
 [sandbox]
 network = "none"
 "#;
@@ -121,6 +135,7 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp.toml"), ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_filter.toml"), FILTER_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_budget.toml"), BUDGET_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_long.toml"), LONG_ROLE).unwrap();
         Env { dir }
     }
 
@@ -383,13 +398,97 @@ fn a_tool_cannot_read_the_protocol_stream() {
                       "params": {"name": "cat_stdin", "arguments": {}}});
     let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
     s.send_raw(format!("{call}\n{ping}\n").as_bytes());
-    let a = s.read();
-    assert_eq!(a["id"], json!(1), "{a}");
-    assert_eq!(a["result"]["isError"], json!(false), "{a}");
-    assert_eq!(text(&a["result"]), "", "{a}");
-    let b = s.read();
-    assert_eq!(b["id"], json!(2), "{b}");
+    // The ping may be answered while the call runs: take both, by id.
+    let (a, b) = (s.read(), s.read());
+    let (call_answer, ping_answer) = if a["id"] == json!(1) { (a, b) } else { (b, a) };
+    assert_eq!(call_answer["id"], json!(1), "{call_answer}");
+    assert_eq!(
+        call_answer["result"]["isError"],
+        json!(false),
+        "{call_answer}"
+    );
+    assert_eq!(text(&call_answer["result"]), "", "{call_answer}");
+    assert_eq!(ping_answer["id"], json!(2), "{ping_answer}");
     assert_eq!(s.finish(), 0);
+}
+
+/// A number for a `nap` that no other test naps for, and its host argv.
+fn unique_nap() -> (u64, Vec<String>) {
+    let n = 10_000 + common::unique_number() % 90_000;
+    (n, vec!["sleep".to_string(), n.to_string()])
+}
+
+fn napping(argv: &[String]) -> bool {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    !common::host_processes(&argv).is_empty()
+}
+
+/// A server of role mcp_long with a long `nap` call (request `id`) running
+/// in its sandbox; the nap's host argv.
+fn napping_server(env: &Env, id: Value) -> (Server, Vec<String>) {
+    let mut s = env.serve("mcp_long", &[]);
+    s.initialize();
+    let (n, argv) = unique_nap();
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": "nap", "arguments": {"seconds": n}}});
+    s.send_raw(format!("{call}\n").as_bytes());
+    assert!(
+        common::poll_until(WAIT, || napping(&argv)),
+        "the nap never started"
+    );
+    (s, argv)
+}
+
+/// The nap's result record: stopped, not timed out.
+fn stopped_nap(env: &Env) -> Value {
+    let rec = env
+        .records()
+        .into_iter()
+        .find(|r| r["tool"] == json!("nap") && r["event_type"] == json!("tool_result"))
+        .expect("the stopped call's result record");
+    assert_eq!(rec["timed_out"], json!(false), "{rec}");
+    rec
+}
+
+#[test]
+fn a_cancelled_call_is_stopped_and_never_answered() {
+    let env = Env::new();
+    let (mut s, argv) = napping_server(&env, json!("slow"));
+    // While it runs: a ping is answered, a queued request waits.
+    let a = s.request("ping", json!({}));
+    assert_eq!(a["result"], json!({}));
+    let echo = json!({"jsonrpc": "2.0", "id": "echo", "method": "tools/call",
+                      "params": {"name": "echo_text", "arguments": {"text": "after"}}});
+    s.send_raw(format!("{echo}\n").as_bytes());
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": "slow"}});
+    s.send_raw(format!("{cancel}\n").as_bytes());
+    let a = s.read();
+    assert_eq!(
+        a["id"],
+        json!("echo"),
+        "the cancelled call was answered: {a}"
+    );
+    assert_eq!(text(&a["result"]), "after\n");
+    assert!(
+        common::poll_until(WAIT, || !napping(&argv)),
+        "the nap still runs"
+    );
+    assert_eq!(s.finish(), 0);
+    let rec = stopped_nap(&env);
+    assert!(
+        rec["signal"] == json!(15) || rec["exit_code"] == json!(143),
+        "{rec}"
+    );
+}
+
+#[test]
+fn a_client_that_hangs_up_stops_the_call_in_flight() {
+    let env = Env::new();
+    let (s, argv) = napping_server(&env, json!(1));
+    assert_eq!(s.finish(), 0);
+    assert!(!napping(&argv), "the nap outlived the server");
+    stopped_nap(&env);
 }
 
 #[test]
@@ -403,7 +502,9 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     assert_eq!(o.status.code(), Some(77));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.starts_with("agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_filter"),
+        err.starts_with(
+            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_filter, mcp_long"
+        ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -1,12 +1,12 @@
 //! JSON-RPC 2.0 over MCP's stdio transport: one message per line.
 //!
-//! [`LineReader`] reads lines with a bound: a longer line is skipped to its
-//! end without being kept, so no client can make the server allocate more
-//! than the bound. [`parse`] turns one line into a [`Message`] or the
+//! [`LineBuffer`] splits input into lines with a bound: a longer line is
+//! skipped to its end without being kept, so no client can make the server
+//! allocate more than the bound. [`parse`] turns one line into a [`Message`] or the
 //! JSON-RPC error to answer with; it never panics on any input.
 
 use serde_json::{json, Map, Value};
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 /// JSON-RPC error codes.
 pub const PARSE_ERROR: i64 = -32700;
@@ -23,57 +23,60 @@ pub enum Line {
     TooLong(usize),
 }
 
-/// Reads newline-terminated lines of at most `max` bytes.
-pub struct LineReader<R> {
-    inner: R,
+/// Splits what arrives on stdin into lines of at most `max` bytes, without
+/// ever blocking: the server feeds it whatever one `read` returned, so it
+/// can watch stdin while a call runs.
+pub struct LineBuffer {
     max: usize,
+    partial: Vec<u8>,
+    /// Bytes of the current line already dropped (it is over `max`).
+    dropped: usize,
 }
 
-impl<R: BufRead> LineReader<R> {
-    pub fn new(inner: R, max: usize) -> Self {
-        LineReader { inner, max }
+impl LineBuffer {
+    pub fn new(max: usize) -> Self {
+        LineBuffer {
+            max,
+            partial: Vec::new(),
+            dropped: 0,
+        }
     }
 
-    /// The next line without its newline; `None` at the end of input (a
-    /// last line without a newline still counts).
-    pub fn next_line(&mut self) -> std::io::Result<Option<Line>> {
-        let mut line = Vec::new();
-        let mut dropped = 0usize;
-        let mut seen = false;
-        loop {
-            let buf = match self.inner.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+    /// The complete lines in `data` (and what came before it), without
+    /// their newlines.
+    pub fn feed(&mut self, mut data: &[u8]) -> Vec<Line> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let (chunk, done) = match data.iter().position(|&b| b == b'\n') {
+                Some(i) => (&data[..i], true),
+                None => (data, false),
             };
-            if buf.is_empty() {
-                return Ok(match (seen, dropped) {
-                    (false, _) => None,
-                    (true, 0) => Some(Line::Text(line)),
-                    (true, n) => Some(Line::TooLong(n)),
-                });
-            }
-            seen = true;
-            let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (&buf[..i], Some(i + 1)),
-                None => (buf, None),
-            };
-            if dropped == 0 && line.len() + chunk.len() <= self.max {
-                line.extend_from_slice(chunk);
+            data = &data[chunk.len() + usize::from(done)..];
+            if self.dropped == 0 && self.partial.len() + chunk.len() <= self.max {
+                self.partial.extend_from_slice(chunk);
             } else {
-                dropped += line.len() + chunk.len();
-                line = Vec::new();
+                self.dropped += self.partial.len() + chunk.len();
+                self.partial = Vec::new();
             }
-            let used = done.unwrap_or(buf.len());
-            self.inner.consume(used);
-            if done.is_some() {
-                return Ok(Some(if dropped == 0 {
-                    Line::Text(line)
-                } else {
-                    Line::TooLong(dropped)
-                }));
+            if done {
+                out.push(self.take());
             }
         }
+        out
+    }
+
+    /// At the end of input: a last line without its newline, if any.
+    pub fn finish(&mut self) -> Option<Line> {
+        (self.dropped > 0 || !self.partial.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Line {
+        let line = match self.dropped {
+            0 => Line::Text(std::mem::take(&mut self.partial)),
+            n => Line::TooLong(n),
+        };
+        self.dropped = 0;
+        line
     }
 }
 
@@ -222,29 +225,36 @@ pub fn error(e: &RpcError) -> Value {
 mod tests {
     use super::*;
 
-    fn lines(input: &[u8], max: usize) -> Vec<Line> {
-        let mut r = LineReader::new(std::io::BufReader::with_capacity(4, input), max);
+    /// Feeds `input` in pieces of `step` bytes.
+    fn lines(input: &[u8], max: usize, step: usize) -> Vec<Line> {
+        let mut b = LineBuffer::new(max);
         let mut out = Vec::new();
-        while let Some(l) = r.next_line().unwrap() {
-            out.push(l);
+        for piece in input.chunks(step) {
+            out.extend(b.feed(piece));
         }
+        out.extend(b.finish());
         out
     }
 
     #[test]
-    fn lines_are_split_and_bounded() {
-        let got = lines(b"ab\n0123456789\ncd\nlast", 5);
-        assert_eq!(
-            got,
-            vec![
-                Line::Text(b"ab".to_vec()),
-                Line::TooLong(10),
-                Line::Text(b"cd".to_vec()),
-                Line::Text(b"last".to_vec()),
-            ]
-        );
-        assert_eq!(lines(b"", 5), vec![]);
-        assert_eq!(lines(b"0123456789", 5), vec![Line::TooLong(10)]);
+    fn lines_are_split_and_bounded_however_they_arrive() {
+        let want = vec![
+            Line::Text(b"ab".to_vec()),
+            Line::TooLong(10),
+            Line::Text(b"cd".to_vec()),
+            Line::Text(Vec::new()),
+            Line::Text(b"last".to_vec()),
+        ];
+        for step in [1, 2, 3, 5, 100] {
+            assert_eq!(
+                lines(b"ab\n0123456789\ncd\n\nlast", 5, step),
+                want,
+                "step {step}"
+            );
+        }
+        assert_eq!(lines(b"", 5, 1), vec![]);
+        assert_eq!(lines(b"0123456789", 5, 4), vec![Line::TooLong(10)]);
+        assert_eq!(lines(b"12345\n", 5, 1), vec![Line::Text(b"12345".to_vec())]);
     }
 
     #[test]

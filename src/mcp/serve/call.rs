@@ -29,8 +29,70 @@ pub struct Call<'a> {
     pub format: OutputFormat,
 }
 
-/// Runs the call in a child; the result object.
-pub fn run(ctx: &Context, c: Call<'_>) -> Value {
+/// A call running in its child process.
+pub struct Running {
+    /// The request's id, for the answer.
+    pub id: Value,
+    /// A `notifications/cancelled` named it: no answer goes back.
+    pub cancelled: bool,
+    pid: nix::unistd::Pid,
+    pipe: std::fs::File,
+    bytes: Vec<u8>,
+}
+
+impl Running {
+    /// The pipe the result comes back on, to poll.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.pipe.as_fd()
+    }
+
+    /// Reads what the child has sent; the result once it has finished.
+    pub fn read(&mut self) -> Option<Value> {
+        let mut chunk = [0u8; 65536];
+        match self.pipe.read(&mut chunk) {
+            Ok(0) => Some(self.finish(None)),
+            Ok(n) => {
+                self.bytes.extend_from_slice(&chunk[..n]);
+                None
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => None,
+            Err(e) => Some(self.finish(Some(format!("reading its result: {e}")))),
+        }
+    }
+
+    /// Asks the call to stop: SIGTERM to its process, which forwards it
+    /// into the sandbox once the tool runs; the core still records the
+    /// result.
+    pub fn stop(&self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGTERM);
+    }
+
+    fn finish(&mut self, error: Option<String>) -> Value {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        let status = loop {
+            match waitpid(self.pid, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        let why = match (error, status) {
+            (Some(e), _) => e,
+            (None, Ok(WaitStatus::Exited(_, 0))) => match serde_json::from_slice(&self.bytes) {
+                Ok(v) => return v,
+                Err(e) => format!("its result is not JSON: {e}"),
+            },
+            (None, Ok(WaitStatus::Exited(_, c))) => format!("it exited {c}"),
+            (None, Ok(WaitStatus::Signaled(_, s, _))) => format!("killed by {s}"),
+            (None, Ok(other)) => format!("{other:?}"),
+            (None, Err(e)) => format!("waitpid: {e}"),
+        };
+        failed(&format!("the call's process failed: {why}"), None)
+    }
+}
+
+/// Starts the call in a child; the error result when it cannot start.
+pub fn start(ctx: &Context, c: Call<'_>, id: Value) -> Result<Running, Value> {
     let params: Params = c.arguments.into_iter().collect();
     let call = ToolCall {
         role: c.role.to_string(),
@@ -44,15 +106,20 @@ pub fn run(ctx: &Context, c: Call<'_>) -> Value {
     req.session = Some(c.session.to_string());
     req.stdio = Stdio::Capture;
     let format = c.format;
-    match in_child(|| call_result(ctx, &req, format)) {
-        Ok(v) => v,
-        Err(why) => failed(&format!("the call's process failed: {why}"), None),
-    }
+    let (pid, pipe) = in_child(|| call_result(ctx, &req, format))
+        .map_err(|why| failed(&format!("the call's process failed: {why}"), None))?;
+    Ok(Running {
+        id,
+        cancelled: false,
+        pid,
+        pipe,
+        bytes: Vec::new(),
+    })
 }
 
-/// Runs `f` in a forked child and returns what it returned.
-fn in_child(f: impl FnOnce() -> Value) -> Result<Value, String> {
-    use nix::sys::wait::{waitpid, WaitStatus};
+/// Forks a child that runs `f` and writes what it returned to a pipe:
+/// the child's pid and the pipe's reading end.
+fn in_child(f: impl FnOnce() -> Value) -> Result<(nix::unistd::Pid, std::fs::File), String> {
     use nix::unistd::{fork, pipe2, ForkResult};
     let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the server is single-threaded (checked at start), so the child
@@ -81,23 +148,7 @@ fn in_child(f: impl FnOnce() -> Value) -> Result<Value, String> {
         }
         ForkResult::Parent { child } => {
             drop(w);
-            let mut bytes = Vec::new();
-            let read = std::fs::File::from(r).read_to_end(&mut bytes);
-            let status = loop {
-                match waitpid(child, None) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            read.map_err(|e| format!("reading its result: {e}"))?;
-            match status {
-                Ok(WaitStatus::Exited(_, 0)) => serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("its result is not JSON: {e}")),
-                Ok(WaitStatus::Exited(_, c)) => Err(format!("it exited {c}")),
-                Ok(WaitStatus::Signaled(_, s, _)) => Err(format!("killed by {s}")),
-                Ok(other) => Err(format!("{other:?}")),
-                Err(e) => Err(format!("waitpid: {e}")),
-            }
+            Ok((child, std::fs::File::from(r)))
         }
     }
 }

@@ -2,13 +2,18 @@
 //! role's allowed catalog tools, each call going through the call core
 //! (`crate::run::call`) exactly as `agentjail run --json` does.
 //!
-//! The server is one thread reading one message per line on stdin and
-//! answering on stdout; it handles `initialize`, `ping`, `tools/list` and
-//! `tools/call`, ignores notifications and client responses, and answers
-//! anything else (`server/discover` included) with -32601. Each
-//! `tools/call` runs in a forked child (see [`call`]): the launcher forks
-//! and must be single-threaded, the tool must not read the protocol's
-//! stdin, and a failure in one call cannot end the server.
+//! The server is one thread polling stdin (one message per line) and the
+//! pipe of the call in flight, answering on stdout; it handles
+//! `initialize`, `ping`, `tools/list`, `tools/call` and
+//! `notifications/cancelled`, ignores other notifications and client
+//! responses, and answers anything else (`server/discover` included) with
+//! -32601. Each `tools/call` runs in a forked child (see [`call`]): the
+//! launcher forks and must be single-threaded, the tool must not read the
+//! protocol's stdin, and a failure in one call cannot end the server.
+//! Calls run one at a time; requests that arrive meanwhile wait their turn
+//! (a `ping` is answered at once), and a cancelled call is stopped and not
+//! answered. When stdin ends, a call in flight is stopped and the server
+//! ends after it.
 //!
 //! Why not the `rmcp` SDK: it runs on tokio, whose threads would force a
 //! separate single-threaded launcher process and a second protocol between
@@ -18,10 +23,11 @@
 mod call;
 pub mod schema;
 
-use super::rpc::{self, Line, LineReader, Message, RpcError};
+use super::rpc::{self, Line, LineBuffer, Message, RpcError};
 use crate::profile::{ProfileSet, Role};
 use crate::run::{Context, MAX_NAME};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 
 /// The protocol version this server prefers, and every version it speaks.
 pub const LATEST_PROTOCOL: &str = "2025-11-25";
@@ -115,26 +121,20 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         client: None,
         set,
     };
-    let stdin = std::io::stdin();
-    let mut reader = LineReader::new(stdin.lock(), MAX_MESSAGE);
-    let mut out = std::io::stdout();
-    loop {
-        let line = match reader.next_line() {
-            Ok(Some(l)) => l,
-            Ok(None) => return Ok(crate::exit::OK),
-            Err(e) => {
-                return Err(McpError::Setup(format!("reading stdin: {e}")));
-            }
-        };
-        if let Some(answer) = server.handle_line(line) {
-            match rpc::send(&mut out, &answer) {
-                Ok(()) => {}
-                // The client has gone: nothing left to serve.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(crate::exit::OK),
-                Err(e) => return Err(McpError::Output(e)),
-            }
-        }
-    }
+    server.run()
+}
+
+/// A request waiting for the call in flight to end.
+struct Queued {
+    id: Value,
+    method: String,
+    params: Value,
+}
+
+/// What handling a message leads to.
+enum Step {
+    Answer(Value),
+    Started(call::Running),
 }
 
 /// The role, or why `mcp serve` cannot serve it.
@@ -151,8 +151,97 @@ fn role_of<'s>(set: &'s ProfileSet, name: &str) -> Result<&'s Role, McpError> {
 }
 
 impl Server<'_> {
-    /// The answer to one line, if it gets one.
-    fn handle_line(&mut self, line: Line) -> Option<Value> {
+    /// Serves until stdin ends (and the call in flight with it).
+    fn run(&mut self) -> Result<i32, McpError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let stdin = std::io::stdin();
+        let mut lines = LineBuffer::new(MAX_MESSAGE);
+        let mut queue: VecDeque<Queued> = VecDeque::new();
+        let mut running: Option<call::Running> = None;
+        let mut eof = false;
+        let mut out = std::io::stdout();
+        let mut chunk = vec![0u8; 65536];
+        loop {
+            // Start what waits, in order, while no call is in flight.
+            while running.is_none() {
+                let Some(q) = queue.pop_front() else { break };
+                match self.request_step(q) {
+                    Step::Answer(v) => self.send(&mut out, &v)?,
+                    Step::Started(r) => running = Some(r),
+                }
+            }
+            if eof && running.is_none() {
+                return Ok(crate::exit::OK);
+            }
+            let stdin_fd = stdin.as_fd();
+            let mut fds = Vec::with_capacity(2);
+            if !eof {
+                fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
+            }
+            if let Some(r) = &running {
+                fds.push(PollFd::new(r.fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(McpError::Setup(format!("poll: {e}"))),
+            }
+            let ready = |f: &PollFd| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+            };
+            let stdin_ready = !eof && ready(&fds[0]);
+            let call_ready = running.is_some() && fds.last().is_some_and(ready);
+            drop(fds);
+            if stdin_ready {
+                let n = match nix::unistd::read(libc::STDIN_FILENO, &mut chunk) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                    Err(e) => return Err(McpError::Setup(format!("reading stdin: {e}"))),
+                };
+                let mut got = if n == 0 {
+                    eof = true;
+                    // The client has gone: stop the call in flight, then end.
+                    if let Some(r) = &running {
+                        r.stop();
+                    }
+                    lines.finish().into_iter().collect()
+                } else {
+                    lines.feed(&chunk[..n])
+                };
+                for line in got.drain(..) {
+                    if let Some(v) = self.arrived(line, &mut queue, &mut running) {
+                        self.send(&mut out, &v)?;
+                    }
+                }
+            }
+            if call_ready {
+                if let Some(result) = running.as_mut().and_then(call::Running::read) {
+                    if let Some(r) = running.take().filter(|r| !r.cancelled) {
+                        self.send(&mut out, &rpc::result(&r.id, result))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes one message; a client that has gone is not an error.
+    fn send(&self, out: &mut std::io::Stdout, v: &Value) -> Result<(), McpError> {
+        match rpc::send(out, v) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(McpError::Output(e)),
+        }
+    }
+
+    /// A line as it arrives: answered at once, queued, or a cancellation.
+    fn arrived(
+        &mut self,
+        line: Line,
+        queue: &mut VecDeque<Queued>,
+        running: &mut Option<call::Running>,
+    ) -> Option<Value> {
         let text = match line {
             Line::Text(t) => t,
             Line::TooLong(n) => {
@@ -166,16 +255,39 @@ impl Server<'_> {
         match rpc::parse(&text) {
             Err(e) => Some(rpc::error(&e)),
             Ok(Message::Empty | Message::Response) => None,
-            Ok(Message::Notification { method, .. }) => {
-                tracing::debug!("mcp: notification {}", crate::text::printable(&method));
+            Ok(Message::Notification { method, params }) => {
+                if method == "notifications/cancelled" {
+                    if let Some(id) = params.get("requestId") {
+                        cancel(id, queue, running);
+                    }
+                } else {
+                    tracing::debug!("mcp: notification {}", crate::text::printable(&method));
+                }
                 None
             }
-            Ok(Message::Request { id, method, params }) => {
-                Some(match self.request(&id, &method, &params) {
-                    Ok(v) => rpc::result(&id, v),
-                    Err(e) => rpc::error(&e),
-                })
+            // A ping is answered even while a call runs.
+            Ok(Message::Request { id, method, .. }) if method == "ping" => {
+                Some(rpc::result(&id, json!({})))
             }
+            Ok(Message::Request { id, method, params }) => {
+                queue.push_back(Queued { id, method, params });
+                None
+            }
+        }
+    }
+
+    /// Handles one queued request.
+    fn request_step(&mut self, q: Queued) -> Step {
+        if q.method == "tools/call" {
+            return match self.tools_call(&q.id, &q.params) {
+                Ok(Ok(r)) => Step::Started(r),
+                Ok(Err(result)) => Step::Answer(rpc::result(&q.id, result)),
+                Err(m) => Step::Answer(rpc::error(&RpcError::new(q.id, rpc::INVALID_PARAMS, m))),
+            };
+        }
+        match self.request(&q.id, &q.method, &q.params) {
+            Ok(v) => Step::Answer(rpc::result(&q.id, v)),
+            Err(e) => Step::Answer(rpc::error(&e)),
         }
     }
 
@@ -187,9 +299,6 @@ impl Server<'_> {
                 .map_err(|m| err(rpc::INVALID_PARAMS, m)),
             "ping" => Ok(json!({})),
             "tools/list" => self.tools_list().map_err(|m| err(rpc::INTERNAL_ERROR, m)),
-            "tools/call" => self
-                .tools_call(params)
-                .map_err(|m| err(rpc::INVALID_PARAMS, m)),
             other => Err(err(
                 rpc::METHOD_NOT_FOUND,
                 format!(
@@ -252,7 +361,13 @@ impl Server<'_> {
         Ok(json!({ "tools": tools }))
     }
 
-    fn tools_call(&self, params: &Value) -> Result<Value, String> {
+    /// Starts a call: the running call, or the error result when it could
+    /// not start; `Err` for params that are not a call at all.
+    fn tools_call(
+        &self,
+        id: &Value,
+        params: &Value,
+    ) -> Result<Result<call::Running, Value>, String> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Err("tools/call: `name` (a string) is required".into());
         };
@@ -269,7 +384,7 @@ impl Server<'_> {
             .get(name)
             .map(|t| t.output)
             .unwrap_or_default();
-        Ok(call::run(
+        Ok(call::start(
             self.ctx,
             call::Call {
                 role: &self.opts.role,
@@ -279,6 +394,18 @@ impl Server<'_> {
                 session: &self.session,
                 format,
             },
+            id.clone(),
         ))
+    }
+}
+
+/// `notifications/cancelled` for request `id`: a queued request is dropped,
+/// the call in flight is stopped; neither is answered.
+fn cancel(id: &Value, queue: &mut VecDeque<Queued>, running: &mut Option<call::Running>) {
+    queue.retain(|q| &q.id != id);
+    if let Some(r) = running.as_mut().filter(|r| &r.id == id) {
+        tracing::info!("mcp: request {id} cancelled; stopping its call");
+        r.cancelled = true;
+        r.stop();
     }
 }
