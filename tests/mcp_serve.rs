@@ -454,22 +454,42 @@ fn stopped_nap(env: &Env) -> Value {
 fn a_cancelled_call_is_stopped_and_never_answered() {
     let env = Env::new();
     let (mut s, argv) = napping_server(&env, json!("slow"));
-    // While it runs: a ping is answered, a queued request waits.
-    let a = s.request("ping", json!({}));
-    assert_eq!(a["result"], json!({}));
+    // While it runs a request waits its turn ...
     let echo = json!({"jsonrpc": "2.0", "id": "echo", "method": "tools/call",
                       "params": {"name": "echo_text", "arguments": {"text": "after"}}});
     s.send_raw(format!("{echo}\n").as_bytes());
+    // ... and so do 63 more; beyond that bound requests are refused at once.
+    let mut flood = String::new();
+    for i in 0..70 {
+        flood.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":\"f{i}\",\"method\":\"tools/list\"}}\n"
+        ));
+    }
+    s.send_raw(flood.as_bytes());
+    for i in 63..70 {
+        let a = s.read();
+        assert_eq!(a["id"], json!(format!("f{i}")), "{a}");
+        assert_eq!(a["error"]["code"], json!(-32000), "{a}");
+    }
+    // A ping is answered at once.
+    let a = s.request("ping", json!({}));
+    assert_eq!(a["result"], json!({}));
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": "slow"}});
     s.send_raw(format!("{cancel}\n").as_bytes());
+    // The cancelled call is never answered: next come the waiting requests, in order.
     let a = s.read();
     assert_eq!(
         a["id"],
         json!("echo"),
         "the cancelled call was answered: {a}"
     );
-    assert_eq!(text(&a["result"]), "after\n");
+    assert_eq!(text(&a["result"]), "after\n", "{a}");
+    for i in 0..63 {
+        let a = s.read();
+        assert_eq!(a["id"], json!(format!("f{i}")), "{a}");
+        assert!(a["result"]["tools"].is_array(), "{a}");
+    }
     assert!(
         common::poll_until(WAIT, || !napping(&argv)),
         "the nap still runs"

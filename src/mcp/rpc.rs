@@ -14,6 +14,9 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
+/// An implementation-defined server error (-32000 to -32099): too many
+/// requests waiting.
+pub const SERVER_BUSY: i64 = -32000;
 
 /// One line from the client.
 #[derive(Debug, PartialEq, Eq)]

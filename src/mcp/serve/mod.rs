@@ -37,6 +37,10 @@ pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26
 /// calls are bounded by `max_call_size` (at most 1 MiB) well below it.
 pub const MAX_MESSAGE: usize = 4 << 20;
 
+/// The most requests that wait while a call runs; more are refused at once
+/// (memory stays bounded whatever a client sends).
+pub const MAX_QUEUED: usize = 64;
+
 /// `mcp serve`'s options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -188,7 +192,13 @@ impl Server<'_> {
             }
             let ready = |f: &PollFd| {
                 f.revents().is_some_and(|r| {
-                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    // POLLNVAL too: a closed stdin then fails its read, not spins.
+                    r.intersects(
+                        PollFlags::POLLIN
+                            | PollFlags::POLLHUP
+                            | PollFlags::POLLERR
+                            | PollFlags::POLLNVAL,
+                    )
                 })
             };
             let stdin_ready = !eof && ready(&fds[0]);
@@ -268,6 +278,15 @@ impl Server<'_> {
             // A ping is answered even while a call runs.
             Ok(Message::Request { id, method, .. }) if method == "ping" => {
                 Some(rpc::result(&id, json!({})))
+            }
+            Ok(Message::Request { id, .. }) if queue.len() >= MAX_QUEUED => {
+                Some(rpc::error(&RpcError::new(
+                    id,
+                    rpc::SERVER_BUSY,
+                    format!(
+                        "server busy: {MAX_QUEUED} requests already wait for the call in flight"
+                    ),
+                )))
             }
             Ok(Message::Request { id, method, params }) => {
                 queue.push_back(Queued { id, method, params });
