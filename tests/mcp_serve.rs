@@ -512,6 +512,26 @@ fn a_client_that_hangs_up_stops_the_call_in_flight() {
 }
 
 #[test]
+fn a_killed_server_takes_its_call_with_it() {
+    let env = Env::new();
+    let (mut s, argv) = napping_server(&env, json!(1));
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert!(
+        common::poll_until(WAIT, || !napping(&argv)),
+        "the nap outlived the killed server"
+    );
+    // The call's process writes the result record as it ends.
+    let recorded = || {
+        env.records()
+            .iter()
+            .any(|r| r["tool"] == json!("nap") && r["event_type"] == json!("tool_result"))
+    };
+    assert!(common::poll_until(WAIT, recorded), "no result record");
+    stopped_nap(&env);
+}
+
+#[test]
 fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let env = Env::new();
     let o = env

@@ -122,11 +122,20 @@ pub fn start(ctx: &Context, c: Call<'_>, id: Value) -> Result<Running, Value> {
 fn in_child(f: impl FnOnce() -> Value) -> Result<(nix::unistd::Pid, std::fs::File), String> {
     use nix::unistd::{fork, pipe2, ForkResult};
     let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let parent = nix::unistd::getpid();
     // SAFETY: the server is single-threaded (checked at start), so the child
     // may run arbitrary code after the fork.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(r);
+            // The call stops with the server (SIGTERM, forwarded into the
+            // sandbox), as when the client cancels it; a server already
+            // gone (the parent changed) means the same.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+            if nix::unistd::getppid() != parent {
+                // SAFETY: as below.
+                unsafe { libc::_exit(1) }
+            }
             let code = match quiet_stdio() {
                 Ok(()) => {
                     let v = f();
