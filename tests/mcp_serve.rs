@@ -354,6 +354,17 @@ fn malformed_oversized_and_unknown_messages_get_errors_and_later_requests_still_
     s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}\n\n");
     let a = s.request("ping", json!({}));
     assert_eq!(a["result"], json!({}), "{a}");
+    // Half a request, then (later) the rest: one request, answered once.
+    s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":\"half\",");
+    std::thread::sleep(Duration::from_millis(100));
+    s.send_raw(b"\"method\":\"ping\"}\n");
+    let a = s.read();
+    assert_eq!(a["id"], json!("half"), "{a}");
+    // A replayed id is answered each time (ids are the client's business).
+    for _ in 0..2 {
+        s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}\n");
+        assert_eq!(s.read()["id"], json!(9));
+    }
     // A last request without its newline is still answered, then the server ends cleanly.
     s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"ping\"}");
     drop(s.stdin.take());
