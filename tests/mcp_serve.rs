@@ -183,6 +183,69 @@ fn approval_is_pending_then_runs_once() {
     assert_eq!(s.finish(), 0);
 }
 
+/// Calls `remove` and answers the server's `elicitation/create` with
+/// `answer`; the call's result.
+fn call_with_elicitation(s: &mut mcp_serve_support::Server, name: &str, answer: Value) -> Value {
+    let call = json!({"jsonrpc": "2.0", "id": name, "method": "tools/call",
+                      "params": {"name": "remove", "arguments": {"name": name}}});
+    s.send_raw(format!("{call}\n").as_bytes());
+    let ask = s.read();
+    assert_eq!(ask["method"], json!("elicitation/create"), "{ask}");
+    let message = ask["params"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tool `remove`") && message.contains(name),
+        "{ask}"
+    );
+    let schema = &ask["params"]["requestedSchema"];
+    assert_eq!(
+        schema["properties"]["approve"]["type"],
+        json!("boolean"),
+        "{ask}"
+    );
+    let reply = json!({"jsonrpc": "2.0", "id": ask["id"], "result": answer});
+    s.send_raw(format!("{reply}\n").as_bytes());
+    let a = s.read();
+    assert_eq!(a["id"], json!(name), "{a}");
+    a["result"].clone()
+}
+
+#[test]
+fn elicitation_asks_the_clients_human_only_where_the_role_allows_it() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_elicit", &[]);
+    s.initialize_with(json!({"elicitation": {}}));
+    let yes = json!({"action": "accept", "content": {"approve": true}});
+    let r = call_with_elicitation(&mut s, "abc", yes);
+    assert_eq!(r["isError"], json!(false), "{r}");
+    let no = json!({"action": "accept", "content": {"approve": false}});
+    let r = call_with_elicitation(&mut s, "abd", no);
+    assert!(
+        text(&r).starts_with("denied: not approved: declined through the MCP client"),
+        "{r}"
+    );
+    let r = call_with_elicitation(&mut s, "abe", json!({"action": "decline"}));
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert_eq!(s.finish(), 0);
+    let approvals: Vec<Value> = env
+        .records()
+        .into_iter()
+        .filter(|r| r["event_type"] == json!("approval"))
+        .collect();
+    assert_eq!(approvals.len(), 3, "{approvals:?}");
+    // Without the capability, or in a role without approval.from_client, nobody is
+    // asked: the request is queued.
+    for (role, caps) in [
+        ("mcp_elicit", json!({})),
+        ("mcp", json!({"elicitation": {}})),
+    ] {
+        let mut s = env.serve(role, &[]);
+        s.initialize_with(caps);
+        let r = s.call("remove", json!({"name": "abf"}));
+        assert!(text(&r).starts_with("approval required: "), "{role}: {r}");
+        assert_eq!(s.finish(), 0);
+    }
+}
+
 #[test]
 fn each_server_process_is_its_own_session_unless_fixed() {
     let env = Env::new();

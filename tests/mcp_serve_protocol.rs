@@ -276,7 +276,7 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(
-            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_filter, mcp_long"
+            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_filter, mcp_long"
         ),
         "{err}"
     );

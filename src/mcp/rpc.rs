@@ -94,9 +94,9 @@ pub enum Message {
     },
     /// A notification: no response.
     Notification { method: String, params: Value },
-    /// A response from the client (to a request this server never sends):
-    /// ignored.
-    Response,
+    /// A response from the client, to a request of the server's
+    /// (`elicitation/create`): its id and its `result` (null for an error).
+    Response { id: Value, result: Value },
     /// A blank line: ignored.
     Empty,
 }
@@ -168,7 +168,10 @@ fn message(mut m: Map<String, Value>) -> Result<Message, RpcError> {
     }
     let Some(method) = m.remove("method") else {
         if m.contains_key("result") || m.contains_key("error") {
-            return Ok(Message::Response);
+            return Ok(Message::Response {
+                id: id.unwrap_or(Value::Null),
+                result: m.remove("result").unwrap_or(Value::Null),
+            });
         }
         return Err(RpcError::new(
             answer_id,
@@ -273,8 +276,22 @@ mod tests {
         );
         let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert!(matches!(n, Message::Notification { .. }));
-        let x = parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
-        assert_eq!(x, Message::Response);
+        let x = parse(br#"{"jsonrpc":"2.0","id":"a","result":{"x":1}}"#).unwrap();
+        assert_eq!(
+            x,
+            Message::Response {
+                id: json!("a"),
+                result: json!({"x": 1})
+            }
+        );
+        let e = parse(br#"{"jsonrpc":"2.0","id":"b","error":{"code":1,"message":"no"}}"#);
+        assert_eq!(
+            e.unwrap(),
+            Message::Response {
+                id: json!("b"),
+                result: Value::Null
+            }
+        );
         assert_eq!(parse(b"  ").unwrap(), Message::Empty);
     }
 

@@ -101,6 +101,14 @@ timeout_seconds = 600
 network = "none"
 "#;
 
+pub const ELICIT_ROLE: &str = r#"
+allowed_tools = ["remove", "echo_text"]
+[approval]
+from_client = true
+[sandbox]
+network = "none"
+"#;
+
 pub const BUDGET_ROLE: &str = r#"
 allowed_tools = ["echo_text"]
 [limits]
@@ -130,6 +138,7 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp_filter.toml"), FILTER_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_budget.toml"), BUDGET_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_long.toml"), LONG_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_elicit.toml"), ELICIT_ROLE).unwrap();
         Env { dir }
     }
 
@@ -251,9 +260,14 @@ impl Server {
     }
 
     pub fn initialize(&mut self) -> Value {
+        self.initialize_with(json!({}))
+    }
+
+    /// `initialize` declaring the client's `capabilities`.
+    pub fn initialize_with(&mut self, capabilities: Value) -> Value {
         let a = self.request(
             "initialize",
-            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+            json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
                    "clientInfo": {"name": "mcp-serve-test", "version": "1"}}),
         );
         self.send_raw(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n");

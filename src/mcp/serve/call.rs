@@ -13,7 +13,7 @@ use crate::policy::output::Guarded;
 use crate::policy::params::Params;
 use crate::policy::{Decision, Outcome, ToolCall};
 use crate::profile::OutputFormat;
-use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, QueueOnly, Stdio};
+use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, Stdio};
 use serde_json::{json, Map, Value};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -27,6 +27,9 @@ pub struct Call<'a> {
     pub session: &'a str,
     /// The tool's declared stdout format (`json`: structuredContent too).
     pub format: OutputFormat,
+    /// The client offered elicitation: a role with `approval.from_client`
+    /// asks its human through it.
+    pub elicitation: bool,
 }
 
 /// A call running in its child process.
@@ -35,9 +38,23 @@ pub struct Running {
     pub id: Value,
     /// A `notifications/cancelled` named it: no answer goes back.
     pub cancelled: bool,
+    /// The id of the `elicitation/create` request waiting for the client.
+    pub asking: Option<Value>,
     pid: nix::unistd::Pid,
     pipe: std::fs::File,
+    /// Where the human's answer goes back to the call.
+    answers: std::fs::File,
     bytes: Vec<u8>,
+}
+
+/// What the call's process sent.
+pub enum Event {
+    /// Nothing complete yet.
+    Nothing,
+    /// It asks the human (the message to show).
+    Ask(String),
+    /// It has finished: the result object.
+    Done(Value),
 }
 
 impl Running {
@@ -47,18 +64,42 @@ impl Running {
         self.pipe.as_fd()
     }
 
-    /// Reads what the child has sent; the result once it has finished.
-    pub fn read(&mut self) -> Option<Value> {
+    /// Reads what the child has sent.
+    pub fn read(&mut self) -> Event {
         let mut chunk = [0u8; 65536];
         match self.pipe.read(&mut chunk) {
-            Ok(0) => Some(self.finish(None)),
+            Ok(0) => Event::Done(self.finish(None)),
             Ok(n) => {
                 self.bytes.extend_from_slice(&chunk[..n]);
-                None
+                // An ask is one line; the result is the last one.
+                let Some(end) = self.bytes.iter().position(|&b| b == b'\n') else {
+                    return Event::Nothing;
+                };
+                let line: Vec<u8> = self.bytes.drain(..=end).collect();
+                match serde_json::from_slice::<Value>(&line) {
+                    Ok(v) if v.get("ask").is_some() => {
+                        Event::Ask(v["ask"].as_str().unwrap_or_default().to_string())
+                    }
+                    // The result line: put it back for finish.
+                    _ => {
+                        let mut all = line;
+                        all.append(&mut self.bytes);
+                        self.bytes = all;
+                        Event::Nothing
+                    }
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => None,
-            Err(e) => Some(self.finish(Some(format!("reading its result: {e}")))),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Event::Nothing,
+            Err(e) => Event::Done(self.finish(Some(format!("reading its result: {e}")))),
         }
+    }
+
+    /// Hands the human's answer to the call.
+    pub fn answer(&mut self, approved: bool) {
+        self.asking = None;
+        let _ = self
+            .answers
+            .write_all(if approved { b"yes\n" } else { b"no\n" });
     }
 
     /// Asks the call to stop: SIGTERM to its process, which forwards it
@@ -78,16 +119,110 @@ impl Running {
         };
         let why = match (error, status) {
             (Some(e), _) => e,
-            (None, Ok(WaitStatus::Exited(_, 0))) => match serde_json::from_slice(&self.bytes) {
-                Ok(v) => return v,
-                Err(e) => format!("its result is not JSON: {e}"),
-            },
+            (None, Ok(WaitStatus::Exited(_, 0))) => {
+                match serde_json::from_slice::<Value>(&self.bytes) {
+                    Ok(mut v) if v.get("result").is_some() => return v["result"].take(),
+                    Ok(_) => "its result has no `result`".to_string(),
+                    Err(e) => format!("its result is not JSON: {e}"),
+                }
+            }
             (None, Ok(WaitStatus::Exited(_, c))) => format!("it exited {c}"),
             (None, Ok(WaitStatus::Signaled(_, s, _))) => format!("killed by {s}"),
             (None, Ok(other)) => format!("{other:?}"),
             (None, Err(e)) => format!("waitpid: {e}"),
         };
         failed(&format!("the call's process failed: {why}"), None)
+    }
+}
+
+/// The human behind the MCP client, asked through the server (which sends
+/// `elicitation/create`) from the call's process.
+struct ClientAsk {
+    /// To the server: ask lines, then the result line.
+    out: std::fs::File,
+    /// From the server: `yes` or `no`.
+    answers: std::fs::File,
+    offered: bool,
+}
+
+impl run::AskHuman for ClientAsk {
+    fn available(
+        &mut self,
+        role: &crate::profile::Role,
+    ) -> Result<bool, crate::approval::ApprovalError> {
+        Ok(self.offered
+            && role.approval.from_client
+            && crate::approval::may_decide(
+                &role.approval.approvers,
+                &crate::approval::Person::me(),
+            ))
+    }
+
+    fn ask(
+        &mut self,
+        request: &crate::approval::Request,
+        timeout: std::time::Duration,
+    ) -> run::HumanAnswer {
+        let answer = |approved: bool, reason: String| run::HumanAnswer {
+            approved,
+            by: crate::approval::Person::me(),
+            reason,
+            channel: "the MCP client (elicitation)".into(),
+        };
+        let message = format!(
+            "agentjail: approve one run of tool `{}` for role `{}` (risk {}), parameters {}, \
+             session {}? (request {})",
+            request.tool,
+            request.role,
+            request.risk.as_deref().unwrap_or("-"),
+            crate::text::shorten(&request.params.to_string(), 2000),
+            request.session.as_deref().unwrap_or("-"),
+            request.id
+        );
+        let line = format!("{}\n", json!({ "ask": message }));
+        if self.out.write_all(line.as_bytes()).is_err() {
+            return answer(false, "the server did not take the question".into());
+        }
+        match read_answer(&mut self.answers, timeout) {
+            Some(true) => answer(true, "approved through the MCP client".into()),
+            Some(false) => answer(false, "declined through the MCP client".into()),
+            None => answer(
+                false,
+                format!(
+                    "no answer through the MCP client within {}s",
+                    timeout.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
+/// Waits at most `timeout` for `yes` or `no` from the server.
+fn read_answer(from: &mut std::fs::File, timeout: std::time::Duration) -> Option<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+        let mut b = [0u8; 16];
+        match from.read(&mut b) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+        if got.contains(&b'\n') {
+            return Some(got.starts_with(b"yes"));
+        }
     }
 }
 
@@ -106,28 +241,46 @@ pub fn start(ctx: &Context, c: Call<'_>, id: Value) -> Result<Running, Value> {
     req.session = Some(c.session.to_string());
     req.stdio = Stdio::Capture;
     let format = c.format;
-    let (pid, pipe) = in_child(|| call_result(ctx, &req, format))
-        .map_err(|why| failed(&format!("the call's process failed: {why}"), None))?;
+    let offered = c.elicitation;
+    let (pid, pipe, answers) = in_child(|out, answers| {
+        let mut human = ClientAsk {
+            out,
+            answers,
+            offered,
+        };
+        let v = json!({ "result": call_result(ctx, &req, format, &mut human) });
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        human.out.write_all(&line).is_ok()
+    })
+    .map_err(|why| failed(&format!("the call's process failed: {why}"), None))?;
     Ok(Running {
         id,
         cancelled: false,
+        asking: None,
         pid,
         pipe,
+        answers,
         bytes: Vec::new(),
     })
 }
 
-/// Forks a child that runs `f` and writes what it returned to a pipe:
-/// the child's pid and the pipe's reading end.
-fn in_child(f: impl FnOnce() -> Value) -> Result<(nix::unistd::Pid, std::fs::File), String> {
+/// Forks a child that runs `f` with the writing end of one pipe (to the
+/// server) and the reading end of another (from it); `f` says whether it
+/// could send its result. The child's pid and the server's two ends.
+type Ends = (nix::unistd::Pid, std::fs::File, std::fs::File);
+fn in_child(f: impl FnOnce(std::fs::File, std::fs::File) -> bool) -> Result<Ends, String> {
     use nix::unistd::{fork, pipe2, ForkResult};
-    let (r, w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let flags = nix::fcntl::OFlag::O_CLOEXEC;
+    let (r, w) = pipe2(flags).map_err(|e| format!("pipe: {e}"))?;
+    let (ar, aw) = pipe2(flags).map_err(|e| format!("pipe: {e}"))?;
     let parent = nix::unistd::getpid();
     // SAFETY: the server is single-threaded (checked at start), so the child
     // may run arbitrary code after the fork.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(r);
+            drop(aw);
             // The call stops with the server (SIGTERM, forwarded into the
             // sandbox), as when the client cancels it; a server already
             // gone (the parent changed) means the same.
@@ -136,18 +289,13 @@ fn in_child(f: impl FnOnce() -> Value) -> Result<(nix::unistd::Pid, std::fs::Fil
                 // SAFETY: as below.
                 unsafe { libc::_exit(1) }
             }
+            let (out, answers) = (std::fs::File::from(w), std::fs::File::from(ar));
             let code = match quiet_stdio() {
-                Ok(()) => {
-                    let v = f();
-                    let bytes = serde_json::to_vec(&v).unwrap_or_default();
-                    match std::fs::File::from(w).write_all(&bytes) {
-                        Ok(()) => 0,
-                        Err(_) => 1,
-                    }
-                }
+                Ok(()) => i32::from(!f(out, answers)),
                 Err(e) => {
                     let v = failed(&format!("putting /dev/null on the call's stdio: {e}"), None);
-                    let _ = std::fs::File::from(w).write_all(v.to_string().as_bytes());
+                    let line = format!("{}\n", json!({ "result": v }));
+                    let _ = { out }.write_all(line.as_bytes());
                     0
                 }
             };
@@ -157,7 +305,8 @@ fn in_child(f: impl FnOnce() -> Value) -> Result<(nix::unistd::Pid, std::fs::Fil
         }
         ForkResult::Parent { child } => {
             drop(w);
-            Ok((child, std::fs::File::from(r)))
+            drop(ar);
+            Ok((child, std::fs::File::from(r), std::fs::File::from(aw)))
         }
     }
 }
@@ -176,8 +325,13 @@ fn quiet_stdio() -> std::io::Result<()> {
 }
 
 /// The call through the core, as a `CallToolResult`.
-fn call_result(ctx: &Context, req: &CallRequest, format: OutputFormat) -> Value {
-    match run::call(ctx, req, &mut QueueOnly) {
+fn call_result(
+    ctx: &Context,
+    req: &CallRequest,
+    format: OutputFormat,
+    human: &mut dyn run::AskHuman,
+) -> Value {
+    match run::call(ctx, req, human) {
         Ok(o) => match &o.run {
             Some(_) => ran(req, &o, format),
             None => refused(&o),

@@ -85,6 +85,10 @@ struct Server<'a> {
     session: String,
     /// The client's name from `initialize`, the agent id when none is given.
     client: Option<String>,
+    /// The client declared the `elicitation` capability.
+    elicitation: bool,
+    /// Numbers the server's own requests (`elicitation/create`).
+    asked: u64,
     /// The profiles as of the last `tools/list` (or the start), for what a
     /// result looks like (a tool's `output`); each call loads its own.
     set: ProfileSet,
@@ -123,6 +127,8 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         opts,
         session,
         client: None,
+        elicitation: false,
+        asked: 0,
         set,
     };
     server.run()
@@ -227,13 +233,53 @@ impl Server<'_> {
                 }
             }
             if call_ready {
-                if let Some(result) = running.as_mut().and_then(call::Running::read) {
-                    if let Some(r) = running.take().filter(|r| !r.cancelled) {
-                        self.send(&mut out, &rpc::result(&r.id, result))?;
+                let event = match running.as_mut() {
+                    Some(r) => r.read(),
+                    None => call::Event::Nothing,
+                };
+                match event {
+                    call::Event::Nothing => {}
+                    call::Event::Ask(message) => {
+                        if let Some(r) = running.as_mut() {
+                            let v = self.elicit(r, &message);
+                            self.send(&mut out, &v)?;
+                        }
+                    }
+                    call::Event::Done(result) => {
+                        if let Some(r) = running.take().filter(|r| !r.cancelled) {
+                            self.send(&mut out, &rpc::result(&r.id, result))?;
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// The `elicitation/create` request that asks the client's human about
+    /// the running call (a yes/no form).
+    fn elicit(&mut self, r: &mut call::Running, message: &str) -> Value {
+        self.asked += 1;
+        let id = json!(format!("agentjail-approval-{}", self.asked));
+        r.asking = Some(id.clone());
+        json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "elicitation/create",
+            "params": {
+                "message": message,
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {
+                        "approve": {
+                            "type": "boolean",
+                            "title": "Approve",
+                            "description": "Run this call once",
+                        }
+                    },
+                    "required": ["approve"],
+                },
+            },
+        })
     }
 
     /// Writes one message; a client that has gone is not an error.
@@ -264,7 +310,16 @@ impl Server<'_> {
         };
         match rpc::parse(&text) {
             Err(e) => Some(rpc::error(&e)),
-            Ok(Message::Empty | Message::Response) => None,
+            Ok(Message::Empty) => None,
+            Ok(Message::Response { id, result }) => {
+                // The answer to an elicitation: accepted with approve = true, or not.
+                if let Some(r) = running.as_mut().filter(|r| r.asking.as_ref() == Some(&id)) {
+                    let approved = result["action"] == json!("accept")
+                        && result["content"]["approve"] == json!(true);
+                    r.answer(approved);
+                }
+                None
+            }
             Ok(Message::Notification { method, params }) => {
                 if method == "notifications/cancelled" {
                     if let Some(id) = params.get("requestId") {
@@ -343,6 +398,9 @@ impl Server<'_> {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty() && n.len() <= 64 && !n.chars().any(char::is_control));
         self.client = name.map(str::to_string);
+        self.elicitation = params
+            .pointer("/capabilities/elicitation")
+            .is_some_and(Value::is_object);
         Ok(json!({
             "protocolVersion": version,
             "capabilities": {"tools": {"listChanged": false}},
@@ -412,6 +470,7 @@ impl Server<'_> {
                 agent,
                 session: &self.session,
                 format,
+                elicitation: self.elicitation,
             },
             id.clone(),
         ))
