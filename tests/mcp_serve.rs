@@ -405,11 +405,25 @@ fn scratch() -> tempfile::TempDir {
 }
 
 /// The server spec the client scripts read from MCP_SERVER.
-fn server_spec(env: &Env, extra: &[&str]) -> String {
-    let mut args = env.globals(true);
-    for a in ["mcp", "serve", "--role", "files_agent"]
+/// Which profiles and role a client script's server serves.
+struct Served<'a> {
+    /// The repository's profiles (files_agent), or the test's own.
+    bundled: bool,
+    role: &'a str,
+    extra: &'a [&'a str],
+}
+
+const FILES_AGENT: Served = Served {
+    bundled: true,
+    role: "files_agent",
+    extra: &[],
+};
+
+fn server_spec(env: &Env, served: &Served) -> String {
+    let mut args = env.globals(served.bundled);
+    for a in ["mcp", "serve", "--role", served.role]
         .iter()
-        .chain(extra)
+        .chain(served.extra)
     {
         args.push(a.to_string());
     }
@@ -421,14 +435,14 @@ fn server_spec(env: &Env, extra: &[&str]) -> String {
     .to_string()
 }
 
-fn run_script(python: &Path, script: &str, env: &Env, extra: &[&str]) -> Value {
+fn run_script(python: &Path, script: &str, env: &Env, served: &Served) -> Value {
     let dir = scratch();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/mcp_clients")
         .join(script);
     let o = Command::new(python)
         .arg(path)
-        .env("MCP_SERVER", server_spec(env, extra))
+        .env("MCP_SERVER", server_spec(env, served))
         .env("MCP_SCRATCH", dir.path())
         .env("AGENTJAIL_BIN", BIN)
         .env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
@@ -448,15 +462,23 @@ fn approvals_in_log(env: &Env) -> usize {
         .count()
 }
 
+/// The python of the venv `suffix`, or None after reporting the skip.
+fn client_python(suffix: &str) -> Option<PathBuf> {
+    let python = venv(suffix).join("bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    common::skip(&format!("{} (run .ci/setup.d/mcp.sh)", python.display()));
+    None
+}
+
 #[test]
 fn python_sdk_2_session_and_auto_client() {
-    let python = venv("mcp2").join("bin/python");
-    if !python.exists() {
-        common::skip(&format!("{} (run .ci/setup.d/mcp.sh)", python.display()));
+    let Some(python) = client_python("mcp2") else {
         return;
-    }
+    };
     let env = Env::new();
-    let summary = run_script(&python, "sdk_client.py", &env, &[]);
+    let summary = run_script(&python, "sdk_client.py", &env, &FILES_AGENT);
     assert_eq!(
         summary["session_protocol"],
         json!("2025-11-25"),
@@ -476,20 +498,38 @@ fn python_sdk_2_session_and_auto_client() {
 }
 
 #[test]
-fn langchain_mcp_adapters_on_sdk_1() {
-    let python = venv("mcp1").join("bin/python");
-    if !python.exists() {
-        common::skip(&format!("{} (run .ci/setup.d/mcp.sh)", python.display()));
+fn python_sdk_2_elicitation() {
+    let Some(python) = client_python("mcp2") else {
         return;
-    }
+    };
+    let env = Env::new();
+    let served = Served {
+        bundled: false,
+        role: "mcp_elicit",
+        extra: &[],
+    };
+    let summary = run_script(&python, "elicit_client.py", &env, &served);
+    assert_eq!(summary["asked"], json!(2), "{summary}");
+    let approvals = env
+        .records()
+        .into_iter()
+        .filter(|r| r["event_type"] == json!("approval"))
+        .count();
+    assert_eq!(approvals, 2);
+}
+
+#[test]
+fn langchain_mcp_adapters_on_sdk_1() {
+    let Some(python) = client_python("mcp1") else {
+        return;
+    };
     let env = Env::new();
     // The adapter starts a server per call: the session is fixed.
-    let summary = run_script(
-        &python,
-        "langchain_client.py",
-        &env,
-        &["--session", "langchain"],
-    );
+    let served = Served {
+        extra: &["--session", "langchain"],
+        ..FILES_AGENT
+    };
+    let summary = run_script(&python, "langchain_client.py", &env, &served);
     assert!(summary["request"].is_string(), "{summary}");
     assert_eq!(approvals_in_log(&env), 1);
 }

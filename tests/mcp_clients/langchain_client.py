@@ -7,22 +7,17 @@ with a fixed --session and the approval carries over between calls.
 Same inputs and output as sdk_client.py: MCP_SERVER, MCP_SCRATCH,
 AGENTJAIL_BIN; one JSON summary line, exit 0 when every check held."""
 
-import asyncio
 import json
 import os
 import re
 import subprocess
-import sys
 
 from langchain_core.tools import ToolException
 from langchain_mcp_adapters.client import MultiServerMCPClient
+from harness import check, run
 
 EXPECTED = {"list_files", "read_file", "hash_file", "echo_text", "sleep", "touch_file", "delete_file"}
 
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def flat(content):
@@ -72,12 +67,8 @@ async def main():
     check(not os.path.exists(os.path.join(scratch, name)), "the approved delete did not run")
     text = await refused(tools["delete_file"], {"dir": scratch, "name": name})
     check("approval required" in text, f"the approval was used twice: {text}")
-    print(json.dumps({"tools": sorted(tools), "request": m.group(1)}))
+    return {"tools": sorted(tools), "request": m.group(1)}
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        raise SystemExit(1)
+    run(main)

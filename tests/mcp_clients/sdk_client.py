@@ -8,26 +8,18 @@ AGENTJAIL_BIN is the agentjail binary that plays the human approver. Each
 step that fails raises; the script prints one JSON summary line and exits 0
 when every check held. Used by tests/mcp_serve.rs."""
 
-import asyncio
 import json
 import os
 import shlex
 import subprocess
-import sys
 
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from harness import check, text_of, run
 
 EXPECTED = {"list_files", "read_file", "hash_file", "echo_text", "sleep", "touch_file", "delete_file"}
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def text_of(result):
-    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
 
 
 def approve(result):
@@ -92,12 +84,8 @@ async def main():
             summary["session"] = await exercise(session, "session", scratch)
     async with Client(params, mode="auto") as client:
         summary["client"] = await exercise(client, "client", scratch)
-    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:  # one line the Rust test shows
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        raise SystemExit(1)
+    run(main)
