@@ -16,7 +16,7 @@ mcp_venv() {
     for spec in "$@"; do
         name=${spec%%==*}
         want=${spec#*==}
-        have=$("$dir/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+        have=$({ "$dir/bin/python" -m pip show "$name" 2>/dev/null || true; } | sed -n 's/^Version: //p')
         if [ "$have" != "$want" ]; then
             "$dir/bin/pip" install -q --disable-pip-version-check "$@"
             return
