@@ -3,11 +3,14 @@
 //!
 //! The child puts /dev/null on its stdin and stdout (the tool must neither
 //! read the protocol's input nor write into its output), runs
-//! `crate::run::call` with captured output and nobody to ask (a call that
-//! needs approval queues a request), turns the outcome into the result
-//! object and sends it back on a pipe. The server process itself never
-//! calls the launcher, so it stays single-threaded and alive whatever a
-//! call does.
+//! `crate::run::call` with captured output, turns the outcome into the
+//! result object and sends it back on a pipe, as one JSON line
+//! (`{"result": …}`). A call that needs approval queues a request, unless
+//! the role has `approval.from_client` and the client offers elicitation:
+//! then the child sends `{"ask": MESSAGE}` first and waits for `yes` or
+//! `no` on a second pipe, which the server fills from the client's answer
+//! to its `elicitation/create`. The server process itself never calls the
+//! launcher, so it stays single-threaded and alive whatever a call does.
 
 use crate::policy::output::Guarded;
 use crate::policy::params::Params;

@@ -5,8 +5,9 @@
 //! The server is one thread polling stdin (one message per line) and the
 //! pipe of the call in flight, answering on stdout; it handles
 //! `initialize`, `ping`, `tools/list`, `tools/call` and
-//! `notifications/cancelled`, ignores other notifications and client
-//! responses, and answers anything else (`server/discover` included) with
+//! `notifications/cancelled`, sends `elicitation/create` when a call asks
+//! its human through the client (and takes the client's response to it),
+//! ignores other notifications and responses, and answers anything else (`server/discover` included) with
 //! -32601. Each `tools/call` runs in a forked child (see [`call`]): the
 //! launcher forks and must be single-threaded, the tool must not read the
 //! protocol's stdin, and a failure in one call cannot end the server.
