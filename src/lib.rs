@@ -9,6 +9,7 @@ pub mod egress;
 
 pub mod exit;
 pub mod k8s;
+pub mod mcp;
 pub mod policy;
 pub mod profile;
 pub mod run;

@@ -1,6 +1,6 @@
 use agentjail::cli::commands;
 use agentjail::cli::AppError;
-use agentjail::cli::{BudgetCommand, Cli, Command, Format, ProfilesCommand};
+use agentjail::cli::{BudgetCommand, Cli, Command, Format, McpCommand, ProfilesCommand};
 use agentjail::exit;
 use agentjail::run::Context;
 use serde_json::json;
@@ -175,6 +175,26 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
                 Ok(e.exit_code())
             }
         },
+        Command::Mcp(McpCommand::Serve {
+            role,
+            agent,
+            session,
+        }) => {
+            let opts = agentjail::mcp::serve::Options {
+                role,
+                agent,
+                session,
+            };
+            match agentjail::mcp::serve::serve(&ctx, &opts) {
+                Ok(code) => Ok(code),
+                Err(e) => {
+                    let code = e.exit_code();
+                    let text = format!("{:#}", anyhow::Error::from(e));
+                    eprintln!("agentjail: {}", agentjail::text::printable(&text));
+                    Ok(code)
+                }
+            }
+        }
         Command::Serve {
             config,
             socket,

@@ -17,6 +17,7 @@ pub const PAGES: &[&str] = &[
     "budget",
     "serve",
     "k8s",
+    "mcp",
 ];
 
 /// Page titles, static because clap names are.
@@ -32,6 +33,7 @@ const TITLES: &[&str] = &[
     "agentjail-budget",
     "agentjail-serve",
     "agentjail-k8s",
+    "agentjail-mcp",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.

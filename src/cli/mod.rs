@@ -175,7 +175,7 @@ pub enum Command {
     /// Print a man page (roff): agentjail(1), or agentjail-COMMAND(1)
     Man {
         /// A command whose page to print (run, check, profiles, doctor, completions, man, audit,
-        /// approvals, budget, serve, k8s)
+        /// approvals, budget, serve, mcp, k8s)
         #[arg(value_name = "COMMAND")]
         page: Option<String>,
     },
@@ -191,6 +191,13 @@ pub enum Command {
     /// Show usage against the roles' per-session budgets
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Serve a role's tools over the Model Context Protocol (MCP) on stdio
+    ///
+    /// For agent frameworks that start MCP servers as subprocesses (Claude
+    /// Desktop and Code, the OpenAI Agents SDK, LangChain): see the README's MCP
+    /// section for their configuration.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Run the broker: serve calls on a unix socket with its own policy, state and log
     Serve {
         /// The broker's configuration (TOML)
@@ -259,6 +266,33 @@ fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(e.to_string()),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// A stdio MCP server whose tools are the role's allowed catalog tools
+    ///
+    /// tools/list shows each allowed tool with an input schema from its parameter specs
+    /// and hints from its risk class; denied tools never appear. tools/call goes through
+    /// the same policy, screening, budget, approval, audit and sandbox as `agentjail run
+    /// --json`: stdout is the result's text (and structuredContent for tools whose catalog
+    /// entry says output = "json"), stderr and the exit code come with it, and a denial,
+    /// bad parameters, a timeout, a non-zero exit or a pending approval is an error result
+    /// saying why. A call that needs approval names the request and the command that
+    /// approves it; the same call then runs once. Ends when stdin ends.
+    Serve {
+        /// The role whose tools are served
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The calling agent's id (recorded in the audit log); default: the client's name
+        /// from initialize
+        #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID")]
+        agent: Option<String>,
+        /// The agentjail session every call counts against (budgets, approvals); default:
+        /// a new session per server process (one MCP session)
+        #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
+        session: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -554,6 +588,7 @@ impl Cli {
             | Command::Completions { .. }
             | Command::Serve { .. }
             | Command::K8s(_)
+            | Command::Mcp(_)
             | Command::Man { .. } => false,
         }
     }

@@ -7,7 +7,7 @@ use super::{error_json, kind_of_exit, AppError, CallArgs};
 use crate::policy::params::{self, ParamError, Params};
 use crate::policy::{Decision, Outcome, ToolCall};
 use crate::run::{self, ApprovalState, CallOutcome, CallRequest, Context, Stdio};
-use crate::sandbox::{self, RunOutcome};
+use crate::sandbox;
 use crate::text::printable;
 use serde_json::{json, Value};
 use std::io::{Read, Seek, Write};
@@ -337,7 +337,7 @@ pub fn run_as(
         print_result(
             &outcome.audit_id,
             &outcome.decision,
-            &ran.outcome,
+            ran,
             outcome.exit_code,
             timeout.as_deref(),
         )?;
@@ -454,19 +454,29 @@ fn print_json(id: &str, d: &Decision, code: i32, approval: Option<Value>) {
     println!("{v}");
 }
 
+/// The JSON object of a call that ran: its streams after the role's output
+/// guards (`crate::policy::output`), with what the guards did.
 fn print_result(
     id: &str,
     d: &Decision,
-    o: &RunOutcome,
+    ran: &run::ToolRun,
     code: i32,
     timeout: Option<&str>,
 ) -> Result<(), AppError> {
-    let text = |c: &Option<sandbox::Captured>| {
+    let o = &ran.outcome;
+    let raw = |c: &Option<sandbox::Captured>| {
         c.as_ref()
             .map(|c| String::from_utf8_lossy(&c.data).into_owned())
             .unwrap_or_default()
     };
-    let truncated = |c: &Option<sandbox::Captured>| c.as_ref().is_some_and(|c| c.truncated);
+    let (stdout, stderr) = match &ran.guarded {
+        Some(g) => (g.stdout.text.clone(), g.stderr.text.clone()),
+        None => (raw(&o.stdout), raw(&o.stderr)),
+    };
+    let cut = |c: &Option<sandbox::Captured>, g: Option<&crate::policy::output::Guarded>| {
+        c.as_ref().is_some_and(|c| c.truncated) || g.is_some_and(|g| g.truncated)
+    };
+    let guarded = ran.guarded.as_ref();
     let mut v = json!({
         "audit_id": id,
         "decision": d.outcome.as_str(),
@@ -474,9 +484,12 @@ fn print_result(
         "verdict_by": run::verdict_by(o),
         "signal": o.signal,
         "timed_out": o.timed_out,
-        "stdout": text(&o.stdout),
-        "stderr": text(&o.stderr),
-        "truncated": { "stdout": truncated(&o.stdout), "stderr": truncated(&o.stderr) },
+        "stdout": stdout,
+        "stderr": stderr,
+        "truncated": {
+            "stdout": cut(&o.stdout, guarded.map(|g| &g.stdout)),
+            "stderr": cut(&o.stderr, guarded.map(|g| &g.stderr)),
+        },
         "duration_ms": o.duration_ms,
         "confinement": o.confinement,
         "cgroup": o.cgroup,
@@ -485,6 +498,9 @@ fn print_result(
     });
     if let Some(t) = timeout {
         v["error"] = error_json("timeout", t);
+    }
+    if let Some(g) = guarded.filter(|g| g.stdout.noteworthy() || g.stderr.noteworthy()) {
+        v["output_guard"] = json!({"stdout": g.stdout.summary(), "stderr": g.stderr.summary()});
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(AppError::Output)

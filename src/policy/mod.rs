@@ -3,6 +3,7 @@
 //! it knows nothing of how a decision is enforced.
 
 pub mod normalize;
+pub mod output;
 pub mod params;
 pub mod screening;
 

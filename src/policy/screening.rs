@@ -197,31 +197,37 @@ impl Screen {
     /// disguise cannot be cut out exactly). Every hit is returned.
     pub fn injection(&self, params: &mut Params, extra: &mut [String]) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut visit = |name: &str, text: &mut String| {
-            let views = normalize::views(text);
-            for i in self.injection_hits(&views) {
-                let (pattern, re, action) = &self.injection[i];
-                findings.push(Finding {
-                    kind: FindingKind::Injection,
-                    param: name.to_string(),
-                    pattern: pattern.clone(),
-                    action: *action,
-                    critical: *action == InjectionAction::Deny,
-                });
-                if *action == InjectionAction::Filter {
-                    *text = if re.is_match(text) {
-                        re.replace_all(text, "[FILTERED]").into_owned()
-                    } else {
-                        "[FILTERED]".to_string()
-                    };
-                }
-            }
-        };
         for (name, v) in params.iter_mut() {
-            for_each_string(v, &mut |t| visit(name, t));
+            for_each_string(v, &mut |t| findings.extend(self.injection_text(name, t)));
         }
         for (i, arg) in extra.iter_mut().enumerate() {
-            visit(&format!("extra[{}]", i + 1), arg);
+            findings.extend(self.injection_text(&format!("extra[{}]", i + 1), arg));
+        }
+        findings
+    }
+
+    /// Screens one text (a value named `name`, or a tool's output) for
+    /// injection patterns, in every form; `filter` hits are replaced as in
+    /// [`Screen::injection`]. Every hit is returned.
+    pub fn injection_text(&self, name: &str, text: &mut String) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let views = normalize::views(text);
+        for i in self.injection_hits(&views) {
+            let (pattern, re, action) = &self.injection[i];
+            findings.push(Finding {
+                kind: FindingKind::Injection,
+                param: name.to_string(),
+                pattern: pattern.clone(),
+                action: *action,
+                critical: *action == InjectionAction::Deny,
+            });
+            if *action == InjectionAction::Filter {
+                *text = if re.is_match(text) {
+                    re.replace_all(text, "[FILTERED]").into_owned()
+                } else {
+                    "[FILTERED]".to_string()
+                };
+            }
         }
         findings
     }

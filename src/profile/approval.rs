@@ -69,6 +69,11 @@ pub struct ApprovalSettings {
     /// Whether `run` may ask at the terminal.
     #[serde(default = "yes")]
     pub prompt: bool,
+    /// Whether `mcp serve` may ask through the MCP client (elicitation),
+    /// when the client offers it. Off by default: a model-driven client
+    /// could answer for itself.
+    #[serde(default)]
+    pub from_client: bool,
 }
 
 impl Default for ApprovalSettings {
@@ -78,6 +83,7 @@ impl Default for ApprovalSettings {
             ttl: default_ttl(),
             request_ttl: default_request_ttl(),
             prompt: true,
+            from_client: false,
         }
     }
 }
@@ -121,6 +127,7 @@ mod tests {
         assert_eq!(s.ttl.secs(), Ok(30));
         assert_eq!(s.request_ttl.secs(), Ok(3600));
         assert!(s.prompt);
+        assert!(!s.from_client);
         assert!(toml::from_str::<ApprovalSettings>("approver = []").is_err());
     }
 }

@@ -167,6 +167,25 @@ pub struct ToolSpec {
     /// (`"256Ki"` when unset; at most 1 MiB, under the kernel's 2 MiB for
     /// argv and environment).
     pub max_call_size: Option<String>,
+    /// What the tool prints on stdout: `text` (the default) or `json` (one
+    /// JSON object, handed to MCP clients as `structuredContent` too).
+    #[serde(default, skip_serializing_if = "OutputFormat::is_text")]
+    pub output: OutputFormat,
+}
+
+/// The format of a tool's stdout, as its catalog entry declares it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl OutputFormat {
+    pub fn is_text(&self) -> bool {
+        *self == OutputFormat::Text
+    }
 }
 
 impl ToolSpec {

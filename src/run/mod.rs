@@ -33,7 +33,7 @@ use trace::{log_append, log_decision, ms};
 use crate::approval::Request;
 use crate::audit::{self, AuditLog};
 use crate::budget;
-use crate::policy::{self, Decision, Outcome, ToolCall};
+use crate::policy::{self, output, Decision, Outcome, ToolCall};
 use crate::profile::{self, ProfileSet};
 use crate::sandbox::plan::SandboxPlan;
 use crate::sandbox::{self, RunOutcome};
@@ -165,6 +165,38 @@ pub struct ToolRun {
     /// A hint about the failure (the role's missing network), also in the
     /// result record.
     pub hint: Option<String>,
+    /// With [`Stdio::Capture`]: stdout and stderr after the role's output
+    /// guards (`crate::policy::output`), what a front-end hands back to an
+    /// agent; what they did is in the result record's `output_guard`.
+    pub guarded: Option<GuardedStreams>,
+}
+
+/// The captured streams after the output guards.
+#[derive(Debug, Clone)]
+pub struct GuardedStreams {
+    pub stdout: output::Guarded,
+    pub stderr: output::Guarded,
+}
+
+/// Applies the role's output guards to captured streams; the call's
+/// secret-named parameter values are redacted too.
+fn guard_streams(role: &crate::profile::Role, d: &Decision, o: &RunOutcome) -> GuardedStreams {
+    let guard = output::OutputGuard::new(role);
+    let secrets: Vec<String> = d
+        .params
+        .iter()
+        .filter(|(k, _)| audit::sensitive_key(k))
+        .filter_map(|(_, v)| v.as_str().map(str::to_string))
+        .collect();
+    let text = |c: &Option<sandbox::Captured>| {
+        c.as_ref()
+            .map(|c| String::from_utf8_lossy(&c.data).into_owned())
+            .unwrap_or_default()
+    };
+    GuardedStreams {
+        stdout: guard.guard("stdout", &text(&o.stdout), &secrets),
+        stderr: guard.guard("stderr", &text(&o.stderr), &secrets),
+    }
 }
 
 /// The typed outcome of [`call`].
@@ -513,7 +545,18 @@ pub fn call(
         // 9. Audit the result.
         let code = outcome_exit(&outcome);
         let hint = records::network_hint(&call.role, &prepared.plan, &outcome, code);
-        let result = records::result(req, &d, &prepared, &outcome, code, &rec.id, hint.as_deref());
+        let mut result =
+            records::result(req, &d, &prepared, &outcome, code, &rec.id, hint.as_deref());
+        let guarded = capture.then(|| guard_streams(&set.roles[&call.role], &d, &outcome));
+        if let Some(g) = guarded
+            .as_ref()
+            .filter(|g| g.stdout.noteworthy() || g.stderr.noteworthy())
+        {
+            result.detail(
+                "output_guard",
+                serde_json::json!({"stdout": g.stdout.summary(), "stderr": g.stderr.summary()}),
+            );
+        }
         let started = Instant::now();
         let at = log.append(&result)?;
         log_append("result", &log, &at, started);
@@ -528,6 +571,7 @@ pub fn call(
             timeout: prepared.plan.timeout,
             result_id: result.id,
             hint,
+            guarded,
         })
     };
     let started = Instant::now();

@@ -29,8 +29,8 @@ pub mod seccomp;
 mod watch;
 
 pub use prepare::{
-    close_inherited_fds, extra_groups, prepare, resolve_program, seccomp_available, Mechanisms,
-    Prepared, ResolveError,
+    close_inherited_fds, extra_groups, prepare, resolve_program, seccomp_available, thread_count,
+    Mechanisms, Prepared, ResolveError,
 };
 
 use channel::{recv_msg, send_msg, ChannelError, Confinement, Message};

@@ -232,6 +232,17 @@ fn log_details(
     }
 }
 
+/// This process's thread count as /proc/self/status gives it ("" when it
+/// cannot be read): a process that forks the launcher must have one.
+pub fn thread_count() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Marks every descriptor above 2 close-on-exec and closes those we did not open.
 pub fn close_inherited_fds() {
     // SAFETY: close_range on a range of descriptors; with CLOSE_RANGE_CLOEXEC

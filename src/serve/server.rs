@@ -222,12 +222,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
 
 /// Fails unless this process has one thread: it forks.
 fn single_threaded() -> Result<(), ServeError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default();
+    let threads = crate::sandbox::thread_count();
     if threads != "1" {
         return Err(ServeError::Setup(format!(
             "the broker must be single-threaded before it forks; it has {threads:?} threads"
