@@ -213,10 +213,7 @@ impl Watch {
                 self.status = Some(m)
             }
             Some((
-                Message::Unshared
-                | Message::MapsWritten
-                | Message::Proceed
-                | Message::ProxyListener,
+                Message::Unshared | Message::MapsWritten | Message::ProxyListener,
                 _,
             )) => {}
         }
