@@ -271,7 +271,10 @@ fn launch_blocked(
         let _ = kill(setup, Signal::SIGKILL);
         let _ = waitpid(setup, None);
     };
-    tracing::info!("sandbox: setup process {setup} forked in {}", watch::ms(step));
+    tracing::info!(
+        "sandbox: setup process {setup} forked in {}",
+        watch::ms(step)
+    );
     let step = Instant::now();
     // Step: the setup process has unshared; write its id maps.
     match recv_msg(&parent_end) {

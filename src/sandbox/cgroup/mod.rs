@@ -359,8 +359,12 @@ impl Drop for RunCgroup {
 pub fn join_self(files: &[CString]) -> Result<(), (&CString, nix::Error)> {
     use nix::fcntl::{open, OFlag};
     for f in files {
-        let fd = open(f.as_c_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| (f, e))?;
+        let fd = open(
+            f.as_c_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| (f, e))?;
         // SAFETY: `fd` was just opened here and is closed by the OwnedFd.
         let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         match nix::unistd::write(&fd, b"0") {
