@@ -15,18 +15,15 @@ import tempfile
 import threading
 import time
 
+from bwrap import BWRAP
+
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 args = sys.argv[1:]
 seconds = float(args.pop(0)) if args and args[0].replace(".", "").isdigit() else 10.0
 bins = dict(a.split("=", 1) for a in args) or {"agentjail run": "./target/release/agentjail"}
 logs = tempfile.mkdtemp()
 env = dict(os.environ, AGENTJAIL_AUDIT_APPEND_ONLY="0")
-bwrap = ("bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL "
-         "--uid 65534 --gid 65534 "
-         "--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin "
-         "--symlink usr/lib /lib --symlink usr/lib64 /lib64 "
-         "--ro-bind /etc/ld.so.cache /etc/ld.so.cache "
-         "--tmpfs /tmp --proc /proc --dev /dev /bin/true").split()
+bwrap = BWRAP
 cmds = {"bwrap": lambda i: bwrap}
 for name, path in bins.items():
     cmds[name] = (lambda path, name: lambda i: [
