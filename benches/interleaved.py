@@ -17,16 +17,14 @@ import sys
 import tempfile
 import time
 
+from bwrap import BWRAP
+
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 args = sys.argv[1:]
 runs = int(args.pop(0)) if args and args[0].isdigit() else 200
 bins = dict(a.split("=", 1) for a in args) or {"agentjail": "./target/release/agentjail"}
 logs = tempfile.mkdtemp()
-bwrap = ("bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL "
-         "--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin "
-         "--symlink usr/lib /lib --symlink usr/lib64 /lib64 "
-         "--ro-bind /etc/ld.so.cache /etc/ld.so.cache "
-         "--tmpfs /tmp --proc /proc --dev /dev /bin/true").split()
+bwrap = BWRAP
 cmds = {name: [path, "--profiles", "benches/profiles", "--audit-log",
                os.path.join(logs, name + ".jsonl"), "run", "--role", "bench", "true"]
         for name, path in bins.items()}

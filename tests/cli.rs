@@ -3930,3 +3930,21 @@ fn validate_checks_a_role_against_its_sibling_catalog_and_reports_each_fault_onc
         out.context()
     );
 }
+
+#[test]
+fn the_version_fast_path_prints_what_clap_prints() {
+    // `--version` alone skips clap (src/main.rs); with another option first,
+    // clap prints it. Both the same line.
+    let env = Env::new();
+    let want = format!("agentjail {}\n", env!("CARGO_PKG_VERSION"));
+    for args in [
+        &["--version"][..],
+        &["-V"],
+        &["--quiet", "--version"],
+        &["-q", "-V"],
+    ] {
+        let out = env.run(args);
+        out.code(0);
+        assert_eq!(out.stdout, want, "{args:?}: {}", out.context());
+    }
+}

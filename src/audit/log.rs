@@ -180,14 +180,10 @@ impl AuditLog {
     /// before returning. Then starts the alert command when the record calls
     /// for one (without waiting for it).
     pub fn append(&self, record: &AuditRecord) -> Result<Appended, AuditError> {
-        let map = match serde_json::to_value(record) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) | Err(_) => {
-                return Err(AuditError::Write {
-                    path: self.path.clone(),
-                    source: std::io::Error::other("the record is not a JSON object"),
-                })
-            }
+        let Ok(Value::Object(map)) = serde_json::to_value(record) else {
+            let source = std::io::Error::other("the record is not a JSON object");
+            let path = self.path.clone();
+            return Err(AuditError::Write { path, source });
         };
         self.append_map(map)
     }
@@ -356,12 +352,12 @@ impl AuditLog {
                 source,
             });
         }
-        if created {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
-            }
+        // A new file's directory entry is made durable too.
+        let dir = path
+            .parent()
+            .filter(|d| created && !d.as_os_str().is_empty());
+        if let Some(d) = dir.and_then(|d| File::open(d).ok()) {
+            let _ = d.sync_all();
         }
         Ok(sealed)
         // The lock is released when `file` is dropped, after the sync.
@@ -532,13 +528,11 @@ pub fn lock_until(
 }
 
 fn tail_error(e: TailError, path: &Path) -> AuditError {
+    let path = path.to_path_buf();
     match e {
-        TailError::Io(source) => AuditError::Read {
-            path: path.to_path_buf(),
-            source,
-        },
+        TailError::Io(source) => AuditError::Read { path, source },
         TailError::TooFar => AuditError::Damaged {
-            path: path.to_path_buf(),
+            path,
             why: format!("its last {MAX_SCAN} bytes hold no chained audit record"),
         },
     }

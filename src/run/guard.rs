@@ -32,38 +32,51 @@ fn with_parents(p: &Path) -> Vec<Id> {
     p.ancestors().filter_map(id).collect()
 }
 
-/// Whether a bind of `source` would show `g`: the source is `g` or one of
-/// its parents, or lies inside `g`.
-fn shows(source: &Path, g: &Guarded) -> bool {
-    let Some(src) = id(source) else {
-        return false;
-    };
-    // The source holds the guarded place (or is it).
-    if g.path.exists() {
-        if with_parents(&g.path).contains(&src) {
-            return true;
-        }
-    } else {
-        // Not there yet: whoever holds its nearest existing parent can make it.
-        let nearest = g.path.ancestors().skip(1).find(|a| a.exists());
-        if let Some(n) = nearest {
-            if with_parents(n).contains(&src) {
-                return true;
-            }
-        }
-    }
-    // The source lies inside the guarded place.
-    match id(&g.path) {
-        Some(guarded) => with_parents(source).contains(&guarded),
-        None => false,
-    }
+/// A guarded place's identities, looked up once per call.
+struct Ids {
+    /// The place's own identity, when it exists.
+    own: Option<Id>,
+    /// The identities a bind source must not have: the place and its
+    /// parents, or, when it does not exist yet, its nearest existing parent
+    /// and that one's parents (whoever holds it can make the place).
+    holders: Vec<Id>,
 }
 
-/// The first guarded place a bind of any of `sources` would show.
+fn ids(g: &Guarded) -> Ids {
+    let own = id(&g.path);
+    let holders = if own.is_some() {
+        with_parents(&g.path)
+    } else {
+        g.path
+            .ancestors()
+            .skip(1)
+            .find(|a| a.exists())
+            .map(with_parents)
+            .unwrap_or_default()
+    };
+    Ids { own, holders }
+}
+
+/// Whether a bind of a source (its identity, and those of it and its
+/// parents) would show the place: the source is the place or holds it, or
+/// lies inside it.
+fn shows(src: Id, src_and_parents: &[Id], g: &Ids) -> bool {
+    g.holders.contains(&src) || g.own.is_some_and(|own| src_and_parents.contains(&own))
+}
+
+/// The first guarded place a bind of any of `sources` would show. Every path
+/// is looked up once (a stat per path and parent), not once per pair.
 pub fn exposed<'a>(sources: &[PathBuf], guarded: &'a [Guarded]) -> Option<(PathBuf, &'a Guarded)> {
-    sources
-        .iter()
-        .find_map(|s| guarded.iter().find(|g| shows(s, g)).map(|g| (s.clone(), g)))
+    let places: Vec<Ids> = guarded.iter().map(ids).collect();
+    sources.iter().find_map(|s| {
+        let src = id(s)?;
+        let parents = with_parents(s);
+        guarded
+            .iter()
+            .zip(&places)
+            .find(|(_, ids)| shows(src, &parents, ids))
+            .map(|(g, _)| (s.clone(), g))
+    })
 }
 
 /// The places to guard for a call.

@@ -24,8 +24,6 @@ pub struct Confinement {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// The launcher has placed the setup process in the run's cgroup: go on.
-    Proceed,
     /// The setup process has unshared its namespaces: the launcher writes the id maps.
     Unshared,
     /// The launcher has written the id maps.

@@ -241,13 +241,24 @@ fn launch_blocked(
         map.uid_map_line().trim_end(),
         map.gid_map_line().trim_end()
     );
+    let cgroup_files = run_cgroup
+        .as_ref()
+        .map(|c| c.join_files())
+        .unwrap_or_default();
     let step = Instant::now();
     // SAFETY: the launcher is single-threaded (nothing here starts threads),
     // so the child may allocate and run ordinary Rust code after fork.
     let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
         ForkResult::Child => {
             drop(parent_end);
-            process::setup_process(prep, child_end.as_raw_fd(), &pipes, map, launcher)
+            process::setup_process(
+                prep,
+                child_end.as_raw_fd(),
+                &pipes,
+                map,
+                launcher,
+                &cgroup_files,
+            )
         }
         ForkResult::Parent { child } => child,
     };
@@ -260,19 +271,11 @@ fn launch_blocked(
         let _ = kill(setup, Signal::SIGKILL);
         let _ = waitpid(setup, None);
     };
-    // Step: the setup process joins the cgroup before it unshares anything.
-    if let Some(cg) = &run_cgroup {
-        if let Err(e) = cg.add(setup.as_raw()) {
-            kill_setup();
-            return Err(e.into());
-        }
-    }
     tracing::info!(
-        "sandbox: setup process {setup} forked and placed in the cgroup in {}",
+        "sandbox: setup process {setup} forked in {}",
         watch::ms(step)
     );
     let step = Instant::now();
-    send_msg(parent_end.as_raw_fd(), &Message::Proceed)?;
     // Step: the setup process has unshared; write its id maps.
     match recv_msg(&parent_end) {
         Ok(Some(Message::Unshared)) => {}
@@ -288,9 +291,14 @@ fn launch_blocked(
         }
     }
     tracing::info!(
-        "sandbox: namespaces unshared ({}) in {}",
+        "sandbox: namespaces unshared ({}) in {}{}",
         prep.plan.namespaces.join(", "),
-        watch::ms(step)
+        watch::ms(step),
+        if run_cgroup.is_some() {
+            " (the setup process joined the cgroup first)"
+        } else {
+            ""
+        }
     );
     let step = Instant::now();
     if let Err(e) = namespaces::write_id_maps(setup, &map) {

@@ -5,7 +5,7 @@
 use super::channel::{self, recv_msg, send_msg, Confinement, Message};
 use super::namespaces::{self, IdMap};
 use super::plan::{self, NetworkMode};
-use super::{caps, close_inherited_fds, init, landlock, mounts, net, Pipes, Prepared};
+use super::{caps, cgroup, close_inherited_fds, init, landlock, mounts, net, Pipes, Prepared};
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -21,6 +21,7 @@ pub(super) fn setup_process(
     pipes: &Pipes,
     map: IdMap,
     launcher: Pid,
+    cgroup_files: &[std::ffi::CString],
 ) -> ! {
     // The launcher's death kills the sandbox.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
@@ -30,11 +31,14 @@ pub(super) fn setup_process(
         // SAFETY: the launcher is already gone; end without unwinding.
         unsafe { libc::_exit(125) }
     }
-    // Wait until the launcher has put this process in the run's cgroup.
-    match recv_msg(&BorrowedRaw(chan)) {
-        Ok(Some(Message::Proceed)) => {}
-        // SAFETY: the launcher failed or went away; end without unwinding.
-        _ => unsafe { libc::_exit(125) },
+    // Into the run's cgroup before anything is unshared: the tool, forked
+    // below, can only start inside it (a failed move ends the run).
+    if let Err((file, e)) = cgroup::join_self(cgroup_files) {
+        channel::fail(
+            chan,
+            &format!("joining the run's cgroup ({})", file.to_string_lossy()),
+            e,
+        );
     }
     // Root drops its supplementary groups before the user namespace exists
     // (an unprivileged caller cannot; prepare() refused or the plan keeps them).

@@ -212,13 +212,7 @@ impl Watch {
                 );
                 self.status = Some(m)
             }
-            Some((
-                Message::Unshared
-                | Message::MapsWritten
-                | Message::Proceed
-                | Message::ProxyListener,
-                _,
-            )) => {}
+            Some((Message::Unshared | Message::MapsWritten | Message::ProxyListener, _)) => {}
         }
         Ok(None)
     }

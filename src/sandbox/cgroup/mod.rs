@@ -1,6 +1,7 @@
 //! Per-run cgroups: memory (swap 0), cpu (quota over period) and pids limits,
-//! made before the tool starts, joined by the setup process before it
-//! unshares anything, read for usage, and removed after the run.
+//! made before the tool starts, joined by the setup process (it moves itself,
+//! `join_self`) before it unshares anything, read for usage, and removed
+//! after the run.
 //!
 //! cgroup v2 is used when `/sys/fs/cgroup` is a cgroup2 mount; otherwise the
 //! v1 hierarchies that hold the controllers (`v1.rs`).
@@ -9,8 +10,12 @@ mod v1;
 mod v2;
 
 use super::plan::Mechanism;
+use nix::sys::stat::Mode;
 use serde::Serialize;
+use std::ffi::CString;
 use std::fs;
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// The controllers a run's limits need.
@@ -279,6 +284,24 @@ impl RunCgroup {
         Ok(())
     }
 
+    /// The files the setup process writes "0" to, to move itself in
+    /// (`join_self`): `tasks` on v1, `cgroup.procs` on v2. On v1, moving one
+    /// thread that is the caller skips the global threadgroup lock, whose RCU
+    /// grace period made a launcher's write of the child's pid to
+    /// `cgroup.procs` cost up to ~15 ms; the setup process is single-threaded,
+    /// so its one thread is the whole process.
+    pub fn join_files(&self) -> Vec<CString> {
+        let file = if self.version == "v1" {
+            "tasks"
+        } else {
+            "cgroup.procs"
+        };
+        self.dirs
+            .iter()
+            .filter_map(|d| CString::new(d.join(file).into_os_string().into_vec()).ok())
+            .collect()
+    }
+
     /// Reads what the run used.
     pub fn usage(&self) -> Usage {
         let find = |c: Controller| {
@@ -328,6 +351,29 @@ impl Drop for RunCgroup {
             }
         }
     }
+}
+
+/// Moves the calling single-threaded process into every file of
+/// `join_files` (writes "0", meaning "the caller"). Run in the setup process
+/// before it unshares; an error is fatal to the run (the caller fails closed).
+pub fn join_self(files: &[CString]) -> Result<(), (&CString, nix::Error)> {
+    use nix::fcntl::{open, OFlag};
+    for f in files {
+        let fd = open(
+            f.as_c_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| (f, e))?;
+        // SAFETY: `fd` was just opened here and is closed by the OwnedFd.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        match nix::unistd::write(&fd, b"0") {
+            Ok(1) => {}
+            Ok(_) => return Err((f, nix::Error::EIO)),
+            Err(e) => return Err((f, e)),
+        }
+    }
+    Ok(())
 }
 
 /// Reads a single number from a cgroup file ("max" is None).

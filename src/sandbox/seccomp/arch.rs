@@ -1,5 +1,5 @@
-//! The one architecture the filters admit. The filters are built for
-//! x86_64 ([`TARGET_ARCH`]); seccompiler's architecture check kills a
+//! The one architecture the filter admits. The filter is built for
+//! x86_64 ([`AUDIT_ARCH`]); its architecture check kills a
 //! process that enters through another ABI (i386 `int 0x80`) with `SIGSYS`.
 //! x32 calls (numbers with bit `0x40000000` set) pass the architecture
 //! check but are absent from the table, so they fail with `ENOSYS`.
@@ -7,13 +7,12 @@
 //! It may not name system calls: the table (`table.rs`) is written for this
 //! architecture's numbers, hence the compile error elsewhere.
 
-use seccompiler::TargetArch;
-
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!("agentjail's seccomp policy table is written for x86_64 only");
 
-/// The architecture the filters are compiled for.
-pub(super) const TARGET_ARCH: TargetArch = TargetArch::x86_64;
+/// The architecture the filter is compiled for, as `seccomp_data.arch`
+/// gives it: `AUDIT_ARCH_X86_64` (EM_X86_64 | 64-bit | little-endian).
+pub(super) const AUDIT_ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -18,29 +18,20 @@
 //!   them, so libraries fall back (glibc falls back from `clone3` to `clone`,
 //!   whose flags a filter can inspect);
 //! * calls made through a foreign architecture's entry point (i386 `int 0x80`)
-//!   kill the process with `SIGSYS` (seccompiler's architecture check).
+//!   kill the process with `SIGSYS` (the filter's architecture check).
 //!
-//! # Two filters
+//! # One filter
 //!
-//! seccompiler gives every filter a single match action and a single mismatch
-//! action, so the policy is split in two programs, installed in this order:
-//!
-//! 1. the allow-list: table entries `Allow`/`AllowUnless` → `ALLOW`, anything
-//!    else → `ERRNO(ENOSYS)`;
-//! 2. the deny-list: table entries `Deny`, and `AllowUnless` calls whose
-//!    arguments match → `ERRNO(EPERM)`, anything else → `ALLOW`.
-//!
-//! The kernel runs every installed filter, newest first, and keeps a result
-//! only when its action is strictly more restrictive than the one it already
-//! has (`seccomp_run_filters` in `kernel/seccomp.c`:
-//! `if (ACTION_ONLY(cur_ret) < ACTION_ONLY(ret))`, starting from `ALLOW`).
-//! For a denied call both filters answer `ERRNO`; the deny-list, installed
-//! last, is evaluated first and its `EPERM` is kept. For a call that is in
-//! neither list, the deny-list allows and the allow-list's `ENOSYS` wins. The
-//! real-kernel test (`kernel_tests.rs`) checks this.
-//!
-//! Because the deny-list is installed after the allow-list, the allow-list must
-//! allow `prctl` and `seccomp` (it does: a filter can only restrict further).
+//! The table is compiled into one program (`compile.rs`): an architecture
+//! check, then a binary search over the ranges of call numbers with one
+//! outcome, the conditional calls' argument checks at their leaves. Until
+//! 2026-12 it was two seccompiler programs (an allow-list answering ENOSYS,
+//! then a deny-list answering EPERM, combined by the kernel's "most
+//! restrictive wins" rule) of 1,475 and 451 instructions; `reference.rs`
+//! keeps that construction, for tests only, and `equivalence_tests.rs` checks
+//! that the one program answers exactly as the pair did, for every call
+//! number and the argument values the denials name. The real-kernel test
+//! (`kernel_tests.rs`) checks the answers themselves.
 //!
 //! # Arguments
 //!
@@ -59,14 +50,15 @@
 //!   `socket`), and the optional ones of [`FilterOptions`] (`AF_UNIX`
 //!   sockets and datagram socketpairs, denied unless the caller says not);
 //! * `table.rs`: the allow-list table itself, one reason per system call;
-//! * `compile.rs`: the table compiled into the two BPF programs, and their
+//! * `compile.rs`: the table compiled into the BPF program, and its
 //!   installation;
 //! * `view.rs`: the same data handed out whole ([`policy_view`]), for
 //!   readers that write it in another form (an OCI profile);
 //! * `arch.rs`: the one architecture the filters admit, and what happens to
 //!   calls through another ABI;
-//! * `tests.rs` (root-free) and `kernel_tests.rs` (filters installed in a
-//!   forked child).
+//! * `tests.rs` (root-free), `kernel_tests.rs` (the filter installed in a
+//!   forked child), `reference.rs` and `equivalence_tests.rs` (the earlier
+//!   two seccompiler programs, and a BPF interpreter comparing the answers).
 //!
 //! This module owns the system call policy only: it may not know plans,
 //! profiles or the rest of the sandbox, which installs the filters it is
@@ -80,11 +72,13 @@ mod table;
 mod view;
 
 #[cfg(test)]
+mod equivalence_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
-
-use seccompiler::BackendError;
 
 pub use compile::{build_filters, build_filters_with, FilterOptions, SeccompFilters};
 pub use rules::{ArgCond, ArgOp, DenyWhen, EntryAction, SyscallEntry};
@@ -97,39 +91,27 @@ pub const DENY_ERRNO: i32 = libc::EPERM;
 /// The errno returned by system calls absent from the allow-list.
 pub const ABSENT_ERRNO: i32 = libc::ENOSYS;
 
-/// Errors from building or installing the seccomp filters.
+/// Errors from building or installing the seccomp filter.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    /// An argument condition of a table entry could not be turned into a rule.
-    #[error("seccomp: building the argument rule for `{syscall}`")]
-    BuildRule {
-        /// The system call whose rule failed.
-        syscall: &'static str,
-        /// The seccompiler error.
-        source: BackendError,
+    /// An argument condition names an argument past the sixth.
+    #[error("seccomp: a condition on argument {arg} (system calls have 6)")]
+    BadArgument {
+        /// The argument index.
+        arg: u8,
     },
-    /// A filter could not be assembled from the table.
-    #[error("seccomp: building the {filter} filter")]
-    BuildFilter {
-        /// Which filter ("allow-list" or "deny-list").
-        filter: &'static str,
-        /// The seccompiler error.
-        source: BackendError,
+    /// The program is longer than the kernel accepts, or a jump too far.
+    #[error("seccomp: the filter program is too long ({len} instructions)")]
+    TooLong {
+        /// Its length, or the length of the part a jump had to cross.
+        len: usize,
     },
-    /// A filter could not be compiled to BPF.
-    #[error("seccomp: compiling the {filter} filter to BPF")]
-    Compile {
-        /// Which filter ("allow-list" or "deny-list").
-        filter: &'static str,
-        /// The seccompiler error.
-        source: BackendError,
-    },
-    /// The kernel refused a filter.
-    #[error("seccomp: installing the {filter} filter")]
+    /// The kernel refused a step of the installation.
+    #[error("seccomp: {what}")]
     Apply {
-        /// Which filter ("allow-list" or "deny-list").
-        filter: &'static str,
-        /// The seccompiler error (wrapping the `prctl`/`seccomp` errno).
-        source: seccompiler::Error,
+        /// `setting no_new_privs` or `installing the filter`.
+        what: &'static str,
+        /// The `prctl`/`seccomp` errno.
+        source: std::io::Error,
     },
 }

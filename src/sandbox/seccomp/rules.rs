@@ -3,7 +3,7 @@
 //! denial; with the `Display` that `agentjail check` and the docs print.
 //!
 //! Plain data only: it may not hold the table's contents (`table.rs`,
-//! `args.rs`) or know seccompiler (`compile.rs`).
+//! `args.rs`) or compile anything (`compile.rs`).
 
 use std::fmt;
 
