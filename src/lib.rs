@@ -8,6 +8,7 @@ pub mod cli;
 pub mod egress;
 
 pub mod exit;
+pub mod mcp;
 pub mod policy;
 pub mod profile;
 pub mod run;

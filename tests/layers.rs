@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["state", "audit", "profile", "policy", "budget", "approval"],
     ),
     ("core", &["run"]),
-    ("front-ends", &["serve", "cli", "main"]),
+    ("front-ends", &["serve", "mcp", "cli", "main"]),
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -198,6 +198,63 @@ pub enum Command {
         #[arg(long)]
         check_config: bool,
     },
+    /// MCP: a firewall in front of a third-party stdio MCP server (mcp wrap)
+    #[command(subcommand)]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Run a stdio MCP server in the role's sandbox, behind a policy-checking firewall
+    ///
+    /// The agent's MCP client talks to agentjail on stdin and stdout; agentjail
+    /// starts COMMAND in the role's sandbox and passes each message on after
+    /// checking it: tools/call against the role's [mcp.tools.NAME] rules
+    /// (screening, budget, approval, audit), tools/list filtered and pinned,
+    /// results through the output guards. Exits with the server's exit code.
+    Wrap {
+        /// The role whose [mcp] policy and [sandbox] apply
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name in records and pins; default: COMMAND's file name
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The agent's session id (budgets are kept per session)
+        #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
+        session: Option<String>,
+        /// The calling agent's id (recorded in the audit log)
+        #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID")]
+        agent: Option<String>,
+        /// The server's command and arguments, after --
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Show and approve pinned MCP tool definitions
+    #[command(subcommand)]
+    Pins(PinsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCommand {
+    /// Print the pinned definitions of a role's server and the pending changes (JSON)
+    Show {
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name (mcp wrap --name)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// Take pending definition changes in: the tools are shown and callable again
+    Approve {
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name (mcp wrap --name)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The tools to approve; none: every pending change
+        #[arg(value_name = "TOOL")]
+        tools: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -480,6 +537,7 @@ impl Cli {
             | Command::Approvals(ApprovalsCommand::Deny { .. })
             | Command::Completions { .. }
             | Command::Serve { .. }
+            | Command::Mcp(_)
             | Command::Man { .. } => false,
         }
     }
