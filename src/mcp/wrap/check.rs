@@ -184,7 +184,7 @@ pub fn check_call(
 fn approval_id(rec: &crate::audit::AuditRecord) -> Option<String> {
     rec.details
         .get("approval")?
-        .get("id")?
+        .get("request_id")?
         .as_str()
         .map(str::to_string)
 }
