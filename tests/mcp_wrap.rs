@@ -478,3 +478,219 @@ fn unknown_tools_approve_shows_them_behind_approval() {
     assert_eq!(s.finish(), 0);
     assert_eq!(env.server_calls().len(), 1);
 }
+
+/// `$AGENTJAIL_TEST_NPM`, or the build tree's.
+fn npm_prefix() -> PathBuf {
+    std::env::var_os("AGENTJAIL_TEST_NPM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/ci/npm"))
+}
+
+/// `$AGENTJAIL_TEST_SERVERS_VENV`, or the build tree's.
+fn servers_venv() -> PathBuf {
+    std::env::var_os("AGENTJAIL_TEST_SERVERS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/ci/mcp-servers-venv"))
+}
+
+/// The filesystem server's entry point, or a skip.
+fn filesystem_server() -> Option<PathBuf> {
+    let js =
+        npm_prefix().join("node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    if js.is_file() && Path::new("/usr/bin/node").exists() {
+        Some(js)
+    } else {
+        common::skip(&format!(
+            "@modelcontextprotocol/server-filesystem not installed at {} (run .ci/setup.d/mcp-wrap.sh) or no /usr/bin/node",
+            js.display()
+        ));
+        None
+    }
+}
+
+/// A directory of files the server is given (bound read-only).
+fn files_dir(env: &Env) -> PathBuf {
+    let d = env.dir.join("files");
+    std::fs::create_dir_all(&d).unwrap();
+    chmod(&d, 0o755);
+    std::fs::write(d.join("hello.txt"), "hello from the bound directory\n").unwrap();
+    chmod(&d.join("hello.txt"), 0o644);
+    d
+}
+
+#[test]
+fn filesystem_server_read_allowed_write_hidden_path_rule_enforced() {
+    if !sandbox_ok() {
+        return;
+    }
+    let Some(js) = filesystem_server() else {
+        return;
+    };
+    let env = Env::new("fs");
+    let files = files_dir(&env);
+    let f = files.display().to_string();
+    env.role(
+        "fs",
+        &format!("{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{f}\", mode = \"ro\" }}", npm_prefix().display()),
+        &format!(
+            "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = {{ type = \"path\", pattern = \"^{f}/[^/]+$\" }}\n[mcp.tools.list_allowed_directories]\nrisk = \"read\"\n"
+        ),
+    );
+    let mut s = env.wrap(
+        "fs",
+        "filesystem",
+        &["/usr/bin/node", &js.display().to_string(), &f],
+    );
+    let init = s.initialize();
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
+    let mut names = s.tool_names();
+    names.sort();
+    assert_eq!(names, ["list_allowed_directories", "read_text_file"]);
+    let (text, err) = text_of(&s.call("read_text_file", json!({"path": format!("{f}/hello.txt")})));
+    assert!(
+        !err && text.contains("hello from the bound directory"),
+        "{text}"
+    );
+    // A write tool the role does not name: hidden, and refused when called.
+    let target = format!("{f}/written.txt");
+    let (text, err) = text_of(&s.call("write_file", json!({"path": target, "content": "x"})));
+    assert!(err && text.contains("not named in role `fs`"), "{text}");
+    // Paths outside the rule.
+    for p in [
+        "/etc/passwd".to_string(),
+        format!("{f}/../secret"),
+        format!("{f}/sub/x"),
+    ] {
+        let (text, err) = text_of(&s.call("read_text_file", json!({"path": p})));
+        assert!(err && text.starts_with("agentjail: "), "{p}: {text}");
+    }
+    assert_eq!(s.finish(), 0);
+    assert!(!Path::new(&target).exists());
+    let results = env
+        .records()
+        .into_iter()
+        .filter(|r| r["event_type"] == "tool_result" && r["tool"] == "filesystem/read_text_file")
+        .count();
+    assert_eq!(results, 1, "only the allowed read reached the server");
+}
+
+#[test]
+fn loosened_policy_the_sandbox_still_stops_host_files_and_network() {
+    if !sandbox_ok() {
+        return;
+    }
+    let Some(js) = filesystem_server() else {
+        return;
+    };
+    let env = Env::new("loose");
+    let files = files_dir(&env);
+    let f = files.display().to_string();
+    // A host file outside every bind, readable by anyone on the host.
+    let secret = env.dir.join("host-secret.txt");
+    std::fs::write(&secret, "the host's secret\n").unwrap();
+    chmod(&secret, 0o644);
+    env.role(
+        "loose",
+        &format!("{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{f}\", mode = \"ro\" }}", npm_prefix().display()),
+        "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = { type = \"string\" }\n\
+         [mcp.tools.read]\nrisk = \"read\"\nparams.path = { type = \"string\" }\n\
+         [mcp.tools.connect]\nrisk = \"read\"\nparams.host = { type = \"string\" }\nparams.port = { type = \"integer\" }\n",
+    );
+    // The server itself allows everything under /.
+    let mut s = env.wrap(
+        "loose",
+        "filesystem",
+        &["/usr/bin/node", &js.display().to_string(), "/"],
+    );
+    s.initialize();
+    assert!(s.tool_names().contains(&"read_text_file".to_string()));
+    let (text, err) = text_of(&s.call("read_text_file", json!({"path": format!("{f}/hello.txt")})));
+    assert!(
+        !err && text.contains("hello from the bound directory"),
+        "{text}"
+    );
+    let (text, err) = text_of(&s.call(
+        "read_text_file",
+        json!({"path": secret.display().to_string()}),
+    ));
+    assert!(
+        err && !text.contains("secret\n") && !text.contains("the host's"),
+        "{text}"
+    );
+    assert!(
+        !text.starts_with("agentjail:"),
+        "the server was asked: {text}"
+    );
+    assert_eq!(s.finish(), 0);
+    // The network: a listener on the host's loopback is out of reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut s = env.wrap("loose", "hostile", &[PY, &hostile(), "probe"]);
+    s.initialize();
+    s.tool_names();
+    let (text, err) = text_of(&s.call("connect", json!({"host": "127.0.0.1", "port": port})));
+    assert!(err && text.contains("connect failed"), "{text}");
+    let (text, err) = text_of(&s.call("read", json!({"path": secret.display().to_string()})));
+    assert!(err && text.contains("read failed"), "{text}");
+    assert_eq!(s.finish(), 0);
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    assert_eq!(env.server_calls().len(), 2, "both calls reached the server");
+}
+
+#[test]
+fn sqlite_server_read_query_allowed_write_query_hidden() {
+    if !sandbox_ok() {
+        return;
+    }
+    let venv = servers_venv();
+    let exe = venv.join("bin/mcp-server-sqlite");
+    if !exe.is_file() {
+        common::skip(&format!(
+            "mcp-server-sqlite not installed at {} (run .ci/setup.d/mcp-wrap.sh)",
+            exe.display()
+        ));
+        return;
+    }
+    let o = Command::new(venv.join("bin/python"))
+        .args(["-c", "import sys; print(sys.base_prefix)"])
+        .output()
+        .unwrap();
+    // The python the venv is made from, unless the sandbox sees it anyway.
+    let base = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let base_bind = if base == "/usr" {
+        String::new()
+    } else {
+        format!(", {{ source = \"{base}\", mode = \"ro\" }}")
+    };
+    let env = Env::new("sqlite");
+    let db = env.dir.join("data/test.db").display().to_string();
+    env.role(
+        "sql",
+        &format!(
+            "{{ source = \"{}\", mode = \"ro\" }}{base_bind}",
+            venv.display()
+        ),
+        "[mcp.tools.read_query]\nrisk = \"read\"\nparams.query = { type = \"string\", pattern = '(?i)\\s*select\\b[^;]*' }\n\
+         [mcp.tools.list_tables]\nrisk = \"read\"\n",
+    );
+    let mut s = env.wrap(
+        "sql",
+        "sqlite",
+        &[&exe.display().to_string(), "--db-path", &db],
+    );
+    s.initialize();
+    let mut names = s.tool_names();
+    names.sort();
+    assert_eq!(names, ["list_tables", "read_query"]);
+    let (text, err) = text_of(&s.call("read_query", json!({"query": "SELECT 41 + 1 AS answer"})));
+    assert!(!err && text.contains("42"), "{text}");
+    let (text, err) = text_of(&s.call("write_query", json!({"query": "CREATE TABLE t (x)"})));
+    assert!(err && text.contains("not named in role `sql`"), "{text}");
+    let (text, err) = text_of(&s.call("read_query", json!({"query": "DELETE FROM t; SELECT 1"})));
+    assert!(err && text.starts_with("agentjail: "), "{text}");
+    assert_eq!(s.finish(), 0);
+}

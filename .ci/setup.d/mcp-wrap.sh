@@ -6,6 +6,8 @@ AGENTJAIL_TEST_SERVERS_VENV="${AGENTJAIL_TEST_SERVERS_VENV:-$(dirname "$AGENTJAI
 export AGENTJAIL_TEST_SERVERS_VENV
 [ -x "$AGENTJAIL_TEST_NPM/node_modules/.bin/mcp-server-filesystem" ] ||
     npm install -s --prefix "$AGENTJAIL_TEST_NPM" @modelcontextprotocol/server-filesystem@2026.8.31
-[ -x "$AGENTJAIL_TEST_SERVERS_VENV/bin/python" ] || python3 -m venv "$AGENTJAIL_TEST_SERVERS_VENV"
+# The system python (under /usr, which every sandbox sees); a python under
+# /root (pyenv) could not be bound for the sandbox's unprivileged user.
+[ -x "$AGENTJAIL_TEST_SERVERS_VENV/bin/python" ] || /usr/bin/python3 -m venv "$AGENTJAIL_TEST_SERVERS_VENV"
 [ -x "$AGENTJAIL_TEST_SERVERS_VENV/bin/mcp-server-sqlite" ] ||
     "$AGENTJAIL_TEST_SERVERS_VENV/bin/pip" install -q mcp==1.30.0 mcp-server-sqlite==2025.4.25
