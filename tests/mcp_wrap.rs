@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `agentjail mcp wrap`: the firewall in front of real MCP servers, driven
 //! by a raw JSON-RPC client (one message a line, as the stdio transport).
 //!

@@ -16,6 +16,7 @@ pub const PAGES: &[&str] = &[
     "approvals",
     "budget",
     "serve",
+    "mcp",
 ];
 
 /// Page titles, static because clap names are.
@@ -30,6 +31,7 @@ const TITLES: &[&str] = &[
     "agentjail-approvals",
     "agentjail-budget",
     "agentjail-serve",
+    "agentjail-mcp",
 ];
 
 /// Renders agentjail(1), or agentjail-COMMAND(1) when `page` names a command.

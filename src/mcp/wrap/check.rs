@@ -131,7 +131,6 @@ pub fn check_call(
         params: args,
         extra_args: Vec::new(),
         json_params,
-        ..Default::default()
     };
     let mut req = CallRequest::new(call);
     req.session = session.map(str::to_string);
