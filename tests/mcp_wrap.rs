@@ -695,3 +695,64 @@ fn sqlite_server_read_query_allowed_write_query_hidden() {
     assert!(err && text.starts_with("agentjail: "), "{text}");
     assert_eq!(s.finish(), 0);
 }
+
+#[test]
+fn refused_sessions_exit_with_one_line() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("sessions");
+    let state = env.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    env.role(
+        "shows_state",
+        &format!("{{ source = \"{}\", mode = \"ro\" }}", state.display()),
+        GREET,
+    );
+    env.role("h", "", GREET);
+    let hostile = hostile();
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["mcp", "wrap", "--role", "shows_state", "--", PY, &hostile],
+            77,
+            "agentjail: denied: ",
+        ),
+        (
+            &["mcp", "wrap", "--role", "nosuch", "--", PY, &hostile],
+            77,
+            "agentjail: unknown role `nosuch`",
+        ),
+        (
+            &[
+                "mcp", "wrap", "--role", "h", "--name", "../x", "--", PY, &hostile,
+            ],
+            64,
+            "agentjail: server name",
+        ),
+        (
+            &["mcp", "wrap", "--role", "h", "--", "/nonexistent/server"],
+            127,
+            "agentjail: ",
+        ),
+    ];
+    for (args, code, first) in cases {
+        let o = env
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.starts_with(first) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = env.agentjail(&["mcp", "wrap", "--role", "h"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(env
+        .records()
+        .iter()
+        .any(|r| r["role"] == "shows_state" && r["decision"] == "deny"));
+}

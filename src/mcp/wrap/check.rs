@@ -180,6 +180,50 @@ pub fn check_call(
     }
 }
 
+/// Whether the server's sandbox would show what no sandbox may show (the
+/// state directory, the audit log, the profiles in use): the same guard as
+/// every `run` call's, applied once to the session. Returns the denial.
+pub fn session_guard(
+    ctx: &Context,
+    set: &ProfileSet,
+    role: &str,
+    name: &str,
+    argv: &[String],
+) -> Result<Option<String>, run::CallError> {
+    let mut set = set.clone();
+    let tool = ToolSpec {
+        description: String::new(),
+        risk: Some(RiskClass::Read),
+        command: argv.to_vec(),
+        params: BTreeMap::new(),
+        extra_args: None,
+        max_value_size: None,
+        max_call_size: None,
+    };
+    set.catalog.tools.insert(name.to_string(), tool);
+    let call = ToolCall {
+        role: role.to_string(),
+        tool: name.to_string(),
+        params: BTreeMap::new(),
+        extra_args: Vec::new(),
+        json_params: BTreeSet::new(),
+    };
+    let req = CallRequest::new(call);
+    let mut d = Decision {
+        outcome: Outcome::Allow,
+        reasons: Vec::new(),
+        risk: Some(RiskClass::Read),
+        params: BTreeMap::new(),
+        argv: argv.to_vec(),
+        findings: Vec::new(),
+        parameter_error: None,
+    };
+    run::gate::Gate::new(ctx, &set, &req)?.look(&mut d)?;
+    let guard_denied =
+        d.outcome == Outcome::Deny && d.reasons.first().is_some_and(|r| r.rule != "budget");
+    Ok(guard_denied.then(|| d.headline().to_string()))
+}
+
 fn approval_id(rec: &crate::audit::AuditRecord) -> Option<String> {
     rec.details
         .get("approval")?

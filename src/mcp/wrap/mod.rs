@@ -45,6 +45,8 @@ pub enum WrapError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("denied: {0}")]
+    Denied(String),
     #[error("unknown role `{0}`")]
     UnknownRole(String),
     #[error("role `{role}`: [mcp] max_message_size: {message}")]
@@ -67,7 +69,7 @@ impl WrapError {
             }
             WrapError::Resolve(_) => exit::NOT_FOUND,
             WrapError::Usage(_) => exit::USAGE,
-            WrapError::UnknownRole(_) => exit::DENIED,
+            WrapError::UnknownRole(_) | WrapError::Denied(_) => exit::DENIED,
             WrapError::Setting { .. } => exit::CONFIG,
             WrapError::Pins(pins::ApproveError::NotPending(_) | pins::ApproveError::NoPins(_)) => {
                 exit::BAD_PARAMETERS
@@ -128,7 +130,9 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
             role: role.name.clone(),
             message: format!("{:?} is not a size", role.mcp.max_message_size),
         })?;
-    // 2. The session's record: no record, no server.
+    // 2. The session's record: no record, no server. A sandbox that would
+    //    show the state directory or the log is refused (77).
+    let denied = check::session_guard(ctx, &set, &role.name, &name, &opts.command)?;
     let log = ctx.audit_log()?;
     let mut session = AuditRecord::new("decision", &role.name);
     session.tool = Some(name.clone());
@@ -140,6 +144,12 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
     session
         .detail("dry_run", false)
         .detail("mcp", json!({"server": name, "event": "session_start"}));
+    if let Some(why) = denied {
+        session.decision = Some("deny".into());
+        session.reasons = vec![why.clone()];
+        log.append(&session)?;
+        return Err(WrapError::Denied(why));
+    }
     log.append(&session)?;
     // 3. The server, in its sandbox, before any thread exists.
     let server = launch::start(ctx, &role, &opts.command, &log, &session)?;
