@@ -25,7 +25,7 @@ fn median_call_us(mut cmd: Command) -> f64 {
     let mut stdin = child.stdin.take().unwrap_or_else(|| unreachable!());
     let mut out = BufReader::new(child.stdout.take().unwrap_or_else(|| unreachable!()));
     let mut id = 0u64;
-    let mut request = |method: &str, params: Value| -> Value {
+    let mut request = move |method: &str, params: Value| -> Value {
         id += 1;
         let m = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         writeln!(stdin, "{m}").unwrap_or_else(|e| panic!("write: {e}"));
