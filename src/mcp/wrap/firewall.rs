@@ -704,3 +704,8 @@ impl Firewall {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+#[path = "firewall_tests.rs"]
+mod tests;

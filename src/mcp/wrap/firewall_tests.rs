@@ -1,0 +1,135 @@
+//! Unit tests of the firewall's message handling (no server, no sandbox).
+
+use super::*;
+use serde_json::json;
+
+fn firewall(mcp: &str) -> (Firewall, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = crate::profile::load(None).unwrap();
+    let mut role: Role = toml::from_str(&format!("allowed_tools = []\n{mcp}")).unwrap();
+    role.name = "t".into();
+    let mut set = set;
+    set.roles.insert("t".into(), role.clone());
+    let ctx = Context {
+        audit_log: Some(dir.path().join("audit.jsonl")),
+        state_dir: Some(dir.path().join("state")),
+        ..Default::default()
+    };
+    let log = AuditLog::new(&dir.path().join("audit.jsonl"))
+        .with_append_only_flag(crate::audit::AppendOnly::Never);
+    (Firewall::new(ctx, set, role, "srv".into(), log), dir)
+}
+
+fn line(v: Value) -> Vec<u8> {
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn requests_it_does_not_understand_are_answered_not_forwarded() {
+    let (fw, _d) = firewall("[mcp]\nresources = \"deny\"\n");
+    for method in [
+        "server/discover",
+        "tasks/get",
+        "resources/read",
+        "x/unknown",
+    ] {
+        let out = fw.from_client(&line(json!({"jsonrpc": "2.0", "id": 1, "method": method})));
+        assert_eq!(out.len(), 1);
+        let Out::Client(m) = &out[0] else {
+            panic!("{method} forwarded")
+        };
+        assert_eq!(m["error"]["code"], -32601, "{method}");
+    }
+    // A notification it does not know is dropped.
+    assert!(fw
+        .from_client(&line(
+            json!({"jsonrpc": "2.0", "method": "notifications/x"})
+        ))
+        .is_empty());
+}
+
+#[test]
+fn initialize_never_echoes_an_unsupported_version() {
+    let (fw, _d) = firewall("[mcp]\nprompts = \"deny\"\n");
+    let out = fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2030-01-01", "capabilities": {}, "_meta": {"k": 1}}}),
+    ));
+    let Out::Server(m) = &out[0] else { panic!() };
+    assert_eq!(m["params"]["protocolVersion"], "2025-11-25");
+    assert_eq!(m["params"]["_meta"]["k"], 1, "unknown fields pass");
+    let out = fw.from_server(&line(json!({"jsonrpc": "2.0", "id": 1, "result": {
+        "protocolVersion": "2030-01-01", "capabilities": {}}})));
+    let Out::Client(m) = &out[0] else { panic!() };
+    assert_eq!(m["error"]["code"], -32603);
+    // A supported one passes, minus what the role refuses.
+    fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18"}}),
+    ));
+    let out = fw.from_server(&line(json!({"jsonrpc": "2.0", "id": 2, "result": {
+        "protocolVersion": "2025-06-18", "capabilities": {"prompts": {}, "tools": {}, "tasks": {}},
+        "x-vendor": true}})));
+    let Out::Client(m) = &out[0] else { panic!() };
+    assert_eq!(m["result"]["capabilities"], json!({"tools": {}}));
+    assert_eq!(m["result"]["x-vendor"], true);
+}
+
+#[test]
+fn server_requests_and_stray_responses() {
+    let (fw, _d) = firewall("");
+    // Sampling is refused by default, back to the server.
+    let out = fw.from_server(&line(
+        json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage", "params": {}}),
+    ));
+    let Out::Server(m) = &out[0] else { panic!() };
+    assert_eq!(m["error"]["code"], -32601);
+    // roots/list passes, and only its answer goes back.
+    let out = fw.from_server(&line(
+        json!({"jsonrpc": "2.0", "id": 6, "method": "roots/list"}),
+    ));
+    assert!(matches!(&out[0], Out::Client(_)));
+    assert!(matches!(
+        &fw.from_client(&line(
+            json!({"jsonrpc": "2.0", "id": 6, "result": {"roots": []}})
+        ))[0],
+        Out::Server(_)
+    ));
+    assert!(fw
+        .from_client(&line(
+            json!({"jsonrpc": "2.0", "id": 6, "result": {"roots": []}})
+        ))
+        .is_empty());
+    // A response to nothing the client asked is dropped.
+    assert!(fw
+        .from_server(&line(json!({"jsonrpc": "2.0", "id": 77, "result": {}})))
+        .is_empty());
+    assert!(fw.from_server(b"{garbage").is_empty());
+}
+
+#[test]
+fn duplicate_ids_in_flight_and_batches() {
+    let (fw, _d) = firewall("");
+    let ping = line(json!({"jsonrpc": "2.0", "id": "a", "method": "ping"}));
+    assert!(matches!(&fw.from_client(&ping)[0], Out::Server(_)));
+    let Out::Client(m) = &fw.from_client(&ping)[0] else {
+        panic!()
+    };
+    assert_eq!(m["error"]["code"], -32600);
+    let out = fw.from_client(&line(json!([
+        {"jsonrpc": "2.0", "id": "b", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "c", "method": "server/discover"},
+        {"jsonrpc": "2.0", "id": "d", "method": "tools/call", "params": {"name": "t"}}
+    ])));
+    assert_eq!(out.len(), 3);
+    assert!(matches!(&out[0], Out::Server(_)));
+    assert!(matches!(&out[1], Out::Client(_)));
+    let Out::Client(m) = &out[2] else {
+        panic!("an unlisted tool was forwarded")
+    };
+    assert_eq!(m["result"]["isError"], true);
+    let Out::Client(m) = &fw.from_client(b"[]")[0] else {
+        panic!()
+    };
+    assert_eq!(m["error"]["code"], -32600);
+}
