@@ -9,15 +9,14 @@
 //! are answered with -32601 and never forwarded. Server to client: the
 //! answers to forwarded requests are matched by id; `tools/list` answers
 //! are filtered (pins, policy), `tools/call` answers are audited and go
-//! through the output guards; server requests (sampling, elicitation) pass
+//! through the output guards (both in `answers.rs`); server requests (sampling, elicitation) pass
 //! only by role setting. Batches are split and checked message by message.
 
 use super::check;
 use super::jsonrpc::{self, Kind};
-use super::pins::{self, Verdict};
-use crate::audit::{sha256_hex, AuditLog, AuditRecord};
+use crate::audit::{AuditLog, AuditRecord};
 use crate::policy::output::OutputGuard;
-use crate::profile::mcp::{Passthrough, UnknownTools};
+use crate::profile::mcp::Passthrough;
 use crate::profile::{ProfileSet, Role};
 use crate::run::Context;
 use serde_json::{json, Map, Value};
@@ -43,10 +42,10 @@ pub enum Out {
 
 /// What the firewall knows of one listed tool.
 #[derive(Debug, Clone)]
-struct ToolInfo {
-    definition: Value,
+pub(super) struct ToolInfo {
+    pub(super) definition: Value,
     /// Why a call is refused without a decision (not named, pin broken).
-    hidden: Option<String>,
+    pub(super) hidden: Option<String>,
 }
 
 enum Pending {
@@ -62,10 +61,10 @@ enum Pending {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     pending: HashMap<String, Pending>,
     from_server: HashSet<String>,
-    tools: BTreeMap<String, ToolInfo>,
+    pub(super) tools: BTreeMap<String, ToolInfo>,
 }
 
 /// One session's firewall.
@@ -102,11 +101,11 @@ impl Firewall {
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn append(&self, rec: &AuditRecord) -> bool {
+    pub(super) fn append(&self, rec: &AuditRecord) -> bool {
         let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         match log.append(rec) {
             Ok(_) => true,
@@ -117,7 +116,7 @@ impl Firewall {
         }
     }
 
-    fn record(&self, event: &'static str, tool: &str) -> AuditRecord {
+    pub(super) fn record(&self, event: &'static str, tool: &str) -> AuditRecord {
         let mut r = AuditRecord::new(event, &self.role.name);
         r.tool = Some(format!("{}/{tool}", self.name));
         r.session_id = self.session.clone();
@@ -524,159 +523,6 @@ impl Firewall {
             caps.remove("tasks");
         }
         msg
-    }
-
-    fn tools_listed(&self, mut msg: Value) -> Value {
-        let Some(list) = msg
-            .pointer_mut("/result/tools")
-            .and_then(Value::as_array_mut)
-        else {
-            return msg;
-        };
-        let defs: Vec<(String, Value, String)> = list
-            .iter()
-            .filter_map(|t| {
-                let name = t.get("name")?.as_str()?.to_string();
-                let (def, hash) = pins::definition(t);
-                Some((name, def, hash))
-            })
-            .collect();
-        let state = self.ctx.state();
-        let verdicts = state.map_err(|e| e.to_string()).and_then(|s| {
-            pins::review(&s, &self.role.name, &self.name, &self.role.mcp.pins, &defs)
-                .map_err(|e| e.to_string())
-        });
-        let mut shown = Vec::new();
-        let mut hidden = Vec::new();
-        let mut refused = Vec::new();
-        let mut infos = Vec::new();
-        for (name, _, hash) in &defs {
-            let verdict = match &verdicts {
-                Ok(v) => v.get(name).cloned(),
-                Err(_) => None,
-            };
-            let why = match (&verdicts, &verdict) {
-                (Err(e), _) => Some(format!("the tool pins cannot be read or written: {e}")),
-                (_, Some(v)) if v.refused() => v.reason(name),
-                _ if self.role.mcp.tools.contains_key(name) => None,
-                _ if self.role.mcp.unknown_tools == UnknownTools::Approve => None,
-                _ => Some(format!(
-                    "tool `{name}` is not named in role `{}`'s [mcp.tools] (unknown tools are hidden)",
-                    self.role.name
-                )),
-            };
-            match (&why, &verdict) {
-                (Some(w), Some(v)) if v.refused() => {
-                    refused.push(json!({"tool": name, "why": w, "sha256": hash}))
-                }
-                (Some(w), _) => hidden.push(json!({"tool": name, "why": w})),
-                (None, _) => shown.push(json!(name)),
-            }
-            infos.push((name.clone(), why));
-        }
-        {
-            let mut st = self.state();
-            for ((name, why), t) in infos.iter().zip(list.iter()) {
-                st.tools.insert(
-                    name.clone(),
-                    ToolInfo {
-                        definition: t.clone(),
-                        hidden: why.clone(),
-                    },
-                );
-            }
-        }
-        list.retain(|t| {
-            let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
-            infos.iter().any(|(n, why)| n == name && why.is_none())
-        });
-        let mut r = self.record("decision", "tools/list");
-        r.decision = Some("allow".into());
-        r.reasons = refused
-            .iter()
-            .filter_map(|x| x["why"].as_str().map(|w| format!("pin: {w}")))
-            .collect();
-        if !refused.is_empty() {
-            // A changed or added definition calls for a human: it alerts.
-            r.detail("severity", "critical");
-        }
-        r.detail("dry_run", false).detail(
-            "mcp",
-            json!({"server": self.name, "method": "tools/list", "shown": shown, "hidden": hidden, "refused": refused,
-                   "pinned": matches!(&verdicts, Ok(v) if v.values().any(|x| *x == Verdict::Recorded))}),
-        );
-        self.append(&r);
-        msg
-    }
-
-    fn call_result(&self, mut msg: Value, rec: &AuditRecord, started: Instant) -> Value {
-        let id = msg.get("id").cloned().unwrap_or(Value::Null);
-        let raw = msg
-            .get("result")
-            .or_else(|| msg.get("error"))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let mut out = rec.follow_up("tool_result");
-        let is_error = msg.get("error").is_some()
-            || msg.pointer("/result/isError").and_then(Value::as_bool) == Some(true);
-        out.result = Some(if is_error { "error" } else { "success" }.into());
-        out.detail("result_bytes", raw.len())
-            .detail("result_sha256", sha256_hex(raw.as_bytes()))
-            .detail("duration_ms", started.elapsed().as_millis() as u64);
-        let mut findings = Vec::new();
-        let mut withheld: Option<String> = None;
-        if let Some(result) = msg.get_mut("result").and_then(Value::as_object_mut) {
-            if let Some(items) = result.get_mut("content").and_then(Value::as_array_mut) {
-                for (i, item) in items.iter_mut().enumerate() {
-                    let Some(text) = item.get("text").and_then(Value::as_str) else {
-                        continue;
-                    };
-                    let g = self.guard.guard(&format!("content[{i}]"), text, &[]);
-                    if g.noteworthy() {
-                        findings.push(json!({"part": format!("content[{i}]"), "guard": &g}));
-                    }
-                    if let Some(why) = g.refused {
-                        withheld = Some(why);
-                        break;
-                    }
-                    item["text"] = json!(g.text);
-                }
-            }
-            if withheld.is_none() {
-                if let Some(sc) = result.get("structuredContent") {
-                    let text = sc.to_string();
-                    let g = self.guard.guard("structuredContent", &text, &[]);
-                    if g.noteworthy() {
-                        findings.push(json!({"part": "structuredContent", "guard": &g}));
-                    }
-                    if let Some(why) = g.refused {
-                        withheld = Some(why);
-                    } else if g.text != text {
-                        match serde_json::from_str::<Value>(&g.text) {
-                            Ok(v) => {
-                                result.insert("structuredContent".into(), v);
-                            }
-                            Err(_) => {
-                                result.remove("structuredContent");
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if !findings.is_empty() {
-            out.detail("output_guard", &findings);
-        }
-        if let Some(why) = &withheld {
-            out.detail("severity", "critical").detail("withheld", why);
-        }
-        if !self.append(&out) {
-            return jsonrpc::refused_result(&id, "the result could not be audited: withheld");
-        }
-        match withheld {
-            Some(why) => jsonrpc::refused_result(&id, &why),
-            None => msg,
-        }
     }
 
     /// Answers for every request still in flight when the server is gone.

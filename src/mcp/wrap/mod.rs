@@ -14,6 +14,7 @@
 //! single-threaded; then one thread reads the server and the main thread
 //! reads the client.
 
+mod answers;
 pub mod check;
 pub mod firewall;
 pub mod jsonrpc;
