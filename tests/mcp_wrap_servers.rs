@@ -16,22 +16,10 @@ use std::process::Command;
 
 #[test]
 fn filesystem_server_read_allowed_write_hidden_path_rule_enforced() {
-    if !sandbox_ok() {
-        return;
-    }
-    let Some(js) = filesystem_server() else {
+    let Some((env, js, f)) = fs_test("fs") else {
         return;
     };
-    let env = Env::new("fs");
-    let files = files_dir(&env);
-    let f = files.display().to_string();
-    env.role(
-        "fs",
-        &format!("{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{f}\", mode = \"ro\" }}", npm_prefix().display()),
-        &format!(
-            "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = {{ type = \"path\", pattern = \"^{f}/[^/]+$\" }}\n[mcp.tools.list_allowed_directories]\nrisk = \"read\"\n"
-        ),
-    );
+    env.role("fs", &fs_binds(&f), &fs_read_rules(&f));
     let mut s = env.wrap(
         "fs",
         "filesystem",
@@ -72,22 +60,16 @@ fn filesystem_server_read_allowed_write_hidden_path_rule_enforced() {
 
 #[test]
 fn loosened_policy_the_sandbox_still_stops_host_files_and_network() {
-    if !sandbox_ok() {
-        return;
-    }
-    let Some(js) = filesystem_server() else {
+    let Some((env, js, f)) = fs_test("loose") else {
         return;
     };
-    let env = Env::new("loose");
-    let files = files_dir(&env);
-    let f = files.display().to_string();
     // A host file outside every bind, readable by anyone on the host.
     let secret = env.dir.join("host-secret.txt");
     std::fs::write(&secret, "the host's secret\n").unwrap();
     chmod(&secret, 0o644);
     env.role(
         "loose",
-        &format!("{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{f}\", mode = \"ro\" }}", npm_prefix().display()),
+        &fs_binds(&f),
         "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = { type = \"string\" }\n\
          [mcp.tools.read]\nrisk = \"read\"\nparams.path = { type = \"string\" }\n\
          [mcp.tools.connect]\nrisk = \"read\"\nparams.host = { type = \"string\" }\nparams.port = { type = \"integer\" }\n",
@@ -193,12 +175,6 @@ fn sqlite_server_read_query_allowed_write_query_hidden() {
 
 #[test]
 fn python_sdk_client_through_the_firewall() {
-    if !sandbox_ok() {
-        return;
-    }
-    let Some(js) = filesystem_server() else {
-        return;
-    };
     let python = PathBuf::from(format!("{}-mcp2/bin/python", test_venv().display()));
     if !python.is_file() {
         common::skip(&format!(
@@ -207,16 +183,10 @@ fn python_sdk_client_through_the_firewall() {
         ));
         return;
     }
-    let env = Env::new("sdk");
-    let files = files_dir(&env);
-    let f = files.display().to_string();
-    env.role(
-        "fs",
-        &format!("{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{f}\", mode = \"ro\" }}", npm_prefix().display()),
-        &format!(
-            "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = {{ type = \"path\", pattern = \"^{f}/[^/]+$\" }}\n[mcp.tools.list_allowed_directories]\nrisk = \"read\"\n"
-        ),
-    );
+    let Some((env, js, f)) = fs_test("sdk") else {
+        return;
+    };
+    env.role("fs", &fs_binds(&f), &fs_read_rules(&f));
     let spec = json!({
         "command": BIN,
         "args": ["mcp", "wrap", "--role", "fs", "--name", "filesystem", "--", "/usr/bin/node", js, f],

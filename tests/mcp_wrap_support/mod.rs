@@ -293,3 +293,30 @@ pub fn files_dir(env: &Env) -> PathBuf {
     chmod(&d.join("hello.txt"), 0o644);
     d
 }
+
+/// The start of a filesystem-server test: the test's env, the server's
+/// entry point and the bound directory of files; None when skipped.
+pub fn fs_test(name: &str) -> Option<(Env, PathBuf, String)> {
+    if !sandbox_ok() {
+        return None;
+    }
+    let js = filesystem_server()?;
+    let env = Env::new(name);
+    let files = files_dir(&env).display().to_string();
+    Some((env, js, files))
+}
+
+/// The binds the filesystem server needs: its npm prefix and the files.
+pub fn fs_binds(files: &str) -> String {
+    format!(
+        "{{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{files}\", mode = \"ro\" }}",
+        npm_prefix().display()
+    )
+}
+
+/// Reads of single files in `files`, and list_allowed_directories.
+pub fn fs_read_rules(files: &str) -> String {
+    format!(
+        "[mcp.tools.read_text_file]\nrisk = \"read\"\nparams.path = {{ type = \"path\", pattern = \"^{files}/[^/]+$\" }}\n[mcp.tools.list_allowed_directories]\nrisk = \"read\"\n"
+    )
+}
