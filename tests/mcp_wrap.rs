@@ -300,3 +300,37 @@ fn refused_sessions_exit_with_one_line() {
         .iter()
         .any(|r| r["role"] == "shows_state" && r["decision"] == "deny"));
 }
+
+#[test]
+fn the_roles_budget_counts_calls_per_session() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("budget");
+    env.role("h", "", &format!("[limits]\nmax_api_calls = 2\n{GREET}"));
+    for session in ["s1", "s2"] {
+        let mut s = env.wrap_with(
+            "h",
+            "hostile",
+            &["--session", session],
+            &[PY, &hostile(), "probe"],
+        );
+        s.initialize();
+        s.tool_names();
+        for _ in 0..2 {
+            let (text, err) = text_of(&s.call("greet", json!({"name": "b"})));
+            assert!(!err, "{session}: {text}");
+        }
+        let (text, err) = text_of(&s.call("greet", json!({"name": "b"})));
+        assert!(err && text.contains("budget"), "{session}: {text}");
+        assert_eq!(s.finish(), 0);
+    }
+    assert_eq!(env.server_calls().len(), 4);
+    let sessions: Vec<Value> = env
+        .records()
+        .into_iter()
+        .filter(|r| r["event_type"] == "decision" && r["decision"] == "deny")
+        .map(|r| r["session_id"].clone())
+        .collect();
+    assert_eq!(sessions, [json!("s1"), json!("s2")]);
+}

@@ -81,8 +81,15 @@ impl Env {
     }
 
     pub fn wrap(&self, role: &str, name: &str, server: &[&str]) -> Session {
+        self.wrap_with(role, name, &[], server)
+    }
+
+    /// [`Env::wrap`] with more options of `mcp wrap` (`--session ID`).
+    pub fn wrap_with(&self, role: &str, name: &str, options: &[&str], server: &[&str]) -> Session {
         let mut c = self.command();
-        c.args(["mcp", "wrap", "--role", role, "--name", name, "--"])
+        c.args(["mcp", "wrap", "--role", role, "--name", name])
+            .args(options)
+            .arg("--")
             .args(server)
             .env("HOSTILE_LOG", self.dir.join("data/calls.jsonl"))
             .stdin(Stdio::piped())

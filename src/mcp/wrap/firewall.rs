@@ -174,9 +174,13 @@ impl Firewall {
                 "notifications/initialized" => std::iter::once(Out::Server(msg.clone()))
                     .chain(self.own_tools_list())
                     .collect(),
-                "notifications/cancelled"
-                | "notifications/progress"
-                | "notifications/roots/list_changed" => vec![Out::Server(msg.clone())],
+                "notifications/cancelled" => {
+                    self.cancelled(&msg, "the client");
+                    vec![Out::Server(msg.clone())]
+                }
+                "notifications/progress" | "notifications/roots/list_changed" => {
+                    vec![Out::Server(msg.clone())]
+                }
                 other => {
                     tracing::warn!("mcp wrap: client notification {other:?} not forwarded");
                     vec![]
@@ -416,9 +420,12 @@ impl Firewall {
             }
             Kind::Notification { method } => {
                 let ok = match method {
+                    "notifications/cancelled" => {
+                        self.cancelled(&msg, "the server");
+                        true
+                    }
                     "notifications/message"
                     | "notifications/progress"
-                    | "notifications/cancelled"
                     | "notifications/tools/list_changed" => true,
                     "notifications/resources/updated" | "notifications/resources/list_changed" => {
                         pass(mcp.resources)
@@ -523,6 +530,20 @@ impl Firewall {
             caps.remove("tasks");
         }
         msg
+    }
+
+    /// A request the client (or the server) cancelled is no longer in
+    /// flight: a late answer is dropped, and a cancelled call is audited.
+    fn cancelled(&self, msg: &Value, by: &str) {
+        let Some(id) = msg.pointer("/params/requestId") else {
+            return;
+        };
+        let p = self.state().pending.remove(&jsonrpc::id_key(id));
+        if let Some(Pending::ToolsCall { record, .. }) = p {
+            let mut e = record.error_after(&format!("cancelled by {by}"), 0);
+            e.detail("mcp", json!({"server": self.name, "event": "cancelled"}));
+            self.append(&e);
+        }
     }
 
     /// Answers for every request still in flight when the server is gone.

@@ -133,3 +133,19 @@ fn duplicate_ids_in_flight_and_batches() {
     };
     assert_eq!(m["error"]["code"], -32600);
 }
+
+#[test]
+fn a_cancelled_request_is_no_longer_in_flight() {
+    let (fw, _d) = firewall("");
+    let ping = line(json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}));
+    assert!(matches!(&fw.from_client(&ping)[0], Out::Server(_)));
+    let cancel = line(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}),
+    );
+    assert!(matches!(&fw.from_client(&cancel)[0], Out::Server(_)));
+    // The id may be used again, and a late answer is dropped.
+    assert!(fw
+        .from_server(&line(json!({"jsonrpc": "2.0", "id": 9, "result": {}})))
+        .is_empty());
+    assert!(matches!(&fw.from_client(&ping)[0], Out::Server(_)));
+}
