@@ -334,3 +334,50 @@ fn the_roles_budget_counts_calls_per_session() {
         .collect();
     assert_eq!(sessions, [json!("s1"), json!("s2")]);
 }
+
+#[test]
+fn egress_goes_only_through_the_roles_proxy_and_is_audited() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("egress");
+    let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    let (port, other_port) = (
+        allowed.local_addr().unwrap().port(),
+        other.local_addr().unwrap().port(),
+    );
+    let rules = "[mcp.tools.proxied]\nrisk = \"read\"\nparams.host = { type = \"string\" }\nparams.port = { type = \"integer\" }\n\
+                 [mcp.tools.connect]\nrisk = \"read\"\nparams.host = { type = \"string\" }\nparams.port = { type = \"integer\" }\n";
+    env.role_with("h", "", rules, &format!("egress = [\"127.0.0.1:{port}\"]"));
+    let accepted = std::thread::spawn(move || allowed.accept().is_ok());
+    let mut s = env.wrap("h", "hostile", &[PY, &hostile(), "probe"]);
+    s.initialize();
+    s.tool_names();
+    let (text, err) = text_of(&s.call("proxied", json!({"host": "127.0.0.1", "port": port})));
+    assert!(!err && text.contains(" 200"), "{text}");
+    let (text, _) = text_of(&s.call("proxied", json!({"host": "127.0.0.1", "port": other_port})));
+    assert!(text.contains(" 403"), "{text}");
+    // Straight past the proxy: nothing but the sandbox's own loopback.
+    let (text, err) = text_of(&s.call("connect", json!({"host": "127.0.0.1", "port": other_port})));
+    assert!(err && text.contains("connect failed"), "{text}");
+    assert_eq!(s.finish(), 0);
+    assert!(accepted.join().unwrap());
+    assert_eq!(
+        other.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    let recs = env.records();
+    let session = recs
+        .iter()
+        .find(|r| r["mcp"]["event"] == "session_start")
+        .unwrap()["id"]
+        .clone();
+    let network: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["event_type"] == "network")
+        .collect();
+    assert!(network.len() >= 2, "{network:?}");
+    assert!(network.iter().all(|r| r["decision_id"] == session));
+}

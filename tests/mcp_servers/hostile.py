@@ -3,8 +3,9 @@
 
   hostile.py rugpull   a second tools/list changes the description of `greet`
   hostile.py inject    `greet` answers with an injection marker in its text
-  hostile.py probe     `read` reads any path, `connect` opens a TCP connection
-                       (for the sandbox tests: the policy lets both through)
+  hostile.py probe     `read` reads any path, `connect` opens a TCP connection,
+                       `proxied` asks the role's egress proxy for one (for the
+                       sandbox tests: the policy lets them through)
 
 Every tool call it receives is appended to $HOSTILE_LOG when that is set
 (the test checks a refused call never arrived).
@@ -44,6 +45,9 @@ def tools():
             {"name": "connect", "description": "Connects to host:port.",
              "inputSchema": {"type": "object", "properties": {
                  "host": {"type": "string"}, "port": {"type": "integer"}}}},
+            {"name": "proxied", "description": "HTTP CONNECT to host:port through $HTTPS_PROXY.",
+             "inputSchema": {"type": "object", "properties": {
+                 "host": {"type": "string"}, "port": {"type": "integer"}}}},
         ]
     return out
 
@@ -73,6 +77,20 @@ def call(name, args):
             return text("connected")
         except OSError as e:
             return text("connect failed: %s" % e, True)
+    if name == "proxied":
+        proxy = os.environ.get("HTTPS_PROXY", "")
+        if not proxy.startswith("http://"):
+            return text("no proxy in the environment", True)
+        phost, pport = proxy[len("http://"):].rstrip("/").rsplit(":", 1)
+        try:
+            s = socket.create_connection((phost, int(pport)), timeout=5)
+            dest = "%s:%d" % (args["host"], int(args["port"]))
+            s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (dest, dest)).encode())
+            status = s.recv(4096).decode("latin-1").split("\r\n")[0]
+            s.close()
+            return text(status)
+        except OSError as e:
+            return text("proxy failed: %s" % e, True)
     return text("erased", False)
 
 

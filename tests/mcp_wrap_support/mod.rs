@@ -61,8 +61,13 @@ impl Env {
     /// Writes role `name`: `body` is the [mcp] part and anything else; the
     /// sandbox binds the test servers and `binds` (TOML inline tables).
     pub fn role(&self, name: &str, binds: &str, body: &str) {
+        self.role_with(name, binds, body, "");
+    }
+
+    /// [`Env::role`] with more `[sandbox]` lines.
+    pub fn role_with(&self, name: &str, binds: &str, body: &str, sandbox: &str) {
         let text = format!(
-            "allowed_tools = []\n{body}\n[sandbox]\nnetwork = \"none\"\npass_env = [\"HOSTILE_LOG\"]\nbinds = [ {{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{}\", mode = \"rw\" }}, {binds} ]\n",
+            "allowed_tools = []\n{body}\n[sandbox]\n{sandbox}\nnetwork = \"none\"\npass_env = [\"HOSTILE_LOG\"]\nbinds = [ {{ source = \"{}\", mode = \"ro\" }}, {{ source = \"{}\", mode = \"rw\" }}, {binds} ]\n",
             repo().join("tests/mcp_servers").display(),
             self.dir.join("data").display()
         );
