@@ -219,7 +219,10 @@ fn unknown_tools_approve_shows_them_behind_approval() {
     );
     let mut s = env.wrap("h", "hostile", &[PY, &hostile(), "probe"]);
     s.initialize();
-    assert_eq!(s.tool_names(), ["greet", "erase", "read", "connect"]);
+    assert_eq!(
+        s.tool_names(),
+        ["greet", "erase", "read", "connect", "proxied"]
+    );
     let (text, err) = text_of(&s.call("erase", json!({"path": "/x"})));
     assert!(err && text.contains("approval request"), "{text}");
     let id = text

@@ -130,6 +130,47 @@ impl Default for McpSettings {
     }
 }
 
+/// The checks beyond the TOML types: each tool's rules as the catalog's
+/// (patterns, defaults, enums, sizes), the message size, the pins.
+pub(super) fn validate(
+    file: &str,
+    mcp: &McpSettings,
+    errors: &mut Vec<super::ProfileError>,
+    warnings: &mut Vec<String>,
+) {
+    let mut catalog = super::Catalog::default();
+    for (name, t) in &mcp.tools {
+        let mut spec = t.to_tool_spec(t.risk.unwrap_or(RiskClass::Delete));
+        // The server runs the tool: a stand-in program, no argv template.
+        spec.command = vec!["mcp".into()];
+        spec.risk = t.risk;
+        catalog.tools.insert(format!("mcp.tools.{name}"), spec);
+    }
+    super::validate::validate_catalog(file, &catalog, errors, warnings);
+    let mut err = |message: String| {
+        errors.push(super::ProfileError::Invalid {
+            file: file.to_string(),
+            message,
+        })
+    };
+    if crate::units::parse_size(&mcp.max_message_size).map_or(true, |n| n < 1024) {
+        err(format!(
+            "mcp.max_message_size = {:?} must be a size of at least 1Ki",
+            mcp.max_message_size
+        ));
+    }
+    if mcp.session_timeout_seconds == 0 {
+        err("mcp.session_timeout_seconds must be at least 1".into());
+    }
+    for (tool, hash) in &mcp.pins {
+        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            err(format!(
+                "mcp.pins.{tool}: {hash:?} is not a SHA-256 in hex (64 digits)"
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -150,6 +191,25 @@ mod tests {
         let spec = t.to_tool_spec(RiskClass::Modify);
         assert_eq!(spec.risk_class(), RiskClass::Modify);
         assert!(spec.command.is_empty());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let s: McpSettings = toml::from_str(
+            "max_message_size = \"1\"\npins.t = \"xyz\"\n[tools.t]\nparams.p = { type = \"string\", pattern = \"(\" }\n",
+        )
+        .unwrap();
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        validate("r.toml", &s, &mut errors, &mut warnings);
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text[0].contains("mcp.tools.t") && text[0].contains("pattern"),
+            "{text:?}"
+        );
+        assert!(text[1].contains("max_message_size"), "{text:?}");
+        assert!(text[2].contains("mcp.pins.t"), "{text:?}");
+        assert!(warnings[0].contains("mcp.tools.t"), "{warnings:?}");
     }
 
     #[test]
