@@ -62,11 +62,13 @@ impl Firewall {
         }
         {
             let mut st = self.state();
-            for ((name, why), t) in infos.iter().zip(list.iter()) {
+            // The pinned part of each definition is what calls are checked
+            // with (annotations, input schema): the same that was reviewed.
+            for ((name, why), (_, def, _)) in infos.iter().zip(defs.iter()) {
                 st.tools.insert(
                     name.clone(),
                     ToolInfo {
-                        definition: t.clone(),
+                        definition: def.clone(),
                         hidden: why.clone(),
                     },
                 );

@@ -149,3 +149,48 @@ fn a_cancelled_request_is_no_longer_in_flight() {
         .is_empty());
     assert!(matches!(&fw.from_client(&ping)[0], Out::Server(_)));
 }
+
+fn listed(fw: &Firewall, id: i64, tools: Value) -> Vec<String> {
+    fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}),
+    ));
+    let out = fw.from_server(&line(
+        json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}}),
+    ));
+    let Out::Client(m) = &out[0] else { panic!() };
+    m["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn nameless_and_twice_listed_tools() {
+    let (fw, _d) =
+        firewall("[mcp.tools.greet]\nrisk = \"read\"\n[mcp.tools.dup]\nrisk = \"read\"\n");
+    let names = listed(
+        &fw,
+        1,
+        json!([
+            {"description": "no name", "inputSchema": {}},
+            {"name": "greet", "inputSchema": {"type": "object"}},
+            {"name": "dup", "description": "a"},
+            {"name": "dup", "description": "b"}
+        ]),
+    );
+    assert_eq!(
+        names,
+        ["greet"],
+        "a nameless entry is dropped, a name listed twice is refused"
+    );
+    let out = fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "dup", "arguments": {}}}),
+    ));
+    let Out::Client(m) = &out[0] else {
+        panic!("forwarded")
+    };
+    assert_eq!(m["result"]["isError"], true);
+}
