@@ -166,4 +166,83 @@ impl Firewall {
             None => msg,
         }
     }
+
+    /// A `resources/read` or `prompts/get` answer: every `text` string in
+    /// it passes the output guards; one the guards refuse withholds the
+    /// answer (an error). Audited when a guard did something.
+    pub(super) fn content_result(&self, mut msg: Value, method: &str) -> Value {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let mut findings = Vec::new();
+        let mut withheld = None;
+        if let Some(result) = msg.get_mut("result") {
+            self.guard_texts(result, "result", &mut findings, &mut withheld);
+        }
+        if findings.is_empty() {
+            return msg;
+        }
+        let mut r = self.record("tool_result", method);
+        r.result = Some(
+            if withheld.is_some() {
+                "error"
+            } else {
+                "success"
+            }
+            .into(),
+        );
+        r.detail("output_guard", &findings)
+            .detail("mcp", json!({"server": self.name, "method": method}));
+        if let Some(why) = &withheld {
+            r.detail("severity", "critical").detail("withheld", why);
+        }
+        if !self.append(&r) {
+            return jsonrpc::error(
+                &id,
+                jsonrpc::INTERNAL_ERROR,
+                "the answer could not be audited: withheld",
+            );
+        }
+        match withheld {
+            Some(why) => jsonrpc::error(&id, jsonrpc::INTERNAL_ERROR, &format!("agentjail: {why}")),
+            None => msg,
+        }
+    }
+
+    fn guard_texts(
+        &self,
+        v: &mut Value,
+        at: &str,
+        findings: &mut Vec<Value>,
+        withheld: &mut Option<String>,
+    ) {
+        if withheld.is_some() {
+            return;
+        }
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    let here = format!("{at}.{k}");
+                    match x {
+                        Value::String(text) if k == "text" => {
+                            let g = self.guard.guard(&here, text, &[]);
+                            if g.noteworthy() {
+                                findings.push(json!({"part": here, "guard": &g}));
+                            }
+                            if let Some(why) = g.refused {
+                                *withheld = Some(why);
+                                return;
+                            }
+                            *text = g.text;
+                        }
+                        _ => self.guard_texts(x, &here, findings, withheld),
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter_mut().enumerate() {
+                    self.guard_texts(x, &format!("{at}[{i}]"), findings, withheld);
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -57,6 +57,11 @@ enum Pending {
         record: Box<AuditRecord>,
         started: Instant,
     },
+    /// Text for the agent that is not a tool result (a resource, a prompt):
+    /// it passes the output guards too.
+    Content {
+        method: &'static str,
+    },
     Other,
 }
 
@@ -249,13 +254,21 @@ impl Firewall {
                 if !pass(mcp.resources) {
                     return deny(format!("{method}: refused by role `{}` ([mcp] resources = \"deny\")", self.role.name));
                 }
-                Pending::Other
+                if method == "resources/read" {
+                    Pending::Content { method: "resources/read" }
+                } else {
+                    Pending::Other
+                }
             }
             "prompts/list" | "prompts/get" => {
                 if !pass(mcp.prompts) {
                     return deny(format!("{method}: refused by role `{}` ([mcp] prompts = \"deny\")", self.role.name));
                 }
-                Pending::Other
+                if method == "prompts/get" {
+                    Pending::Content { method: "prompts/get" }
+                } else {
+                    Pending::Other
+                }
             }
             "completion/complete" => {
                 if !pass(mcp.prompts) && !pass(mcp.resources) {
@@ -474,6 +487,9 @@ impl Firewall {
                         vec![]
                     }
                     Some(Pending::Other) => vec![Out::Client(msg)],
+                    Some(Pending::Content { method }) => {
+                        vec![Out::Client(self.content_result(msg, method))]
+                    }
                     Some(Pending::Initialize) => vec![Out::Client(self.initialized(msg))],
                     Some(Pending::ToolsList { own }) => {
                         let msg = self.tools_listed(msg);
