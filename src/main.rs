@@ -1,6 +1,6 @@
 use agentjail::cli::commands;
 use agentjail::cli::AppError;
-use agentjail::cli::{BudgetCommand, Cli, Command, Format, McpCommand, ProfilesCommand};
+use agentjail::cli::{BudgetCommand, Cli, Command, Format, ProfilesCommand};
 use agentjail::exit;
 use agentjail::run::Context;
 use serde_json::json;
@@ -104,6 +104,64 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
+/// `agentjail mcp ...`: its errors are one line on stderr and an exit code.
+fn mcp(ctx: &Context, cmd: agentjail::cli::McpCommand) -> i32 {
+    use agentjail::cli::{McpCommand, PinsCommand};
+    use agentjail::mcp::wrap;
+    let result = match cmd {
+        McpCommand::Serve {
+            role,
+            agent,
+            session,
+        } => {
+            let opts = agentjail::mcp::serve::Options {
+                role,
+                agent,
+                session,
+            };
+            return agentjail::mcp::serve::serve(ctx, &opts).unwrap_or_else(|e| {
+                let code = e.exit_code();
+                let text = format!("{:#}", anyhow::Error::from(e));
+                eprintln!("agentjail: {}", agentjail::text::printable(&text));
+                code
+            });
+        }
+        McpCommand::Wrap {
+            role,
+            name,
+            session,
+            agent,
+            command,
+        } => wrap::wrap(
+            ctx,
+            &wrap::Options {
+                role,
+                name,
+                session,
+                agent,
+                command,
+            },
+        ),
+        McpCommand::Pins(PinsCommand::Show { role, name }) => wrap::pins_show(ctx, &role, &name)
+            .map(|v| {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                exit::OK
+            }),
+        McpCommand::Pins(PinsCommand::Approve { role, name, tools }) => {
+            wrap::pins_approve(ctx, &role, &name, &tools).map(|done| {
+                println!("approved: {}", done.join(", "));
+                exit::OK
+            })
+        }
+    };
+    result.unwrap_or_else(|e| {
+        let code = e.exit_code();
+        let text = format!("{:#}", anyhow::Error::from(e));
+        eprintln!("agentjail: {}", agentjail::text::printable(&text));
+        code
+    })
+}
+
 fn dispatch(cli: Cli) -> Result<i32, AppError> {
     use agentjail::cli::broker_client;
     if broker_client::served(&cli.command) {
@@ -178,6 +236,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             Ok(exit::OK)
         }
         Command::Audit(cmd) => agentjail::cli::audit::dispatch(&ctx, &cmd),
+        Command::Mcp(cmd) => Ok(mcp(&ctx, cmd)),
         Command::Approvals(cmd) => agentjail::cli::approvals::dispatch(&ctx, &cmd),
         Command::Budget(BudgetCommand::Show {
             session,
@@ -191,26 +250,6 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
                 Ok(e.exit_code())
             }
         },
-        Command::Mcp(McpCommand::Serve {
-            role,
-            agent,
-            session,
-        }) => {
-            let opts = agentjail::mcp::serve::Options {
-                role,
-                agent,
-                session,
-            };
-            match agentjail::mcp::serve::serve(&ctx, &opts) {
-                Ok(code) => Ok(code),
-                Err(e) => {
-                    let code = e.exit_code();
-                    let text = format!("{:#}", anyhow::Error::from(e));
-                    eprintln!("agentjail: {}", agentjail::text::printable(&text));
-                    Ok(code)
-                }
-            }
-        }
         Command::Serve {
             config,
             socket,

@@ -191,7 +191,7 @@ pub enum Command {
     /// Show usage against the roles' per-session budgets
     #[command(subcommand)]
     Budget(BudgetCommand),
-    /// Serve a role's tools over the Model Context Protocol (MCP) on stdio
+    /// Model Context Protocol (MCP) on stdio: serve a role's tools, or firewall a third-party server
     ///
     /// For agent frameworks that start MCP servers as subprocesses (Claude
     /// Desktop and Code, the OpenAI Agents SDK, LangChain): see the README's MCP
@@ -292,6 +292,56 @@ pub enum McpCommand {
         /// a new session per server process (one MCP session)
         #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
         session: Option<String>,
+    },
+    /// Run a stdio MCP server in the role's sandbox, behind a policy-checking firewall
+    ///
+    /// The agent's MCP client talks to agentjail on stdin and stdout; agentjail
+    /// starts COMMAND in the role's sandbox and passes each message on after
+    /// checking it: tools/call against the role's [mcp.tools.NAME] rules
+    /// (screening, budget, approval, audit), tools/list filtered and pinned,
+    /// results through the output guards. Exits with the server's exit code.
+    Wrap {
+        /// The role whose [mcp] policy and [sandbox] apply
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name in records and pins; default: COMMAND's file name
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The agent's session id (budgets are kept per session)
+        #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
+        session: Option<String>,
+        /// The calling agent's id (recorded in the audit log)
+        #[arg(long, env = "AGENTJAIL_AGENT", value_name = "ID")]
+        agent: Option<String>,
+        /// The server's command and arguments, after --
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Show and approve pinned MCP tool definitions
+    #[command(subcommand)]
+    Pins(PinsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCommand {
+    /// Print the pinned definitions of a role's server and the pending changes (JSON)
+    Show {
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name (mcp wrap --name)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// Take pending definition changes in: the tools are shown and callable again
+    Approve {
+        #[arg(long, env = "AGENTJAIL_ROLE", value_name = "ROLE", add = ArgValueCompleter::new(complete::roles))]
+        role: String,
+        /// The server's name (mcp wrap --name)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The tools to approve; none: every pending change
+        #[arg(value_name = "TOOL")]
+        tools: Vec<String>,
     },
 }
 

@@ -9,6 +9,7 @@ use crate::units;
 pub mod approval;
 pub mod diff;
 mod load;
+pub mod mcp;
 pub mod spec;
 mod validate;
 
@@ -506,6 +507,9 @@ pub struct Role {
     /// Who approves, and how long requests and approvals last.
     #[serde(default)]
     pub approval: approval::ApprovalSettings,
+    /// The policy for a wrapped MCP server (`agentjail mcp wrap`).
+    #[serde(default)]
+    pub mcp: mcp::McpSettings,
 }
 
 #[cfg(test)]

@@ -250,6 +250,7 @@ pub(super) fn validate_role(
             err(format!("screening.suspicious_patterns: {e}"));
         }
     }
+    super::mcp::validate(file, &role.mcp, errors, warnings);
 }
 
 /// Checks a regular expression's syntax without compiling it: loading a

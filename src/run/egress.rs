@@ -225,7 +225,7 @@ impl Drop for Recorder {
 
 /// Starts the egress proxy on the sandbox's listener; every connection
 /// attempt becomes a `network` audit record (see the module comment).
-pub(super) fn start_proxy(
+pub fn start_proxy(
     ctx: &Context,
     listener: std::net::TcpListener,
     plan: &SandboxPlan,

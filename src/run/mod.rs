@@ -12,14 +12,14 @@
 //! nothing but a front-end imports it.
 
 mod ask;
-mod egress;
+pub mod egress;
 mod error;
 pub mod gate;
 pub mod guard;
 mod host;
 mod look;
 pub mod plan;
-mod records;
+pub mod records;
 mod trace;
 
 pub use ask::{AskHuman, HumanAnswer, QueueOnly};

@@ -81,7 +81,7 @@ pub(super) fn of_call(
 }
 
 /// The `decision` record of a call (`dry_run` for `check`).
-pub(super) fn decision(req: &CallRequest, d: &Decision, dry_run: bool) -> AuditRecord {
+pub fn decision(req: &CallRequest, d: &Decision, dry_run: bool) -> AuditRecord {
     let call = &req.call;
     let mut r = of_call("decision", req, &call.params, d);
     r.reasons = d
