@@ -146,7 +146,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             session,
             role,
             format,
-        }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
+        }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format, None),
         Command::Serve {
             config,
             socket,

@@ -1,6 +1,6 @@
 //! The CLI's side of the broker (`agentjail serve`, `crate::serve`):
 //!
-//! - the client: `agentjail --broker SOCKET run|check|approvals ...` (or
+//! - the client: `agentjail --broker SOCKET run|check|approvals|budget|audit ...` (or
 //!   `AGENTJAIL_BROKER`, or `broker = "..."` in `/etc/agentjail/config.toml`)
 //!   sends the call, with its descriptors 0, 1 and 2, and exits with the
 //!   call's exit code; with `require_broker` (`AGENTJAIL_REQUIRE_BROKER=1`
@@ -11,11 +11,13 @@
 //!   is the one the in-process CLI prints.
 
 use super::prompt::Prompt;
-use super::{AppError, ApprovalsCommand, CallArgs, Cli, Command, Format};
+use super::{
+    AppError, ApprovalsCommand, AuditCommand, BudgetCommand, CallArgs, Cli, Command, Format,
+};
 use crate::approval::Person;
 use crate::run::Context;
-use crate::serve::config::DEFAULT_SOCKET;
-use crate::serve::protocol::{self, Approvals, Call, Op, Request, Response, VERSION};
+use crate::serve::config::{Scope, DEFAULT_SOCKET};
+use crate::serve::protocol::{self, Approvals, Audit, Call, Op, Request, Response, VERSION};
 use serde::Deserialize;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -77,7 +79,11 @@ pub fn route(flag: Option<&Path>) -> Result<Option<Route>, AppError> {
 pub fn served(cmd: &Command) -> bool {
     matches!(
         cmd,
-        Command::Run { .. } | Command::Check { .. } | Command::Approvals(_)
+        Command::Run { .. }
+            | Command::Check { .. }
+            | Command::Approvals(_)
+            | Command::Budget(_)
+            | Command::Audit(_)
     )
 }
 
@@ -140,6 +146,16 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
                 reason: reason.clone(),
             },
         }),
+        Command::Budget(BudgetCommand::Show {
+            session,
+            role,
+            format,
+        }) => Op::Budget {
+            session: session.clone(),
+            role: role.clone(),
+            json: *format == Format::Json,
+        },
+        Command::Audit(a) => Op::Audit(wire_audit(route, a)?),
         _ => {
             return Err(AppError::Usage(
                 "this command is not served by the broker".into(),
@@ -158,6 +174,50 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
         eprintln!("agentjail: {}", crate::text::printable(m));
     }
     Ok(response.exit_code)
+}
+
+/// `audit verify|head|tail` as sent: on the broker's own log, never a path.
+fn wire_audit(route: &Route, a: &AuditCommand) -> Result<Audit, AppError> {
+    Ok(match a {
+        AuditCommand::Verify {
+            paths,
+            head,
+            after,
+            format,
+        } => {
+            if !paths.is_empty() {
+                return Err(AppError::Usage(format!(
+                    "audit verify PATH is not used with a broker ({}): it verifies its own log; drop the paths, or verify a copy in-process without --broker",
+                    route.socket.display()
+                )));
+            }
+            Audit::Verify {
+                head: head.clone(),
+                after: after.clone(),
+                json: *format == Format::Json,
+            }
+        }
+        AuditCommand::Head { format } => Audit::Head {
+            json: *format == Format::Json,
+        },
+        AuditCommand::Tail {
+            follow,
+            lines,
+            role,
+            session,
+            risk,
+            event,
+            format,
+        } => Audit::Tail {
+            follow: *follow,
+            lines: *lines,
+            role: role.clone(),
+            session: session.clone(),
+            risk: risk.clone(),
+            event: event.clone(),
+            json: *format == Format::Json,
+        },
+    })
 }
 
 /// The call as sent: `--params` read here (stdin, @FILE) with the caller's
@@ -342,7 +402,7 @@ fn forward_signals(conn: &UnixStream, sigfd: &Option<nix::sys::signalfd::SignalF
 pub struct CliHandler;
 
 impl crate::serve::Handler for CliHandler {
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32 {
+    fn handle(&self, ctx: &Context, op: &Op, who: &Person, scope: &Scope) -> i32 {
         let result = match op {
             Op::Run { call, json } => super::run::run_as(
                 ctx,
@@ -376,13 +436,56 @@ impl crate::serve::Handler for CliHandler {
                         reason: reason.clone(),
                     },
                 };
-                super::approvals::dispatch_as(ctx, &cmd, who.clone())
+                super::approvals::dispatch_as(ctx, &cmd, who.clone(), Some(scope))
             }
+            Op::Budget {
+                session,
+                role,
+                json,
+            } => super::budget::show(
+                ctx,
+                session.as_deref(),
+                role.as_deref(),
+                format(*json),
+                Some(scope),
+            ),
+            Op::Audit(a) => super::audit::dispatch(ctx, &audit_command(a)),
         };
         match result {
             Ok(code) => code,
             Err(e) => e.report(),
         }
+    }
+}
+
+fn audit_command(a: &Audit) -> AuditCommand {
+    match a {
+        Audit::Verify { head, after, json } => AuditCommand::Verify {
+            paths: Vec::new(),
+            head: head.clone(),
+            after: after.clone(),
+            format: format(*json),
+        },
+        Audit::Head { json } => AuditCommand::Head {
+            format: format(*json),
+        },
+        Audit::Tail {
+            follow,
+            lines,
+            role,
+            session,
+            risk,
+            event,
+            json,
+        } => AuditCommand::Tail {
+            follow: *follow,
+            lines: *lines,
+            role: role.clone(),
+            session: session.clone(),
+            risk: risk.clone(),
+            event: event.clone(),
+            format: format(*json),
+        },
     }
 }
 

@@ -85,12 +85,30 @@ pub struct Gate<'a> {
     pub(super) call: &'a ToolCall,
 }
 
+/// In the broker (`agentjail serve`), the socket it serves on: its callers
+/// decide requests through it, never with its own paths, which they can
+/// neither read nor use.
+static BROKER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Printed commands name the broker at `socket` (`agentjail --broker
+/// SOCKET approvals approve ID`) from here on; set once, by the broker.
+pub fn print_commands_for_broker(socket: &Path) {
+    let socket = std::path::absolute(socket).unwrap_or_else(|_| socket.to_path_buf());
+    let _ = BROKER.set(socket);
+}
+
 /// The global options a printed command must repeat so that following it
 /// literally reads the same policy and writes to the same places: each of
 /// `--profiles`, `--audit-log`, `--state-dir` and `--alert-command` that was
 /// given (by flag or variable), paths made absolute, shell-quoted, each
 /// followed by a space.
 pub fn global_options(ctx: &Context) -> String {
+    if let Some(socket) = BROKER.get() {
+        return format!(
+            "--broker {} ",
+            crate::text::shell_quote(&socket.to_string_lossy())
+        );
+    }
     let path = |p: &Path| {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         crate::text::shell_quote(&p.to_string_lossy())

@@ -1,5 +1,5 @@
 //! Whether a peer may do what it asks, by the broker's `[[callers]]` and
-//! `[[approvers]]` mappings.
+//! `[[approvers]]` and `[[auditors]]` mappings.
 
 use super::config::{Config, Peer};
 use super::protocol::{Approvals, Op, Response};
@@ -43,7 +43,34 @@ pub(super) fn authorize(
             }
             Ok(())
         }
-        Op::Approvals(Approvals::List { .. } | Approvals::Show { .. }) => {
+        Op::Approvals(Approvals::Show { id, .. }) => {
+            // A request the peer may approve, or its own; a damaged or
+            // missing one is for an approver of every role.
+            let req = request_of(ctx, id);
+            let role = req.as_ref().map_or("*", |r| r.role.as_str());
+            let own = req.as_ref().is_some_and(|r| r.requested_by.uid == peer.uid);
+            if own || cfg.may_approve(peer, role) {
+                Ok(())
+            } else {
+                denied(format!(
+                    "{} may not see request {id}: it neither made it nor is among [[approvers]] in {} for role `{role}`",
+                    who.label(),
+                    cfg.path.display()
+                ))
+            }
+        }
+        Op::Audit(_) => {
+            if cfg.may_audit(peer) {
+                Ok(())
+            } else {
+                denied(format!(
+                    "{} may not read the broker's audit log: [[auditors]] in {} names neither its uid nor its groups",
+                    who.label(),
+                    cfg.path.display()
+                ))
+            }
+        }
+        Op::Approvals(Approvals::List { .. }) | Op::Budget { .. } => {
             if cfg.knows(peer) {
                 Ok(())
             } else {
@@ -57,17 +84,7 @@ pub(super) fn authorize(
         Op::Approvals(Approvals::Approve { id, .. } | Approvals::Deny { id, .. }) => {
             // The request's role, from the broker's own copy: a damaged or
             // missing request needs an approver of every role.
-            let role = approval::check_id(id)
-                .ok()
-                .and_then(|_| ctx.state().ok())
-                .and_then(|state| {
-                    state
-                        .read_json::<approval::Request>(&approval::request_path(&state, id))
-                        .ok()
-                        .flatten()
-                })
-                .map(|r| r.role)
-                .unwrap_or_else(|| "*".into());
+            let role = request_of(ctx, id).map_or_else(|| "*".into(), |r| r.role);
             if cfg.may_approve(peer, &role) {
                 return Ok(());
             }
@@ -91,4 +108,14 @@ pub(super) fn authorize(
             ))
         }
     }
+}
+
+/// The broker's own copy of request `id`, if it is there and intact.
+fn request_of(ctx: &Context, id: &str) -> Option<approval::Request> {
+    approval::check_id(id).ok()?;
+    let state = ctx.state().ok()?;
+    state
+        .read_json::<approval::Request>(&approval::request_path(&state, id))
+        .ok()
+        .flatten()
 }

@@ -4,6 +4,7 @@
 //! the client hangs up, the call is killed (the sandbox follows its
 //! launcher: `PR_SET_PDEATHSIG`) and the kill is audited.
 
+use super::config::Scope;
 use super::protocol::{self, Op, Response};
 use super::server::Handler;
 use super::worker::refuse;
@@ -27,6 +28,7 @@ pub(super) fn run_watched(
     handler: &dyn Handler,
     op: &Op,
     who: &Person,
+    scope: &Scope,
     fds: [OwnedFd; 3],
 ) -> Response {
     // SAFETY: the worker is single-threaded (a fork of the single-threaded
@@ -42,7 +44,7 @@ pub(super) fn run_watched(
             drop(fds);
             // The connection is the worker's; the call never holds it.
             let _ = nix::unistd::close(conn.as_raw_fd());
-            let code = handler.handle(ctx, op, who);
+            let code = handler.handle(ctx, op, who, scope);
             let _ = std::io::stdout().flush();
             std::process::exit(code);
         }

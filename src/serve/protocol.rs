@@ -47,6 +47,47 @@ pub enum Op {
         json: bool,
     },
     Approvals(Approvals),
+    /// `agentjail budget show`, narrowed to the roles the peer may call or
+    /// approve.
+    Budget {
+        #[serde(default)]
+        session: Option<String>,
+        #[serde(default)]
+        role: Option<String>,
+        json: bool,
+    },
+    /// `agentjail audit ...` on the broker's own log, for `[[auditors]]`.
+    Audit(Audit),
+}
+
+/// `agentjail audit verify|head|tail` (never a path: the broker reads its
+/// own log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Audit {
+    Verify {
+        #[serde(default)]
+        head: Option<String>,
+        #[serde(default)]
+        after: Option<String>,
+        json: bool,
+    },
+    Head {
+        json: bool,
+    },
+    Tail {
+        follow: bool,
+        lines: usize,
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        session: Option<String>,
+        #[serde(default)]
+        risk: Option<String>,
+        #[serde(default)]
+        event: Option<String>,
+        json: bool,
+    },
 }
 
 /// A tool call as the command line gave it, with `--params` already read

@@ -8,7 +8,7 @@
 //! is every process here.
 
 use super::accept::{admit, bind, reap, respond, Pool};
-use super::config::Config;
+use super::config::{Config, Scope};
 use super::protocol::Response;
 use super::worker::start_worker;
 use crate::approval::Person;
@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 /// command prints and returns the exit code. The CLI provides it (so the
 /// lines are the same), `main` passes it in.
 pub trait Handler {
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32;
+    /// `scope`: what the peer may see, by the mappings; listings show no
+    /// more.
+    fn handle(&self, ctx: &Context, op: &Op, who: &Person, scope: &Scope) -> i32;
 }
 
 /// `agentjail serve`'s options.
@@ -97,6 +99,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         return Ok(exit::OK);
     }
     single_threaded()?;
+    crate::run::gate::print_commands_for_broker(&cfg.socket);
     ctx.state()?
         .ensure(None)
         .map_err(crate::run::CallError::from)?;

@@ -187,5 +187,5 @@ fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -
         return r;
     }
     let _ = conn.set_read_timeout(None);
-    run_watched(conn, ctx, handler, &req.op, &who, fds)
+    run_watched(conn, ctx, handler, &req.op, &who, &cfg.scope(&peer), fds)
 }
