@@ -7,7 +7,7 @@
 use super::config::Scope;
 use super::protocol::{self, Op, Response};
 use super::server::Handler;
-use super::worker::refuse;
+use super::worker::{follow_parent, refuse};
 use crate::approval::Person;
 use crate::exit;
 use crate::run::Context;
@@ -31,11 +31,13 @@ pub(super) fn run_watched(
     scope: &Scope,
     fds: [OwnedFd; 3],
 ) -> Response {
+    let worker = nix::unistd::getpid();
     // SAFETY: the worker is single-threaded (a fork of the single-threaded
     // parent), so the child may run arbitrary code.
     let child = match unsafe { fork() } {
         Err(e) => return refuse(exit::LAUNCHER_FAILED, format!("broker: fork: {e}")),
         Ok(ForkResult::Child) => {
+            follow_parent(worker);
             for (i, fd) in fds.iter().enumerate() {
                 if nix::unistd::dup2(fd.as_raw_fd(), i as RawFd).is_err() {
                     std::process::exit(exit::LAUNCHER_FAILED);

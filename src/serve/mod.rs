@@ -12,6 +12,7 @@ mod call;
 pub mod config;
 pub mod protocol;
 pub mod server;
+mod systemd;
 mod worker;
 
 pub use server::{serve, Handler, Options, ServeError};

@@ -10,6 +10,7 @@
 use super::accept::{admit, bind, reap, respond, Pool};
 use super::config::{Config, Scope};
 use super::protocol::Response;
+use super::systemd;
 use super::worker::start_worker;
 use crate::approval::Person;
 use crate::exit;
@@ -99,7 +100,8 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         return Ok(exit::OK);
     }
     single_threaded()?;
-    crate::run::gate::print_commands_for_broker(&cfg.socket);
+    let notifier = systemd::Notifier::from_env();
+    let activated = systemd::activated().map_err(ServeError::Setup)?;
     ctx.state()?
         .ensure(None)
         .map_err(crate::run::CallError::from)?;
@@ -113,14 +115,40 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         .map_err(|e| setup("blocking signals", &e))?;
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| setup("signalfd", &e))?;
-    let listener = bind(&cfg)?;
+    let by_manager = activated.is_some();
+    let listener = match activated {
+        Some(l) => {
+            // The socket the manager bound is the one callers use.
+            if let Some(p) = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            {
+                cfg.socket = p;
+            }
+            l
+        }
+        None => bind(&cfg)?,
+    };
+    crate::run::gate::print_commands_for_broker(&cfg.socket);
+    // Fail closed: a broker that cannot audit does not serve.
+    lifecycle(&ctx, &cfg, "ready", by_manager, 0)
+        .map_err(|e| setup("writing the broker's ready record to its audit log", &e))?;
     eprintln!(
-        "agentjail: broker serving on {} (pid {}, max_concurrent {}, config {})",
+        "agentjail: broker serving on {} (pid {}, max_concurrent {}, config {}{})",
         cfg.socket.display(),
         std::process::id(),
         cfg.max_concurrent,
-        cfg.path.display()
+        cfg.path.display(),
+        if by_manager {
+            ", socket from the service manager"
+        } else {
+            ""
+        }
     );
+    if let Err(e) = notifier.notify(&format!("READY=1\nMAINPID={}", std::process::id())) {
+        tracing::warn!("{e}");
+    }
     let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
@@ -184,9 +212,16 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         );
     }
     let mut workers = pool.workers;
-    // Stop accepting; let running calls finish for the grace period.
+    let _ = notifier.notify("STOPPING=1");
+    if let Err(e) = lifecycle(&ctx, &cfg, "stopping", by_manager, workers.len()) {
+        tracing::warn!("writing the broker's stopping record: {e}");
+    }
+    // Stop accepting; let running calls finish for the grace period. The
+    // manager's socket stays for the next start.
     drop(listener);
-    let _ = std::fs::remove_file(&cfg.socket);
+    if !by_manager {
+        let _ = std::fs::remove_file(&cfg.socket);
+    }
     eprintln!(
         "agentjail: broker stopping: {} call(s) running, grace period {}s",
         workers.len(),
@@ -209,11 +244,48 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         // the sandbox follows its launcher.
         let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
     }
+    let killed = workers.len();
     for (pid, _) in workers.drain() {
         let _ = waitpid(pid, None);
     }
+    if let Err(e) = lifecycle(&ctx, &cfg, "stopped", by_manager, killed) {
+        tracing::warn!("writing the broker's stopped record: {e}");
+    }
     eprintln!("agentjail: broker stopped");
     Ok(exit::OK)
+}
+
+/// The broker's own record (`event_type` `broker`): `ready` once it
+/// accepts, `stopping` at SIGTERM or SIGINT (`calls` running), `stopped`
+/// at the end (`calls` killed after the grace period).
+fn lifecycle(
+    ctx: &Context,
+    cfg: &Config,
+    state: &str,
+    by_manager: bool,
+    calls: usize,
+) -> Result<(), crate::run::CallError> {
+    let mut r = crate::audit::AuditRecord::new("broker", "-");
+    r.result = Some(state.into());
+    r.reasons = vec![match state {
+        "ready" => format!("broker ready on {}", cfg.socket.display()),
+        "stopping" => format!(
+            "broker stopping: {calls} call(s) running, grace period {}s",
+            cfg.grace_seconds
+        ),
+        _ => format!("broker stopped: {calls} call(s) killed after the grace period"),
+    }];
+    r.detail("broker", state)
+        .detail("pid", std::process::id())
+        .detail("socket", &cfg.socket)
+        .detail("socket_activated", by_manager)
+        .detail("config", &cfg.path)
+        .detail("calls", calls);
+    if state == "ready" {
+        r.detail("max_concurrent", cfg.max_concurrent);
+    }
+    ctx.audit_log()?.append(&r)?;
+    Ok(())
 }
 
 /// Fails unless this process has one thread: it forks.

@@ -32,6 +32,7 @@ pub(super) fn start_worker(
     sigfd_raw: RawFd,
     pool: &mut Pool,
 ) {
+    let broker = nix::unistd::getpid();
     // SAFETY: this process is single-threaded (checked at start), so the
     // child may run arbitrary code after the fork.
     match unsafe { fork() } {
@@ -40,6 +41,9 @@ pub(super) fn start_worker(
             tracing::debug!("worker {child} started ({} running)", pool.workers.len());
         }
         Ok(ForkResult::Child) => {
+            // A broker that dies (even of SIGKILL) takes its workers along,
+            // and each worker its call: nothing runs on without it.
+            follow_parent(broker);
             // The listener and the signalfd are the parent's: a worker that
             // outlives the broker must not keep the socket accepting. The
             // child exits without dropping them, so each is closed once.
@@ -65,6 +69,17 @@ pub(super) fn start_worker(
                 &Response::new(exit::LAUNCHER_FAILED, Some(format!("broker: fork: {e}"))),
             );
         }
+    }
+}
+
+/// Asks for SIGKILL when the parent (`parent`) dies, and exits at once
+/// when it already has (it died between the fork and this).
+pub(super) fn follow_parent(parent: Pid) {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and changes
+    // only this process's own setting.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if rc != 0 || nix::unistd::getppid() != parent {
+        std::process::exit(exit::LAUNCHER_FAILED);
     }
 }
 
