@@ -14,10 +14,10 @@ use super::prompt::Prompt;
 use super::{
     AppError, ApprovalsCommand, AuditCommand, BudgetCommand, CallArgs, Cli, Command, Format,
 };
-use crate::approval::Person;
 use crate::run::Context;
-use crate::serve::config::{Scope, DEFAULT_SOCKET};
+use crate::serve::config::DEFAULT_SOCKET;
 use crate::serve::protocol::{self, Approvals, Audit, Call, Op, Request, Response, VERSION};
+use crate::serve::server::Caller;
 use serde::Deserialize;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -106,6 +106,8 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             route.socket.display()
         )));
     }
+    // `--stdin-file`, opened here with the caller's rights.
+    let mut file = None;
     let op = match &cli.command {
         Command::Run {
             call,
@@ -119,12 +121,12 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
                 ));
             }
             Op::Run {
-                call: wire_call(call)?,
+                call: wire_call(call, &mut file)?,
                 json: output.json(),
             }
         }
         Command::Check { call, output } => Op::Check {
-            call: wire_call(call)?,
+            call: wire_call(call, &mut file)?,
             json: output.json(),
         },
         Command::Approvals(a) => Op::Approvals(match a {
@@ -169,6 +171,7 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             version: VERSION,
             op,
         },
+        file.as_ref().map(AsRawFd::as_raw_fd),
     )?;
     if let Some(m) = &response.message {
         eprintln!("agentjail: {}", crate::text::printable(m));
@@ -221,12 +224,16 @@ fn wire_audit(route: &Route, a: &AuditCommand) -> Result<Audit, AppError> {
 }
 
 /// The call as sent: `--params` read here (stdin, @FILE) with the caller's
-/// rights, merged with each `--param`, as inline JSON.
-fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
-    if args.stdin_file.is_some() {
-        return Err(AppError::Usage(
-            "--stdin-file is not served by the broker yet".into(),
-        ));
+/// rights, merged with each `--param`, as inline JSON; `--stdin-file`
+/// opened here too, into `file`, to go along as a descriptor.
+fn wire_call(args: &CallArgs, file: &mut Option<std::fs::File>) -> Result<Call, AppError> {
+    if let Some(path) = &args.stdin_file {
+        *file = Some(
+            std::fs::File::open(path).map_err(|source| AppError::StdinFile {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
     }
     let call = super::run::gather_call(args)?;
     // Values from --params keep their JSON type; --param text stays text to
@@ -257,6 +264,7 @@ fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
         agent: args.agent.clone(),
         session: args.session.clone(),
         tokens: args.tokens,
+        stdin_file: file.is_some(),
     })
 }
 
@@ -297,15 +305,21 @@ fn unreachable_broker(route: &Route, what: String) -> AppError {
 }
 
 /// One request, one response.
-fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, AppError> {
+fn exchange(
+    route: &Route,
+    conn: UnixStream,
+    req: &Request,
+    stdin_file: Option<RawFd>,
+) -> Result<Response, AppError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let frame = protocol::encode(req).map_err(|e| AppError::Usage(e.to_string()))?;
     let mut keep = Vec::new();
-    let fds = [
+    let mut fds = vec![
         stdio_fd(0, &mut keep),
         stdio_fd(1, &mut keep),
         stdio_fd(2, &mut keep),
     ];
+    fds.extend(stdin_file);
     // SIGINT, SIGTERM and SIGHUP are for the call from here on: blocked,
     // read from a signalfd and sent to the worker (the call's descriptors are
     // the caller's, so its children inherit no blocked mask: the broker forks
@@ -402,16 +416,19 @@ fn forward_signals(conn: &UnixStream, sigfd: &Option<nix::sys::signalfd::SignalF
 pub struct CliHandler;
 
 impl crate::serve::Handler for CliHandler {
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person, scope: &Scope) -> i32 {
+    fn handle(&self, ctx: &Context, op: &Op, caller: Caller) -> i32 {
+        let Caller {
+            who,
+            scope,
+            stdin_file,
+        } = caller;
+        let (who, scope) = (&who, &scope);
         let result = match op {
-            Op::Run { call, json } => super::run::run_as(
-                ctx,
-                &cli_args(call),
-                *json,
-                Prompt::Never,
-                Some(who.clone()),
-            ),
-            Op::Check { call, json } => super::run::check(ctx, &cli_args(call), *json),
+            Op::Run { call, json } => cli_args(call, stdin_file).and_then(|(args, _copy)| {
+                super::run::run_as(ctx, &args, *json, Prompt::Never, Some(who.clone()))
+            }),
+            Op::Check { call, json } => cli_args(call, stdin_file)
+                .and_then(|(args, _copy)| super::run::check(ctx, &args, *json)),
             Op::Approvals(a) => {
                 let cmd = match a {
                     Approvals::List { all, json } => ApprovalsCommand::List {
@@ -497,14 +514,64 @@ fn format(json: bool) -> Format {
     }
 }
 
-fn cli_args(c: &Call) -> CallArgs {
+/// The call's arguments as the in-process command takes them. The client's
+/// `--stdin-file` descriptor is read here (never reopened: the broker's
+/// rights must not reach a file the client could not read), at most
+/// [`super::run::MAX_STDIN_FILE`] bytes, into a memory file this process
+/// owns; `--stdin-file` names that copy (`/proc/self/fd/N`), which the
+/// in-process code reads, seals and hashes as it does a path. The copy is
+/// returned to be kept open until then.
+fn cli_args(c: &Call, file: Option<OwnedFd>) -> Result<(CallArgs, Option<OwnedFd>), AppError> {
+    let copy = match (c.stdin_file, file) {
+        (true, Some(fd)) => Some(stdin_copy(fd)?),
+        (false, None) => None,
+        _ => {
+            return Err(AppError::Usage(
+                "stdin_file and the descriptors passed disagree".into(),
+            ))
+        }
+    };
+    let path = copy
+        .as_ref()
+        .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
+    Ok((call_args(c, path), copy))
+}
+
+fn stdin_copy(fd: OwnedFd) -> Result<OwnedFd, AppError> {
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    use std::io::Read;
+    let shown = "--stdin-file (the descriptor the client passed)";
+    let io = |source| AppError::StdinFile {
+        path: shown.into(),
+        source,
+    };
+    let max = super::run::MAX_STDIN_FILE;
+    let mut data = Vec::new();
+    std::fs::File::from(fd)
+        .take(max + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() as u64 > max {
+        return Err(AppError::StdinTooLarge {
+            path: shown.into(),
+            max,
+        });
+    }
+    let mem = memfd_create(c"agentjail-stdin-copy", MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| io(e.into()))?;
+    let mut mem = std::fs::File::from(mem);
+    mem.write_all(&data).map_err(io)?;
+    Ok(OwnedFd::from(mem))
+}
+
+fn call_args(c: &Call, stdin_file: Option<PathBuf>) -> CallArgs {
     CallArgs {
         role: c.role.clone(),
         agent: c.agent.clone(),
         session: c.session.clone(),
         param: c.param.clone(),
         params: c.params.clone(),
-        stdin_file: None,
+        stdin_file,
         tokens: c.tokens,
         tool: c.tool.clone(),
         extra_args: c.extra_args.clone(),

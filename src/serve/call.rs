@@ -4,11 +4,9 @@
 //! the client hangs up, the call is killed (the sandbox follows its
 //! launcher: `PR_SET_PDEATHSIG`) and the kill is audited.
 
-use super::config::Scope;
 use super::protocol::{self, Op, Response};
-use super::server::Handler;
+use super::server::{Caller, Handler};
 use super::worker::{follow_parent, refuse};
-use crate::approval::Person;
 use crate::exit;
 use crate::run::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -27,8 +25,7 @@ pub(super) fn run_watched(
     ctx: &Context,
     handler: &dyn Handler,
     op: &Op,
-    who: &Person,
-    scope: &Scope,
+    caller: Caller,
     fds: [OwnedFd; 3],
 ) -> Response {
     let worker = nix::unistd::getpid();
@@ -46,7 +43,7 @@ pub(super) fn run_watched(
             drop(fds);
             // The connection is the worker's; the call never holds it.
             let _ = nix::unistd::close(conn.as_raw_fd());
-            let code = handler.handle(ctx, op, who, scope);
+            let code = handler.handle(ctx, op, caller);
             let _ = std::io::stdout().flush();
             std::process::exit(code);
         }
@@ -55,6 +52,11 @@ pub(super) fn run_watched(
     // The worker holds none of the caller's descriptors while the call runs,
     // so a reader downstream of the call sees its end when the call ends.
     drop(fds);
+    let Caller {
+        who, stdin_file, ..
+    } = caller;
+    drop(stdin_file);
+    let who = &who;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
     let pidfd = if raw >= 0 {

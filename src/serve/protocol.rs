@@ -9,7 +9,8 @@
 //! answers a version it does not speak with an error naming its own.
 //!
 //! The client sends one [`Request`] (its descriptors 0, 1 and 2 attached with
-//! `SCM_RIGHTS` to the first bytes) and reads one [`Response`]. A request
+//! `SCM_RIGHTS` to the first bytes, and a fourth, its `--stdin-file`, when
+//! the call says so) and reads one [`Response`]. A request
 //! describes the call only: it never names a profile directory, a state
 //! directory or a log (`deny_unknown_fields` refuses such a key), since the
 //! broker's own configuration decides them.
@@ -112,6 +113,11 @@ pub struct Call {
     pub session: Option<String>,
     #[serde(default)]
     pub tokens: u64,
+    /// `--stdin-file`: the client opened it (with its own rights) and
+    /// attached it as a fourth descriptor; the broker reads that, never a
+    /// path.
+    #[serde(default)]
+    pub stdin_file: bool,
 }
 
 /// `agentjail approvals ...`.

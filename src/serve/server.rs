@@ -31,9 +31,20 @@ use std::time::{Duration, Instant};
 /// command prints and returns the exit code. The CLI provides it (so the
 /// lines are the same), `main` passes it in.
 pub trait Handler {
-    /// `scope`: what the peer may see, by the mappings; listings show no
-    /// more.
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person, scope: &Scope) -> i32;
+    fn handle(&self, ctx: &Context, op: &Op, caller: Caller) -> i32;
+}
+
+/// Who asked, as the broker knows it.
+#[derive(Debug)]
+pub struct Caller {
+    /// The peer, for the approval request's `requested_by` and the
+    /// approver of a decision.
+    pub who: Person,
+    /// What the peer may see, by the mappings; listings show no more.
+    pub scope: Scope,
+    /// `--stdin-file`: the descriptor the client attached (read it; never
+    /// reopen it by path, which would use the broker's rights).
+    pub stdin_file: Option<std::os::fd::OwnedFd>,
 }
 
 /// `agentjail serve`'s options.

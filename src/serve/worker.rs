@@ -8,8 +8,8 @@ use super::accept::{respond, Pool};
 use super::access::authorize;
 use super::call::run_watched;
 use super::config::{Config, Peer};
-use super::protocol::{self, FrameError, Request, Response};
-use super::server::Handler;
+use super::protocol::{self, FrameError, Op, Request, Response};
+use super::server::{Caller, Handler};
 use crate::approval::{self, Person};
 use crate::exit;
 use crate::run::Context;
@@ -118,7 +118,7 @@ fn peer_of(conn: &UnixStream) -> Result<Peer, String> {
 fn recv_head(conn: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut head = [0u8; 4];
-    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let mut space = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [std::io::IoSliceMut::new(&mut head)];
     let msg = loop {
         match recvmsg::<()>(
@@ -150,7 +150,7 @@ fn recv_head(conn: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
     let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
     let n = msg.bytes;
     if truncated {
-        return Err("the request carried more than 3 descriptors".into());
+        return Err("the request carried more than 4 descriptors".into());
     }
     Ok((head[..n].to_vec(), fds))
 }
@@ -186,6 +186,20 @@ fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -
         Ok(r) => r,
         Err(e) => return broken(e.to_string()),
     };
+    let mut fds = fds;
+    let wants_file =
+        matches!(&req.op, Op::Run { call, .. } | Op::Check { call, .. } if call.stdin_file);
+    let stdin_file = match (fds.len(), wants_file) {
+        (4, true) => fds.pop(),
+        (3, false) => None,
+        _ => {
+            return broken(if wants_file {
+                "a call with stdin_file must carry the caller's descriptors 0, 1 and 2 and the file's".into()
+            } else {
+                "the request must carry the caller's descriptors 0, 1 and 2 (and no more)".into()
+            })
+        }
+    };
     let fds: [OwnedFd; 3] = match fds.try_into() {
         Ok(f) => f,
         Err(_) => {
@@ -202,5 +216,10 @@ fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -
         return r;
     }
     let _ = conn.set_read_timeout(None);
-    run_watched(conn, ctx, handler, &req.op, &who, &cfg.scope(&peer), fds)
+    let caller = Caller {
+        who,
+        scope: cfg.scope(&peer),
+        stdin_file,
+    };
+    run_watched(conn, ctx, handler, &req.op, caller, fds)
 }

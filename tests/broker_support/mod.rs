@@ -33,6 +33,11 @@ risk = "read"
 command = ["sleep", "{seconds}"]
 params.seconds = { type = "integer", min = 0, max = 3600 }
 
+[tools.post_body]
+description = "Send stdin somewhere"
+risk = "external"
+command = ["cat"]
+
 [tools.remove_thing]
 description = "Pretend to remove a thing"
 risk = "delete"
