@@ -69,6 +69,8 @@ struct Raw {
     alert_command: Option<String>,
     approval_hook: Option<String>,
     cgroup_parent: Option<PathBuf>,
+    user: Option<Id>,
+    group: Option<Id>,
     #[serde(default)]
     callers: Vec<RawGrant>,
     #[serde(default)]
@@ -167,6 +169,9 @@ pub struct Config {
     pub alert_command: Option<String>,
     pub approval_hook: Option<String>,
     pub cgroup_parent: Option<PathBuf>,
+    /// `user` (and `group`): the account the broker runs as once its
+    /// socket is bound.
+    pub user: Option<Account>,
     pub callers: Vec<Grant>,
     pub approvers: Vec<Grant>,
     /// `[[auditors]]`: who may read and verify the whole log (no roles).
@@ -286,6 +291,7 @@ impl Config {
             alert_command: raw.alert_command,
             approval_hook: raw.approval_hook,
             cgroup_parent: raw.cgroup_parent,
+            user: account(raw.user.as_ref(), raw.group.as_ref()).map_err(bad)?,
             callers: grants(&raw.callers, "callers")?,
             approvers: grants(&raw.approvers, "approvers")?,
             auditors: grants(&raw.auditors, "auditors")?,
@@ -367,6 +373,48 @@ fn shown_id(id: &Id) -> String {
         Id::Number(n) => n.to_string(),
         Id::Name(s) => format!("{s:?}"),
     }
+}
+
+/// The account a broker drops to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    /// As written, for messages.
+    pub written: String,
+}
+
+/// `user` and `group` resolved; the group defaults to the user's primary
+/// group in the passwd database.
+fn account(user: Option<&Id>, group: Option<&Id>) -> Result<Option<Account>, String> {
+    let Some(user) = user else {
+        return match group {
+            None => Ok(None),
+            Some(_) => Err("group is set without user".into()),
+        };
+    };
+    let uid = resolve(user, true).map_err(|m| format!("user: {m}"))?;
+    if uid == 0 {
+        return Err("user: the broker drops privileges to a user other than root".into());
+    }
+    let gid = match group {
+        Some(g) => resolve(g, false).map_err(|m| format!("group: {m}"))?,
+        None => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.gid.as_raw())
+            .ok_or_else(|| {
+                format!("user: uid {uid} has no passwd entry to take its group from; set `group`")
+            })?,
+    };
+    if gid == 0 {
+        return Err("group: the broker drops privileges to a group other than root's".into());
+    }
+    Ok(Some(Account {
+        uid,
+        gid,
+        written: shown_id(user),
+    }))
 }
 
 /// A name or number as a uid (`user`) or gid.
@@ -488,6 +536,10 @@ uid = 0
             ),
             ("[[auditors]]\nuid = 1\nroles = [\"a\"]", "takes no roles"),
             ("[[auditors]]\nroles = []", "exactly one of uid and group"),
+            ("user = 0", "other than root"),
+            ("user = 64030\ngroup = 0", "other than root's"),
+            ("group = 5", "without user"),
+            ("user = 4000000000", "no passwd entry"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

@@ -10,6 +10,7 @@ mod accept;
 mod access;
 mod call;
 pub mod config;
+mod privilege;
 pub mod protocol;
 pub mod server;
 mod systemd;

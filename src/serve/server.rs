@@ -9,6 +9,7 @@
 
 use super::accept::{admit, bind, reap, respond, Pool};
 use super::config::{Config, Scope};
+use super::privilege;
 use super::protocol::Response;
 use super::systemd;
 use super::worker::start_worker;
@@ -113,9 +114,6 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     single_threaded()?;
     let notifier = systemd::Notifier::from_env();
     let activated = systemd::activated().map_err(ServeError::Setup)?;
-    ctx.state()?
-        .ensure(None)
-        .map_err(crate::run::CallError::from)?;
     let setup = |what: &str, e: &dyn std::fmt::Display| ServeError::Setup(format!("{what}: {e}"));
     // Signals arrive on a descriptor the loop polls; every child unblocks them.
     let mut mask = SigSet::empty();
@@ -141,6 +139,14 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         }
         None => bind(&cfg)?,
     };
+    // The socket is bound; from here on the broker is its own account, if
+    // one is configured, and makes its state and log as that account.
+    if let Some(to) = &cfg.user {
+        privilege::drop_to(to).map_err(ServeError::Setup)?;
+    }
+    ctx.state()?
+        .ensure(None)
+        .map_err(crate::run::CallError::from)?;
     crate::run::gate::print_commands_for_broker(&cfg.socket);
     // Fail closed: a broker that cannot audit does not serve.
     lifecycle(&ctx, &cfg, "ready", by_manager, 0)
@@ -291,7 +297,8 @@ fn lifecycle(
         .detail("socket", &cfg.socket)
         .detail("socket_activated", by_manager)
         .detail("config", &cfg.path)
-        .detail("calls", calls);
+        .detail("calls", calls)
+        .detail("uid", nix::unistd::getuid().as_raw());
     if state == "ready" {
         r.detail("max_concurrent", cfg.max_concurrent);
     }
