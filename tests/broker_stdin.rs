@@ -139,6 +139,8 @@ fn raw_call(b: &Broker, stdin_file: bool, extra: &[RawFd]) -> (Response, String)
                 ..Call::default()
             },
             json: false,
+            ask: protocol::Ask::Never,
+            tty: false,
         },
     };
     let frame = protocol::encode(&req).unwrap();

@@ -10,17 +10,21 @@
 //!   descriptors: the in-process commands themselves, so every line printed
 //!   is the one the in-process CLI prints.
 
-use super::prompt::Prompt;
+use super::prompt::{Prompt, Terminal};
 use super::{
     AppError, ApprovalsCommand, AuditCommand, BudgetCommand, CallArgs, Cli, Command, Format,
 };
+use crate::approval::Person;
 use crate::run::Context;
+use crate::serve::config::Scope;
 use crate::serve::config::DEFAULT_SOCKET;
-use crate::serve::protocol::{self, Approvals, Audit, Call, Op, Request, Response, VERSION};
+use crate::serve::protocol::{self, Approvals, Ask, Audit, Call, Op, Request, Response, VERSION};
 use crate::serve::server::Caller;
 use serde::Deserialize;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -106,23 +110,37 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             route.socket.display()
         )));
     }
-    // `--stdin-file`, opened here with the caller's rights.
+    // `--stdin-file`, opened here with the caller's rights, and the
+    // terminal for the prompt.
     let mut file = None;
+    let mut tty = None;
     let op = match &cli.command {
         Command::Run {
             call,
             output,
             interactive,
-            ..
+            no_interactive,
         } => {
-            if *interactive {
-                return Err(AppError::Usage(
-                    "--interactive: the broker does not ask at the terminal yet; approve with `agentjail approvals approve`".into(),
-                ));
+            let ask = match (*interactive, *no_interactive) {
+                (true, _) => Ask::Always,
+                (_, true) => Ask::Never,
+                _ => Ask::Auto,
+            };
+            // The broker asks on the caller's own terminal: this process's
+            // /dev/tty (with --interactive and none, the broker says so).
+            if ask == Ask::Always || (ask == Ask::Auto && std::io::stdin().is_terminal()) {
+                tty = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+                    .open("/dev/tty")
+                    .ok();
             }
             Op::Run {
                 call: wire_call(call, &mut file)?,
                 json: output.json(),
+                ask,
+                tty: tty.is_some(),
             }
         }
         Command::Check { call, output } => Op::Check {
@@ -171,7 +189,11 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             version: VERSION,
             op,
         },
-        file.as_ref().map(AsRawFd::as_raw_fd),
+        &[file.as_ref(), tty.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(AsRawFd::as_raw_fd)
+            .collect::<Vec<_>>(),
     )?;
     if let Some(m) = &response.message {
         eprintln!("agentjail: {}", crate::text::printable(m));
@@ -309,7 +331,7 @@ fn exchange(
     route: &Route,
     conn: UnixStream,
     req: &Request,
-    stdin_file: Option<RawFd>,
+    extra: &[RawFd],
 ) -> Result<Response, AppError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let frame = protocol::encode(req).map_err(|e| AppError::Usage(e.to_string()))?;
@@ -319,7 +341,7 @@ fn exchange(
         stdio_fd(1, &mut keep),
         stdio_fd(2, &mut keep),
     ];
-    fds.extend(stdin_file);
+    fds.extend_from_slice(extra);
     // SIGINT, SIGTERM and SIGHUP are for the call from here on: blocked,
     // read from a signalfd and sent to the worker (the call's descriptors are
     // the caller's, so its children inherit no blocked mask: the broker forks
@@ -421,11 +443,14 @@ impl crate::serve::Handler for CliHandler {
             who,
             scope,
             stdin_file,
+            tty,
         } = caller;
-        let (who, scope) = (&who, &scope);
         let result = match op {
-            Op::Run { call, json } => cli_args(call, stdin_file).and_then(|(args, _copy)| {
-                super::run::run_as(ctx, &args, *json, Prompt::Never, Some(who.clone()))
+            Op::Run {
+                call, json, ask, ..
+            } => cli_args(call, stdin_file).and_then(|(args, _copy)| {
+                let human = terminal(*ask, tty, &who, &scope);
+                super::run::run_asking(ctx, &args, *json, human, Some(who.clone()))
             }),
             Op::Check { call, json } => cli_args(call, stdin_file)
                 .and_then(|(args, _copy)| super::run::check(ctx, &args, *json)),
@@ -453,7 +478,7 @@ impl crate::serve::Handler for CliHandler {
                         reason: reason.clone(),
                     },
                 };
-                super::approvals::dispatch_as(ctx, &cmd, who.clone(), Some(scope))
+                super::approvals::dispatch_as(ctx, &cmd, who.clone(), Some(&scope))
             }
             Op::Budget {
                 session,
@@ -464,7 +489,7 @@ impl crate::serve::Handler for CliHandler {
                 session.as_deref(),
                 role.as_deref(),
                 format(*json),
-                Some(scope),
+                Some(&scope),
             ),
             Op::Audit(a) => super::audit::dispatch(ctx, &audit_command(a)),
         };
@@ -473,6 +498,21 @@ impl crate::serve::Handler for CliHandler {
             Err(e) => e.report(),
         }
     }
+}
+
+/// The prompt for a call through the broker: on the caller's terminal
+/// (only a descriptor that is one), answered by the peer, and only when
+/// the broker's `[[approvers]]` let it approve the role.
+fn terminal(ask: Ask, tty: Option<OwnedFd>, who: &Person, scope: &Scope) -> Terminal {
+    let mode = match ask {
+        Ask::Never => Prompt::Never,
+        Ask::Auto => Prompt::Auto,
+        Ask::Always => Prompt::Always,
+    };
+    let tty = tty
+        .filter(|fd| nix::unistd::isatty(fd.as_raw_fd()).unwrap_or(false))
+        .map(std::fs::File::from);
+    Terminal::for_peer(mode, tty, who.clone(), scope.clone())
 }
 
 fn audit_command(a: &Audit) -> AuditCommand {

@@ -53,9 +53,12 @@ pub(super) fn run_watched(
     // so a reader downstream of the call sees its end when the call ends.
     drop(fds);
     let Caller {
-        who, stdin_file, ..
+        who,
+        stdin_file,
+        tty,
+        ..
     } = caller;
-    drop(stdin_file);
+    drop((stdin_file, tty));
     let who = &who;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };

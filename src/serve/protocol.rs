@@ -41,6 +41,13 @@ pub enum Op {
     Run {
         call: Call,
         json: bool,
+        /// Whether to ask at the caller's terminal.
+        #[serde(default)]
+        ask: Ask,
+        /// The client attached its terminal (`/dev/tty`) as the last
+        /// descriptor.
+        #[serde(default)]
+        tty: bool,
     },
     /// `agentjail check`: `json` is `--format json`.
     Check {
@@ -89,6 +96,17 @@ pub enum Audit {
         event: Option<String>,
         json: bool,
     },
+}
+
+/// `run --interactive` (`always`), `--no-interactive` (`never`), or
+/// neither (`auto`: when the caller's stdin is a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ask {
+    #[default]
+    Never,
+    Auto,
+    Always,
 }
 
 /// A tool call as the command line gave it, with `--params` already read
@@ -329,6 +347,8 @@ mod tests {
                     ..Call::default()
                 },
                 json: true,
+                ask: Ask::Never,
+                tty: false,
             },
         }
     }

@@ -46,6 +46,8 @@ pub struct Caller {
     /// `--stdin-file`: the descriptor the client attached (read it; never
     /// reopen it by path, which would use the broker's rights).
     pub stdin_file: Option<std::os::fd::OwnedFd>,
+    /// The caller's terminal, for `run`'s prompt.
+    pub tty: Option<std::os::fd::OwnedFd>,
 }
 
 /// `agentjail serve`'s options.

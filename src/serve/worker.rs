@@ -118,7 +118,7 @@ fn peer_of(conn: &UnixStream) -> Result<Peer, String> {
 fn recv_head(conn: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut head = [0u8; 4];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; 5]);
     let mut iov = [std::io::IoSliceMut::new(&mut head)];
     let msg = loop {
         match recvmsg::<()>(
@@ -150,7 +150,7 @@ fn recv_head(conn: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
     let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
     let n = msg.bytes;
     if truncated {
-        return Err("the request carried more than 4 descriptors".into());
+        return Err("the request carried more than 5 descriptors".into());
     }
     Ok((head[..n].to_vec(), fds))
 }
@@ -189,17 +189,16 @@ fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -
     let mut fds = fds;
     let wants_file =
         matches!(&req.op, Op::Run { call, .. } | Op::Check { call, .. } if call.stdin_file);
-    let stdin_file = match (fds.len(), wants_file) {
-        (4, true) => fds.pop(),
-        (3, false) => None,
-        _ => {
-            return broken(if wants_file {
-                "a call with stdin_file must carry the caller's descriptors 0, 1 and 2 and the file's".into()
-            } else {
-                "the request must carry the caller's descriptors 0, 1 and 2 (and no more)".into()
-            })
-        }
-    };
+    let wants_tty = matches!(&req.op, Op::Run { tty: true, .. });
+    if fds.len() != 3 + usize::from(wants_file) + usize::from(wants_tty) {
+        return broken(format!(
+            "the request must carry the caller's descriptors 0, 1 and 2{}{}, and no more",
+            if wants_file { ", its stdin_file" } else { "" },
+            if wants_tty { ", its terminal" } else { "" }
+        ));
+    }
+    let tty = if wants_tty { fds.pop() } else { None };
+    let stdin_file = if wants_file { fds.pop() } else { None };
     let fds: [OwnedFd; 3] = match fds.try_into() {
         Ok(f) => f,
         Err(_) => {
@@ -220,6 +219,7 @@ fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -
         who,
         scope: cfg.scope(&peer),
         stdin_file,
+        tty,
     };
     run_watched(conn, ctx, handler, &req.op, caller, fds)
 }
