@@ -162,6 +162,17 @@ fn a_user_drop_needs_root() {
         ),
     )
     .unwrap();
+    let o = Command::new(BIN)
+        .args(["serve", "--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!("runs as uid {BROKER_UID} gid {BROKER_UID}")),
+        "{}",
+        text(&o.stdout)
+    );
     // Started as another unprivileged uid: refused, one line, nothing made.
     let o = as_uid(AGENT, dir.path())
         .arg(BIN)

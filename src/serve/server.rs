@@ -102,14 +102,19 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     let set = ctx.load_profiles()?;
     if opts.check_config {
         println!(
-            "agentjail: broker configuration {} is valid: socket {}, {} roles, state {}, audit log {}, {} caller and {} approver mappings",
+            "agentjail: broker configuration {} is valid: socket {}, {} roles, state {}, audit log {}, {} caller, {} approver and {} auditor mappings{}",
             cfg.path.display(),
             cfg.socket.display(),
             set.roles.len(),
             cfg.state_dir.display(),
             cfg.audit_log.display(),
             cfg.callers.len(),
-            cfg.approvers.len()
+            cfg.approvers.len(),
+            cfg.auditors.len(),
+            cfg.user.as_ref().map_or(String::new(), |u| format!(
+                ", runs as uid {} gid {} (user = {})",
+                u.uid, u.gid, u.written
+            ))
         );
         return Ok(exit::OK);
     }
