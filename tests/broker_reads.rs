@@ -287,3 +287,61 @@ fn required_broker_serves_budget_and_audit_or_nothing() {
     }
     assert!(!dir.path().join("state").exists());
 }
+
+const LISTED: &str = r#"
+description = "Approved by uid 64011 only"
+allowed_tools = ["remove_thing"]
+[approval]
+approvers = ["64011"]
+"#;
+
+const LISTED_OTHER: &str = r#"
+description = "Approved by uid 64013 only"
+allowed_tools = ["remove_thing"]
+[approval]
+approvers = ["64013"]
+"#;
+
+#[test]
+fn a_roles_own_approvers_list_works_through_the_broker() {
+    if !can_run() {
+        return;
+    }
+    let tail = format!("[[callers]]\nuid = {AGENT}\nroles = [\"listed\", \"listed_other\"]\n");
+    let b = Broker::start_with(
+        4,
+        "queue = 0",
+        &tail,
+        &[("listed", LISTED), ("listed_other", LISTED_OTHER)],
+        &[],
+    );
+    let call = |role: &str| {
+        b.run(
+            AGENT,
+            &["run", "--role", role, "remove_thing", "--param", "name=x"],
+        )
+    };
+    // Listed, and in [[approvers]]: the approval is used, once.
+    let o = call("listed");
+    assert_eq!(code(&o), 75, "{}", text(&o.stderr));
+    let id = request_id(&text(&o.stderr));
+    let o = b.run(APPROVER, &["approvals", "approve", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = call("listed");
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stderr), b.serve_err());
+    assert_eq!(text(&o.stdout), "removed x\n");
+    assert_eq!(code(&call("listed")), 75);
+    // In [[approvers]] (all roles) but not in the role's own list: refused.
+    let o = call("listed_other");
+    assert_eq!(code(&o), 75, "{}", text(&o.stderr));
+    let id = request_id(&text(&o.stderr));
+    let o = b.run(APPROVER, &["approvals", "approve", &id]);
+    assert_eq!(code(&o), 77, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("approval.approvers"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(code(&call("listed_other")), 75);
+    assert_log_intact(&b);
+}

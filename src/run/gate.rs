@@ -87,7 +87,8 @@ pub struct Gate<'a> {
 
 /// In the broker (`agentjail serve`), the socket it serves on: its callers
 /// decide requests through it, never with its own paths, which they can
-/// neither read nor use.
+/// neither read nor use; and an approval's approver is the one the broker
+/// recorded, not the file's owner (the broker owns them all).
 static BROKER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
 /// Printed commands name the broker at `socket` (`agentjail --broker
@@ -372,6 +373,14 @@ impl<'a> Gate<'a> {
         }
         let owner = self.state.owner(path).map_err(|e| e.to_string())?;
         let by = req.decided.as_ref().map(|v| v.by.uid);
+        // In the broker the state is the broker's alone (0700, its uid): it
+        // wrote every file, and the approver it recorded is the peer the
+        // kernel named when it decided (SO_PEERCRED).
+        let served = BROKER.get().is_some() && owner == nix::unistd::geteuid().as_raw();
+        let owner = match by {
+            Some(by) if served => by,
+            _ => owner,
+        };
         if by != Some(owner) {
             return Err(format!(
                 "the approval file is owned by uid {owner}, not by its approver; not used"
