@@ -83,9 +83,13 @@ fn the_broker_drops_to_its_own_account() {
             .status()
             .unwrap();
         let mut c = Command::new(BIN);
-        c.args(["serve", "--config"]).arg(config);
+        // The log is in /tmp here: append-only all the same.
+        c.args(["serve", "--config"])
+            .arg(config)
+            .env("AGENTJAIL_AUDIT_APPEND_ONLY", "1");
         (c, None)
     });
+    let mut b = b;
     let pid = b.pid();
     let id = BROKER_UID.to_string();
     assert_eq!(
@@ -136,7 +140,34 @@ fn the_broker_drops_to_its_own_account() {
         .output()
         .unwrap();
     assert!(!o.status.success());
+    // Root made the log append-only before the drop: the broker's own
+    // account appends, but cannot cut or remove it.
+    let log = std::fs::File::open(b.log()).unwrap();
+    let append_only = agentjail::audit::is_append_only(&log);
+    if append_only {
+        let before = b.log_text();
+        for t in [
+            format!("truncate -s0 {}", b.log().display()),
+            format!("rm -f {}", b.log().display()),
+            format!(": > {}", b.log().display()),
+        ] {
+            let o = as_uid(BROKER_UID, &b.root)
+                .args(["sh", "-c", &t])
+                .output()
+                .unwrap();
+            assert!(
+                !o.status.success(),
+                "`{t}` succeeded as the broker's account"
+            );
+        }
+        assert_eq!(b.log_text(), before);
+    } else {
+        eprintln!("skipped part: this filesystem keeps no append-only flag (test the_broker_drops_to_its_own_account)");
+    }
+    assert!(b.stop_with(nix::sys::signal::Signal::SIGTERM).success());
     assert_log_intact(&b);
+    // For the temporary directory's removal.
+    let _ = agentjail::audit::clear_append_only(&log);
 }
 
 #[test]

@@ -149,6 +149,9 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     // The socket is bound; from here on the broker is its own account, if
     // one is configured, and makes its state and log as that account.
     if let Some(to) = &cfg.user {
+        if nix::unistd::geteuid().is_root() {
+            privilege::prepare_log(&cfg.audit_log, to).map_err(ServeError::Setup)?;
+        }
         privilege::drop_to(to).map_err(ServeError::Setup)?;
     }
     ctx.state()?
