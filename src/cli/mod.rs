@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod broker_client;
+pub mod broker_handler;
 pub mod budget;
 pub mod commands;
 pub mod complete;
