@@ -242,7 +242,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             session,
             role,
             format,
-        }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format),
+        }) => agentjail::cli::budget::show(&ctx, session.as_deref(), role.as_deref(), format, None),
         Command::K8s(cmd) => match agentjail::k8s::run(ctx.profiles.as_deref(), &cmd) {
             Ok(code) => Ok(code),
             Err(e) => {

@@ -120,6 +120,17 @@ pub enum AppendOnly {
     Never,
 }
 
+/// Whether root sets the append-only flag on a new log at `path` (the
+/// rule of [`AuditLog::new`] and [`AppendOnly::Auto`]); for a process that
+/// prepares a log before it gives up root (the broker's `user`).
+pub fn append_only_wanted(path: &Path) -> bool {
+    match AuditLog::new(path).set_append_only {
+        AppendOnly::Never => false,
+        AppendOnly::Always => true,
+        AppendOnly::Auto => !path.parent().is_some_and(in_temp_dir),
+    }
+}
+
 /// Whether `dir` lies in a temporary directory.
 fn in_temp_dir(dir: &Path) -> bool {
     let Ok(dir) = dir.canonicalize() else {

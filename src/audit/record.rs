@@ -15,6 +15,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "error",
     "network",
     "recovered",
+    "broker",
 ];
 
 /// The seed's AgentAuditEvent plus what agentjail knows about the call.

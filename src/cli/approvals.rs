@@ -10,6 +10,7 @@ use crate::audit::AuditLog;
 use crate::exit;
 use crate::run::gate::{approve_command, decide_command};
 use crate::run::Context;
+use crate::serve::config::Scope;
 use crate::state::StateDir;
 use crate::text::time_text;
 use serde_json::{json, Value};
@@ -17,13 +18,20 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 pub fn dispatch(ctx: &Context, cmd: &ApprovalsCommand) -> Result<i32, AppError> {
-    dispatch_as(ctx, cmd, Person::me())
+    dispatch_as(ctx, cmd, Person::me(), None)
 }
 
-/// As [`dispatch`], deciding as `me` (the broker passes its peer).
-pub fn dispatch_as(ctx: &Context, cmd: &ApprovalsCommand, me: Person) -> Result<i32, AppError> {
+/// As [`dispatch`], deciding as `me` (the broker passes its peer), and
+/// listing only the requests `scope` covers (the broker's peer's: those of
+/// roles it may approve, and its own).
+pub fn dispatch_as(
+    ctx: &Context,
+    cmd: &ApprovalsCommand,
+    me: Person,
+    scope: Option<&Scope>,
+) -> Result<i32, AppError> {
     match cmd {
-        ApprovalsCommand::List { all, format } => list(ctx, *all, *format),
+        ApprovalsCommand::List { all, format } => list(ctx, *all, *format, scope),
         ApprovalsCommand::Show { id, format } => show(ctx, id, *format),
         ApprovalsCommand::Approve { id, ttl, reason } => {
             decide(ctx, id, true, *ttl, reason.as_deref(), me)
@@ -66,17 +74,27 @@ fn sweep(state: &StateDir, log: &AuditLog) -> Result<(), AppError> {
     Ok(())
 }
 
-fn list(ctx: &Context, all: bool, format: Format) -> Result<i32, AppError> {
+fn list(ctx: &Context, all: bool, format: Format, scope: Option<&Scope>) -> Result<i32, AppError> {
     let state = ctx.state()?;
     if state.sub("approvals").is_dir() {
         sweep(&state, &ctx.audit_log()?)?;
     }
-    let (found, damaged) = scan_requests(&state)?;
+    let (found, mut damaged) = scan_requests(&state)?;
+    let visible = |r: &Request| {
+        scope.map_or(true, |s| {
+            s.may_approve(&r.role) || r.requested_by.uid == s.uid
+        })
+    };
     let requests: Vec<Request> = found
         .into_iter()
         .map(|(_, r)| r)
         .filter(|r| all || matches!(r.status, Status::Pending | Status::Approved))
+        .filter(visible)
         .collect();
+    // A damaged request has no role to go by: for approvers of every role.
+    if scope.is_some_and(|s| !s.may_approve("*")) {
+        damaged.clear();
+    }
     match format {
         Format::Json => {
             let list: Vec<Value> = requests

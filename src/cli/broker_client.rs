@@ -1,24 +1,25 @@
 //! The CLI's side of the broker (`agentjail serve`, `crate::serve`):
 //!
-//! - the client: `agentjail --broker SOCKET run|check|approvals ...` (or
+//! - the client: `agentjail --broker SOCKET run|check|approvals|budget|audit ...` (or
 //!   `AGENTJAIL_BROKER`, or `broker = "..."` in `/etc/agentjail/config.toml`)
 //!   sends the call, with its descriptors 0, 1 and 2, and exits with the
 //!   call's exit code; with `require_broker` (`AGENTJAIL_REQUIRE_BROKER=1`
 //!   or the system configuration) a broker that cannot be reached is 125,
 //!   never an in-process run;
-//! - [`CliHandler`], what the broker's worker runs with the caller's
-//!   descriptors: the in-process commands themselves, so every line printed
-//!   is the one the in-process CLI prints.
+//! - [`CliHandler`] (in `broker_handler`), what the broker's worker runs
+//!   with the caller's descriptors.
 
-use super::prompt::Prompt;
-use super::{AppError, ApprovalsCommand, CallArgs, Cli, Command, Format};
-use crate::approval::Person;
-use crate::run::Context;
+pub use super::broker_handler::CliHandler;
+use super::{
+    AppError, ApprovalsCommand, AuditCommand, BudgetCommand, CallArgs, Cli, Command, Format,
+};
 use crate::serve::config::DEFAULT_SOCKET;
-use crate::serve::protocol::{self, Approvals, Call, Op, Request, Response, VERSION};
+use crate::serve::protocol::{self, Approvals, Ask, Audit, Call, Op, Request, Response, VERSION};
 use serde::Deserialize;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +78,11 @@ pub fn route(flag: Option<&Path>) -> Result<Option<Route>, AppError> {
 pub fn served(cmd: &Command) -> bool {
     matches!(
         cmd,
-        Command::Run { .. } | Command::Check { .. } | Command::Approvals(_)
+        Command::Run { .. }
+            | Command::Check { .. }
+            | Command::Approvals(_)
+            | Command::Budget(_)
+            | Command::Audit(_)
     )
 }
 
@@ -100,25 +105,41 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             route.socket.display()
         )));
     }
+    // `--stdin-file`, opened here with the caller's rights, and the
+    // terminal for the prompt.
+    let mut file = None;
+    let mut tty = None;
     let op = match &cli.command {
         Command::Run {
             call,
             output,
             interactive,
-            ..
+            no_interactive,
         } => {
-            if *interactive {
-                return Err(AppError::Usage(
-                    "--interactive: the broker does not ask at the terminal yet; approve with `agentjail approvals approve`".into(),
-                ));
+            let ask = match (*interactive, *no_interactive) {
+                (true, _) => Ask::Always,
+                (_, true) => Ask::Never,
+                _ => Ask::Auto,
+            };
+            // The broker asks on the caller's own terminal: this process's
+            // /dev/tty (with --interactive and none, the broker says so).
+            if ask == Ask::Always || (ask == Ask::Auto && std::io::stdin().is_terminal()) {
+                tty = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+                    .open("/dev/tty")
+                    .ok();
             }
             Op::Run {
-                call: wire_call(call)?,
+                call: wire_call(call, &mut file)?,
                 json: output.json(),
+                ask,
+                tty: tty.is_some(),
             }
         }
         Command::Check { call, output } => Op::Check {
-            call: wire_call(call)?,
+            call: wire_call(call, &mut file)?,
             json: output.json(),
         },
         Command::Approvals(a) => Op::Approvals(match a {
@@ -140,6 +161,16 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
                 reason: reason.clone(),
             },
         }),
+        Command::Budget(BudgetCommand::Show {
+            session,
+            role,
+            format,
+        }) => Op::Budget {
+            session: session.clone(),
+            role: role.clone(),
+            json: *format == Format::Json,
+        },
+        Command::Audit(a) => Op::Audit(wire_audit(route, a)?),
         _ => {
             return Err(AppError::Usage(
                 "this command is not served by the broker".into(),
@@ -153,6 +184,11 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
             version: VERSION,
             op,
         },
+        &[file.as_ref(), tty.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(AsRawFd::as_raw_fd)
+            .collect::<Vec<_>>(),
     )?;
     if let Some(m) = &response.message {
         eprintln!("agentjail: {}", crate::text::printable(m));
@@ -160,13 +196,61 @@ pub fn dispatch(route: &Route, cli: &Cli) -> Result<i32, AppError> {
     Ok(response.exit_code)
 }
 
+/// `audit verify|head|tail` as sent: on the broker's own log, never a path.
+fn wire_audit(route: &Route, a: &AuditCommand) -> Result<Audit, AppError> {
+    Ok(match a {
+        AuditCommand::Verify {
+            paths,
+            head,
+            after,
+            format,
+        } => {
+            if !paths.is_empty() {
+                return Err(AppError::Usage(format!(
+                    "audit verify PATH is not used with a broker ({}): it verifies its own log; drop the paths, or verify a copy in-process without --broker",
+                    route.socket.display()
+                )));
+            }
+            Audit::Verify {
+                head: head.clone(),
+                after: after.clone(),
+                json: *format == Format::Json,
+            }
+        }
+        AuditCommand::Head { format } => Audit::Head {
+            json: *format == Format::Json,
+        },
+        AuditCommand::Tail {
+            follow,
+            lines,
+            role,
+            session,
+            risk,
+            event,
+            format,
+        } => Audit::Tail {
+            follow: *follow,
+            lines: *lines,
+            role: role.clone(),
+            session: session.clone(),
+            risk: risk.clone(),
+            event: event.clone(),
+            json: *format == Format::Json,
+        },
+    })
+}
+
 /// The call as sent: `--params` read here (stdin, @FILE) with the caller's
-/// rights, merged with each `--param`, as inline JSON.
-fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
-    if args.stdin_file.is_some() {
-        return Err(AppError::Usage(
-            "--stdin-file is not served by the broker yet".into(),
-        ));
+/// rights, merged with each `--param`, as inline JSON; `--stdin-file`
+/// opened here too, into `file`, to go along as a descriptor.
+fn wire_call(args: &CallArgs, file: &mut Option<std::fs::File>) -> Result<Call, AppError> {
+    if let Some(path) = &args.stdin_file {
+        *file = Some(
+            std::fs::File::open(path).map_err(|source| AppError::StdinFile {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
     }
     let call = super::run::gather_call(args)?;
     // Values from --params keep their JSON type; --param text stays text to
@@ -197,6 +281,7 @@ fn wire_call(args: &CallArgs) -> Result<Call, AppError> {
         agent: args.agent.clone(),
         session: args.session.clone(),
         tokens: args.tokens,
+        stdin_file: file.is_some(),
     })
 }
 
@@ -237,15 +322,21 @@ fn unreachable_broker(route: &Route, what: String) -> AppError {
 }
 
 /// One request, one response.
-fn exchange(route: &Route, conn: UnixStream, req: &Request) -> Result<Response, AppError> {
+fn exchange(
+    route: &Route,
+    conn: UnixStream,
+    req: &Request,
+    extra: &[RawFd],
+) -> Result<Response, AppError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let frame = protocol::encode(req).map_err(|e| AppError::Usage(e.to_string()))?;
     let mut keep = Vec::new();
-    let fds = [
+    let mut fds = vec![
         stdio_fd(0, &mut keep),
         stdio_fd(1, &mut keep),
         stdio_fd(2, &mut keep),
     ];
+    fds.extend_from_slice(extra);
     // SIGINT, SIGTERM and SIGHUP are for the call from here on: blocked,
     // read from a signalfd and sent to the worker (the call's descriptors are
     // the caller's, so its children inherit no blocked mask: the broker forks
@@ -334,76 +425,5 @@ fn forward_signals(conn: &UnixStream, sigfd: &Option<nix::sys::signalfd::SignalF
                 }
             }
         }
-    }
-}
-
-/// Runs a served operation in the broker's worker, as the in-process CLI
-/// would, with the broker's context.
-pub struct CliHandler;
-
-impl crate::serve::Handler for CliHandler {
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32 {
-        let result = match op {
-            Op::Run { call, json } => super::run::run_as(
-                ctx,
-                &cli_args(call),
-                *json,
-                Prompt::Never,
-                Some(who.clone()),
-            ),
-            Op::Check { call, json } => super::run::check(ctx, &cli_args(call), *json),
-            Op::Approvals(a) => {
-                let cmd = match a {
-                    Approvals::List { all, json } => ApprovalsCommand::List {
-                        all: *all,
-                        format: format(*json),
-                    },
-                    Approvals::Show { id, json } => ApprovalsCommand::Show {
-                        id: id.clone(),
-                        format: format(*json),
-                    },
-                    Approvals::Approve {
-                        id,
-                        ttl_secs,
-                        reason,
-                    } => ApprovalsCommand::Approve {
-                        id: id.clone(),
-                        ttl: ttl_secs.map(std::time::Duration::from_secs),
-                        reason: reason.clone(),
-                    },
-                    Approvals::Deny { id, reason } => ApprovalsCommand::Deny {
-                        id: id.clone(),
-                        reason: reason.clone(),
-                    },
-                };
-                super::approvals::dispatch_as(ctx, &cmd, who.clone())
-            }
-        };
-        match result {
-            Ok(code) => code,
-            Err(e) => e.report(),
-        }
-    }
-}
-
-fn format(json: bool) -> Format {
-    if json {
-        Format::Json
-    } else {
-        Format::Text
-    }
-}
-
-fn cli_args(c: &Call) -> CallArgs {
-    CallArgs {
-        role: c.role.clone(),
-        agent: c.agent.clone(),
-        session: c.session.clone(),
-        param: c.param.clone(),
-        params: c.params.clone(),
-        stdin_file: None,
-        tokens: c.tokens,
-        tool: c.tool.clone(),
-        extra_args: c.extra_args.clone(),
     }
 }

@@ -3,6 +3,7 @@
 use super::{AppError, Format};
 use crate::budget;
 use crate::run::Context;
+use crate::serve::config::Scope;
 use serde_json::json;
 use std::io::Write;
 
@@ -10,22 +11,26 @@ use std::io::Write;
 const LEGEND: &str = "(CALLS and TOKENS: used/limit; `-`: the role sets no such limit; \
                       `?`: the role is not in the profiles in use)\n";
 
-/// `agentjail budget show`: usage against limits.
+/// `agentjail budget show`: usage against limits; through the broker, of
+/// the roles `scope` lets its peer see only.
 pub fn show(
     ctx: &Context,
     session: Option<&str>,
     role: Option<&str>,
     format: Format,
+    scope: Option<&Scope>,
 ) -> Result<i32, AppError> {
     let set = ctx.load_profiles()?;
     let state = ctx.state()?;
     let mut counters: Vec<budget::Counter> = budget::all(&state)?
         .into_iter()
         .filter(|c| wanted(role, Some(&c.role)) && wanted(session, c.session.as_deref()))
+        .filter(|c| scope.map_or(true, |s| s.may_see(&c.role)))
         .collect();
     // A (role, session) named in full is shown even before its first call.
     if let (Some(r), Some(s)) = (role, session) {
-        if counters.is_empty() && set.roles.contains_key(r) {
+        if counters.is_empty() && set.roles.contains_key(r) && scope.map_or(true, |s| s.may_see(r))
+        {
             counters.push(budget::read(&state, r, Some(s))?);
         }
     }

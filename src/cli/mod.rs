@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod broker_client;
+pub mod broker_handler;
 pub mod budget;
 pub mod commands;
 pub mod complete;
@@ -103,7 +104,7 @@ pub struct Cli {
     )]
     pub approval_hook: Option<String>,
 
-    /// Send run, check and approvals to the broker listening on this socket (agentjail serve)
+    /// Send run, check, approvals, budget and audit to the broker listening on this socket (agentjail serve)
     #[arg(long, global = true, env = "AGENTJAIL_BROKER", value_name = "SOCKET")]
     pub broker: Option<PathBuf>,
 

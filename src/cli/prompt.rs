@@ -5,6 +5,7 @@
 use crate::approval::{may_decide, ApprovalError, Person, Request};
 use crate::profile::Role;
 use crate::run::{AskHuman, HumanAnswer};
+use crate::serve::config::Scope;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsFd;
@@ -25,42 +26,85 @@ pub enum Prompt {
 pub struct Terminal {
     mode: Prompt,
     tty: Option<File>,
+    broker: Option<Peer>,
+}
+
+/// Through the broker: the caller's terminal (the client opened its
+/// `/dev/tty` and passed it), the caller, and its mappings; only a caller
+/// the broker's `[[approvers]]` (and the role's `approval.approvers`) name
+/// may answer.
+struct Peer {
+    tty: Option<File>,
+    who: Person,
+    scope: Scope,
 }
 
 impl Terminal {
     pub fn new(mode: Prompt) -> Terminal {
-        Terminal { mode, tty: None }
+        Terminal {
+            mode,
+            tty: None,
+            broker: None,
+        }
+    }
+
+    /// The broker's prompt: on `tty`, the caller's terminal, answered by
+    /// `who` only when `scope` lets it approve the role.
+    pub fn for_peer(mode: Prompt, tty: Option<File>, who: Person, scope: Scope) -> Terminal {
+        Terminal {
+            mode,
+            tty: None,
+            broker: Some(Peer { tty, who, scope }),
+        }
+    }
+
+    fn person(&self) -> Person {
+        self.broker
+            .as_ref()
+            .map_or_else(Person::me, |b| b.who.clone())
     }
 }
 
 impl AskHuman for Terminal {
     fn available(&mut self, role: &Role) -> Result<bool, ApprovalError> {
-        let open = || {
-            std::fs::OpenOptions::new()
+        let mut given = self.broker.as_mut().map(|b| b.tty.take());
+        let mut open = || match given.take() {
+            Some(Some(tty)) => Ok(tty),
+            Some(None) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the broker's client passed no terminal",
+            )),
+            None => std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .custom_flags_noctty()
-                .open("/dev/tty")
+                .open("/dev/tty"),
         };
-        let me = Person::me();
+        let me = self.person();
+        let by_broker = self
+            .broker
+            .as_ref()
+            .map_or(true, |b| b.scope.may_approve(&role.name));
+        let approver = may_decide(&role.approval.approvers, &me) && by_broker;
         self.tty = match self.mode {
             Prompt::Never => None,
             Prompt::Always => {
                 let tty = open().map_err(ApprovalError::NoTerminal)?;
-                if !may_decide(&role.approval.approvers, &me) {
+                if !approver {
                     return Err(ApprovalError::NotApprover {
                         who: me.label(),
                         role: role.name.clone(),
-                        approvers: role.approval.approvers.join(", "),
+                        approvers: if by_broker {
+                            role.approval.approvers.join(", ")
+                        } else {
+                            "the broker's [[approvers]] for the role".into()
+                        },
                     });
                 }
                 Some(tty)
             }
             Prompt::Auto => {
-                if !role.approval.prompt
-                    || !std::io::stdin().is_terminal()
-                    || !may_decide(&role.approval.approvers, &me)
-                {
+                if !role.approval.prompt || !std::io::stdin().is_terminal() || !approver {
                     None
                 } else {
                     open().ok()
@@ -71,7 +115,7 @@ impl AskHuman for Terminal {
     }
 
     fn ask(&mut self, req: &Request, timeout: Duration) -> HumanAnswer {
-        let mut me = Person::me();
+        let mut me = self.person();
         let channel = "the terminal".to_string();
         let Some(tty) = self.tty.as_mut() else {
             return HumanAnswer {

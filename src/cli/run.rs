@@ -289,6 +289,17 @@ pub fn run_as(
     prompt: Prompt,
     requested_by: Option<crate::approval::Person>,
 ) -> Result<i32, AppError> {
+    run_asking(ctx, args, json_out, Terminal::new(prompt), requested_by)
+}
+
+/// As [`run_as`], asking `human` (the broker passes the caller's terminal).
+pub fn run_asking(
+    ctx: &Context,
+    args: &CallArgs,
+    json_out: bool,
+    mut human: Terminal,
+    requested_by: Option<crate::approval::Person>,
+) -> Result<i32, AppError> {
     let stdio = if json_out {
         Stdio::Capture
     } else {
@@ -296,7 +307,6 @@ pub fn run_as(
     };
     let mut req = request(args, stdio, true)?;
     req.requested_by = requested_by;
-    let mut human = Terminal::new(prompt);
     let outcome = match run::call(ctx, &req, &mut human) {
         Ok(o) => o,
         Err(failure) => {

@@ -85,12 +85,31 @@ pub struct Gate<'a> {
     pub(super) call: &'a ToolCall,
 }
 
+/// In the broker (`agentjail serve`), the socket it serves on: its callers
+/// decide requests through it, never with its own paths, which they can
+/// neither read nor use; and an approval's approver is the one the broker
+/// recorded, not the file's owner (the broker owns them all).
+static BROKER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Printed commands name the broker at `socket` (`agentjail --broker
+/// SOCKET approvals approve ID`) from here on; set once, by the broker.
+pub fn print_commands_for_broker(socket: &Path) {
+    let socket = std::path::absolute(socket).unwrap_or_else(|_| socket.to_path_buf());
+    let _ = BROKER.set(socket);
+}
+
 /// The global options a printed command must repeat so that following it
 /// literally reads the same policy and writes to the same places: each of
 /// `--profiles`, `--audit-log`, `--state-dir` and `--alert-command` that was
 /// given (by flag or variable), paths made absolute, shell-quoted, each
 /// followed by a space.
 pub fn global_options(ctx: &Context) -> String {
+    if let Some(socket) = BROKER.get() {
+        return format!(
+            "--broker {} ",
+            crate::text::shell_quote(&socket.to_string_lossy())
+        );
+    }
     let path = |p: &Path| {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         crate::text::shell_quote(&p.to_string_lossy())
@@ -354,6 +373,14 @@ impl<'a> Gate<'a> {
         }
         let owner = self.state.owner(path).map_err(|e| e.to_string())?;
         let by = req.decided.as_ref().map(|v| v.by.uid);
+        // In the broker the state is the broker's alone (0700, its uid): it
+        // wrote every file, and the approver it recorded is the peer the
+        // kernel named when it decided (SO_PEERCRED).
+        let served = BROKER.get().is_some() && owner == nix::unistd::geteuid().as_raw();
+        let owner = match by {
+            Some(by) if served => by,
+            _ => owner,
+        };
         if by != Some(owner) {
             return Err(format!(
                 "the approval file is owned by uid {owner}, not by its approver; not used"

@@ -21,6 +21,9 @@
 //! [[approvers]]
 //! group = "sre"
 //! roles = ["*"]
+//!
+//! [[auditors]]            # `audit verify|head|tail` on the broker's log
+//! group = "sre"
 //! ```
 
 use serde::Deserialize;
@@ -44,6 +47,7 @@ pub enum Id {
 struct RawGrant {
     uid: Option<Id>,
     group: Option<Id>,
+    #[serde(default)]
     roles: Vec<String>,
 }
 
@@ -65,10 +69,14 @@ struct Raw {
     alert_command: Option<String>,
     approval_hook: Option<String>,
     cgroup_parent: Option<PathBuf>,
+    user: Option<Id>,
+    group: Option<Id>,
     #[serde(default)]
     callers: Vec<RawGrant>,
     #[serde(default)]
     approvers: Vec<RawGrant>,
+    #[serde(default)]
+    auditors: Vec<RawGrant>,
 }
 
 /// Who a grant is for.
@@ -94,6 +102,36 @@ pub struct Peer {
     pub gid: u32,
     pub pid: i32,
     pub groups: Vec<u32>,
+}
+
+/// A peer's rights by the mappings, handed to the served command: a
+/// listing shows only what they cover.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub uid: u32,
+    /// Roles it may call (`*`: all).
+    pub calls: Vec<String>,
+    /// Roles it may approve (`*`: all).
+    pub approves: Vec<String>,
+    pub auditor: bool,
+    /// The broker's socket, for the commands a listing prints.
+    pub socket: PathBuf,
+}
+
+impl Scope {
+    fn covers(list: &[String], role: &str) -> bool {
+        list.iter().any(|r| r == "*" || r == role)
+    }
+
+    pub fn may_approve(&self, role: &str) -> bool {
+        Scope::covers(&self.approves, role)
+    }
+
+    /// A role whose counters and requests the peer may see: one it may
+    /// call or approve.
+    pub fn may_see(&self, role: &str) -> bool {
+        Scope::covers(&self.calls, role) || self.may_approve(role)
+    }
 }
 
 impl Grant {
@@ -131,8 +169,13 @@ pub struct Config {
     pub alert_command: Option<String>,
     pub approval_hook: Option<String>,
     pub cgroup_parent: Option<PathBuf>,
+    /// `user` (and `group`): the account the broker runs as once its
+    /// socket is bound.
+    pub user: Option<Account>,
     pub callers: Vec<Grant>,
     pub approvers: Vec<Grant>,
+    /// `[[auditors]]`: who may read and verify the whole log (no roles).
+    pub auditors: Vec<Grant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,13 +241,20 @@ impl Config {
                     ),
                     _ => return Err(bad(format!("{at}: give exactly one of uid and group"))),
                 };
-                if g.roles.is_empty() {
-                    return Err(bad(format!("{at}: roles is empty")));
-                }
+                let roles = match (what, g.roles.is_empty()) {
+                    ("auditors", true) => vec!["*".to_string()],
+                    ("auditors", false) => {
+                        return Err(bad(format!(
+                        "{at}: roles: an auditor reads the whole log; [[auditors]] takes no roles"
+                    )))
+                    }
+                    (_, true) => return Err(bad(format!("{at}: roles is empty"))),
+                    (_, false) => g.roles.clone(),
+                };
                 out.push(Grant {
                     who,
                     written,
-                    roles: g.roles.clone(),
+                    roles,
                 });
             }
             Ok(out)
@@ -241,8 +291,10 @@ impl Config {
             alert_command: raw.alert_command,
             approval_hook: raw.approval_hook,
             cgroup_parent: raw.cgroup_parent,
+            user: account(raw.user.as_ref(), raw.group.as_ref()).map_err(bad)?,
             callers: grants(&raw.callers, "callers")?,
             approvers: grants(&raw.approvers, "approvers")?,
+            auditors: grants(&raw.auditors, "auditors")?,
         })
     }
 
@@ -261,12 +313,41 @@ impl Config {
             .any(|g| g.matches(p) && g.allows(role))
     }
 
-    /// Whether the peer is named anywhere (callers or approvers).
+    /// Whether the peer is named anywhere (callers, approvers or auditors).
     pub fn knows(&self, p: &Peer) -> bool {
         self.callers
             .iter()
             .chain(&self.approvers)
+            .chain(&self.auditors)
             .any(|g| g.matches(p))
+    }
+
+    pub fn may_audit(&self, p: &Peer) -> bool {
+        self.auditors.iter().any(|g| g.matches(p))
+    }
+
+    /// The roles of the peer's grants in `list` (`*` when one covers all).
+    fn roles_in(list: &[Grant], p: &Peer) -> Vec<String> {
+        let mut roles: Vec<String> = list
+            .iter()
+            .filter(|g| g.matches(p))
+            .flat_map(|g| g.roles.iter().cloned())
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// What the peer may see and do, for the served commands to narrow
+    /// what they print.
+    pub fn scope(&self, p: &Peer) -> Scope {
+        Scope {
+            uid: p.uid,
+            calls: Config::roles_in(&self.callers, p),
+            approves: Config::roles_in(&self.approvers, p),
+            auditor: self.may_audit(p),
+            socket: self.socket.clone(),
+        }
     }
 
     /// `uid = 64010 (roles files_agent), group = "sre" (roles *)`, for messages.
@@ -292,6 +373,48 @@ fn shown_id(id: &Id) -> String {
         Id::Number(n) => n.to_string(),
         Id::Name(s) => format!("{s:?}"),
     }
+}
+
+/// The account a broker drops to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    /// As written, for messages.
+    pub written: String,
+}
+
+/// `user` and `group` resolved; the group defaults to the user's primary
+/// group in the passwd database.
+fn account(user: Option<&Id>, group: Option<&Id>) -> Result<Option<Account>, String> {
+    let Some(user) = user else {
+        return match group {
+            None => Ok(None),
+            Some(_) => Err("group is set without user".into()),
+        };
+    };
+    let uid = resolve(user, true).map_err(|m| format!("user: {m}"))?;
+    if uid == 0 {
+        return Err("user: the broker drops privileges to a user other than root".into());
+    }
+    let gid = match group {
+        Some(g) => resolve(g, false).map_err(|m| format!("group: {m}"))?,
+        None => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.gid.as_raw())
+            .ok_or_else(|| {
+                format!("user: uid {uid} has no passwd entry to take its group from; set `group`")
+            })?,
+    };
+    if gid == 0 {
+        return Err("group: the broker drops privileges to a group other than root's".into());
+    }
+    Ok(Some(Account {
+        uid,
+        gid,
+        written: shown_id(user),
+    }))
 }
 
 /// A name or number as a uid (`user`) or gid.
@@ -351,6 +474,8 @@ roles = ["data_agent"]
 [[approvers]]
 uid = "root"
 roles = ["*"]
+[[auditors]]
+uid = 0
 "#,
         )
         .unwrap();
@@ -368,6 +493,11 @@ roles = ["*"]
         assert!(!c.may_approve(&agent, "files_agent"));
         let root = Peer::default();
         assert!(c.may_approve(&root, "anything"));
+        let scope = c.scope(&agent);
+        assert!(scope.may_see("files_agent") && scope.may_see("data_agent"));
+        assert!(!scope.may_see("infrastructure_agent") && !scope.may_approve("files_agent"));
+        assert!(!scope.auditor && !c.may_audit(&agent));
+        assert!(c.scope(&root).may_see("anything") && c.scope(&root).auditor);
         assert!(!c.knows(&Peer {
             uid: 5,
             gid: 5,
@@ -404,6 +534,12 @@ roles = ["*"]
                 "[[approvers]]\nuid = 1\nroles = [\"*\"]\nextra = 1",
                 "unknown field `extra`",
             ),
+            ("[[auditors]]\nuid = 1\nroles = [\"a\"]", "takes no roles"),
+            ("[[auditors]]\nroles = []", "exactly one of uid and group"),
+            ("user = 0", "other than root"),
+            ("user = 64030\ngroup = 0", "other than root's"),
+            ("group = 5", "without user"),
+            ("user = 4000000000", "no passwd entry"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

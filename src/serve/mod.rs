@@ -6,8 +6,14 @@
 //! this module never imports the CLI. The CLI's printing reaches the
 //! worker as a [`server::Handler`] that `main` passes in.
 
+mod accept;
+mod access;
+mod call;
 pub mod config;
+mod privilege;
 pub mod protocol;
 pub mod server;
+mod systemd;
+mod worker;
 
 pub use server::{serve, Handler, Options, ServeError};

@@ -9,7 +9,8 @@
 //! answers a version it does not speak with an error naming its own.
 //!
 //! The client sends one [`Request`] (its descriptors 0, 1 and 2 attached with
-//! `SCM_RIGHTS` to the first bytes) and reads one [`Response`]. A request
+//! `SCM_RIGHTS` to the first bytes, and a fourth, its `--stdin-file`, when
+//! the call says so) and reads one [`Response`]. A request
 //! describes the call only: it never names a profile directory, a state
 //! directory or a log (`deny_unknown_fields` refuses such a key), since the
 //! broker's own configuration decides them.
@@ -40,6 +41,13 @@ pub enum Op {
     Run {
         call: Call,
         json: bool,
+        /// Whether to ask at the caller's terminal.
+        #[serde(default)]
+        ask: Ask,
+        /// The client attached its terminal (`/dev/tty`) as the last
+        /// descriptor.
+        #[serde(default)]
+        tty: bool,
     },
     /// `agentjail check`: `json` is `--format json`.
     Check {
@@ -47,6 +55,58 @@ pub enum Op {
         json: bool,
     },
     Approvals(Approvals),
+    /// `agentjail budget show`, narrowed to the roles the peer may call or
+    /// approve.
+    Budget {
+        #[serde(default)]
+        session: Option<String>,
+        #[serde(default)]
+        role: Option<String>,
+        json: bool,
+    },
+    /// `agentjail audit ...` on the broker's own log, for `[[auditors]]`.
+    Audit(Audit),
+}
+
+/// `agentjail audit verify|head|tail` (never a path: the broker reads its
+/// own log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Audit {
+    Verify {
+        #[serde(default)]
+        head: Option<String>,
+        #[serde(default)]
+        after: Option<String>,
+        json: bool,
+    },
+    Head {
+        json: bool,
+    },
+    Tail {
+        follow: bool,
+        lines: usize,
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        session: Option<String>,
+        #[serde(default)]
+        risk: Option<String>,
+        #[serde(default)]
+        event: Option<String>,
+        json: bool,
+    },
+}
+
+/// `run --interactive` (`always`), `--no-interactive` (`never`), or
+/// neither (`auto`: when the caller's stdin is a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ask {
+    #[default]
+    Never,
+    Auto,
+    Always,
 }
 
 /// A tool call as the command line gave it, with `--params` already read
@@ -71,6 +131,11 @@ pub struct Call {
     pub session: Option<String>,
     #[serde(default)]
     pub tokens: u64,
+    /// `--stdin-file`: the client opened it (with its own rights) and
+    /// attached it as a fourth descriptor; the broker reads that, never a
+    /// path.
+    #[serde(default)]
+    pub stdin_file: bool,
 }
 
 /// `agentjail approvals ...`.
@@ -282,6 +347,8 @@ mod tests {
                     ..Call::default()
                 },
                 json: true,
+                ask: Ask::Never,
+                tty: false,
             },
         }
     }

@@ -1,34 +1,29 @@
-//! `agentjail serve`: the accept loop and the per-connection worker.
+//! `agentjail serve`: the accept loop.
 //!
 //! The parent is one thread: it polls the listening socket and a signalfd
 //! (SIGCHLD, SIGTERM, SIGINT), and forks one worker per connection, up to
-//! `max_concurrent`; a connection beyond that gets 125 "broker busy" at
-//! once. The launcher forks and must be single-threaded (see
-//! `crate::sandbox`), and so is every process here.
-//!
-//! A worker reads the request (bounded in size and, for reading, in time),
-//! takes the caller's identity from the kernel (`SO_PEERCRED`,
-//! `SO_PEERGROUPS`), checks it against the configuration, then forks the
-//! call: the call's process puts the caller's descriptors on 0, 1 and 2
-//! and runs the [`Handler`] with the broker's [`Context`]. The worker
-//! watches both the call and the connection: when the client hangs up, the
-//! call is killed (the sandbox follows its launcher: `PR_SET_PDEATHSIG`)
-//! and the kill is audited. The exit code goes back in the response.
+//! `max_concurrent` (admission and the wait queue: [`super::accept`]; the
+//! worker: [`super::worker`]; the call it supervises: [`super::call`]). The
+//! launcher forks and must be single-threaded (see `crate::sandbox`), and so
+//! is every process here.
 
-use super::config::{Config, Peer};
-use super::protocol::{self, Approvals, FrameError, Op, Request, Response};
-use crate::approval::{self, Person};
+use super::accept::{admit, bind, reap, respond, Pool};
+use super::config::{Config, Scope};
+use super::privilege;
+use super::protocol::Response;
+use super::systemd;
+use super::worker::start_worker;
+use crate::approval::Person;
 use crate::exit;
 use crate::run::Context;
+use crate::serve::protocol::Op;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
-use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,7 +32,22 @@ use std::time::{Duration, Instant};
 /// command prints and returns the exit code. The CLI provides it (so the
 /// lines are the same), `main` passes it in.
 pub trait Handler {
-    fn handle(&self, ctx: &Context, op: &Op, who: &Person) -> i32;
+    fn handle(&self, ctx: &Context, op: &Op, caller: Caller) -> i32;
+}
+
+/// Who asked, as the broker knows it.
+#[derive(Debug)]
+pub struct Caller {
+    /// The peer, for the approval request's `requested_by` and the
+    /// approver of a decision.
+    pub who: Person,
+    /// What the peer may see, by the mappings; listings show no more.
+    pub scope: Scope,
+    /// `--stdin-file`: the descriptor the client attached (read it; never
+    /// reopen it by path, which would use the broker's rights).
+    pub stdin_file: Option<std::os::fd::OwnedFd>,
+    /// The caller's terminal, for `run`'s prompt.
+    pub tty: Option<std::os::fd::OwnedFd>,
 }
 
 /// `agentjail serve`'s options.
@@ -92,21 +102,25 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     let set = ctx.load_profiles()?;
     if opts.check_config {
         println!(
-            "agentjail: broker configuration {} is valid: socket {}, {} roles, state {}, audit log {}, {} caller and {} approver mappings",
+            "agentjail: broker configuration {} is valid: socket {}, {} roles, state {}, audit log {}, {} caller, {} approver and {} auditor mappings{}",
             cfg.path.display(),
             cfg.socket.display(),
             set.roles.len(),
             cfg.state_dir.display(),
             cfg.audit_log.display(),
             cfg.callers.len(),
-            cfg.approvers.len()
+            cfg.approvers.len(),
+            cfg.auditors.len(),
+            cfg.user.as_ref().map_or(String::new(), |u| format!(
+                ", runs as uid {} gid {} (user = {})",
+                u.uid, u.gid, u.written
+            ))
         );
         return Ok(exit::OK);
     }
     single_threaded()?;
-    ctx.state()?
-        .ensure(None)
-        .map_err(crate::run::CallError::from)?;
+    let notifier = systemd::Notifier::from_env();
+    let activated = systemd::activated().map_err(ServeError::Setup)?;
     let setup = |what: &str, e: &dyn std::fmt::Display| ServeError::Setup(format!("{what}: {e}"));
     // Signals arrive on a descriptor the loop polls; every child unblocks them.
     let mut mask = SigSet::empty();
@@ -117,14 +131,51 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         .map_err(|e| setup("blocking signals", &e))?;
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| setup("signalfd", &e))?;
-    let listener = bind(&cfg)?;
+    let by_manager = activated.is_some();
+    let listener = match activated {
+        Some(l) => {
+            // The socket the manager bound is the one callers use.
+            if let Some(p) = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            {
+                cfg.socket = p;
+            }
+            l
+        }
+        None => bind(&cfg)?,
+    };
+    // The socket is bound; from here on the broker is its own account, if
+    // one is configured, and makes its state and log as that account.
+    if let Some(to) = &cfg.user {
+        if nix::unistd::geteuid().is_root() {
+            privilege::prepare_log(&cfg.audit_log, to).map_err(ServeError::Setup)?;
+        }
+        privilege::drop_to(to).map_err(ServeError::Setup)?;
+    }
+    ctx.state()?
+        .ensure(None)
+        .map_err(crate::run::CallError::from)?;
+    crate::run::gate::print_commands_for_broker(&cfg.socket);
+    // Fail closed: a broker that cannot audit does not serve.
+    lifecycle(&ctx, &cfg, "ready", by_manager, 0)
+        .map_err(|e| setup("writing the broker's ready record to its audit log", &e))?;
     eprintln!(
-        "agentjail: broker serving on {} (pid {}, max_concurrent {}, config {})",
+        "agentjail: broker serving on {} (pid {}, max_concurrent {}, config {}{})",
         cfg.socket.display(),
         std::process::id(),
         cfg.max_concurrent,
-        cfg.path.display()
+        cfg.path.display(),
+        if by_manager {
+            ", socket from the service manager"
+        } else {
+            ""
+        }
     );
+    if let Err(e) = notifier.notify(&format!("READY=1\nMAINPID={}", std::process::id())) {
+        tracing::warn!("{e}");
+    }
     let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
@@ -188,9 +239,16 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         );
     }
     let mut workers = pool.workers;
-    // Stop accepting; let running calls finish for the grace period.
+    let _ = notifier.notify("STOPPING=1");
+    if let Err(e) = lifecycle(&ctx, &cfg, "stopping", by_manager, workers.len()) {
+        tracing::warn!("writing the broker's stopping record: {e}");
+    }
+    // Stop accepting; let running calls finish for the grace period. The
+    // manager's socket stays for the next start.
     drop(listener);
-    let _ = std::fs::remove_file(&cfg.socket);
+    if !by_manager {
+        let _ = std::fs::remove_file(&cfg.socket);
+    }
     eprintln!(
         "agentjail: broker stopping: {} call(s) running, grace period {}s",
         workers.len(),
@@ -213,11 +271,49 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         // the sandbox follows its launcher.
         let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
     }
+    let killed = workers.len();
     for (pid, _) in workers.drain() {
         let _ = waitpid(pid, None);
     }
+    if let Err(e) = lifecycle(&ctx, &cfg, "stopped", by_manager, killed) {
+        tracing::warn!("writing the broker's stopped record: {e}");
+    }
     eprintln!("agentjail: broker stopped");
     Ok(exit::OK)
+}
+
+/// The broker's own record (`event_type` `broker`): `ready` once it
+/// accepts, `stopping` at SIGTERM or SIGINT (`calls` running), `stopped`
+/// at the end (`calls` killed after the grace period).
+fn lifecycle(
+    ctx: &Context,
+    cfg: &Config,
+    state: &str,
+    by_manager: bool,
+    calls: usize,
+) -> Result<(), crate::run::CallError> {
+    let mut r = crate::audit::AuditRecord::new("broker", "-");
+    r.result = Some(state.into());
+    r.reasons = vec![match state {
+        "ready" => format!("broker ready on {}", cfg.socket.display()),
+        "stopping" => format!(
+            "broker stopping: {calls} call(s) running, grace period {}s",
+            cfg.grace_seconds
+        ),
+        _ => format!("broker stopped: {calls} call(s) killed after the grace period"),
+    }];
+    r.detail("broker", state)
+        .detail("pid", std::process::id())
+        .detail("socket", &cfg.socket)
+        .detail("socket_activated", by_manager)
+        .detail("config", &cfg.path)
+        .detail("calls", calls)
+        .detail("uid", nix::unistd::getuid().as_raw());
+    if state == "ready" {
+        r.detail("max_concurrent", cfg.max_concurrent);
+    }
+    ctx.audit_log()?.append(&r)?;
+    Ok(())
 }
 
 /// Fails unless this process has one thread: it forks.
@@ -241,564 +337,6 @@ fn drain_signals(sigfd: &SignalFd) -> bool {
         }
     }
     stop
-}
-
-/// The running workers (and their callers' uids) and the connections that
-/// wait for one.
-#[derive(Default)]
-struct Pool {
-    workers: HashMap<Pid, u32>,
-    queue: VecDeque<Queued>,
-}
-
-struct Queued {
-    conn: UnixStream,
-    uid: u32,
-    deadline: Instant,
-}
-
-impl Pool {
-    /// Calls of this uid running or waiting.
-    fn of(&self, uid: u32) -> usize {
-        self.workers.values().filter(|u| **u == uid).count()
-            + self.queue.iter().filter(|q| q.uid == uid).count()
-    }
-
-    /// Answers "broker busy" to the queued connections that waited too long.
-    fn expire(&mut self, cfg: &Config) {
-        let now = Instant::now();
-        while self.queue.front().is_some_and(|q| q.deadline <= now) {
-            if let Some(q) = self.queue.pop_front() {
-                busy(
-                    &q.conn,
-                    format!(
-                        "broker busy: waited {}s (queue_timeout_seconds in {}) for one of {} workers (max_concurrent); try again",
-                        cfg.queue_timeout_seconds,
-                        cfg.path.display(),
-                        cfg.max_concurrent
-                    ),
-                );
-            }
-        }
-    }
-}
-
-fn busy(conn: &UnixStream, message: String) {
-    tracing::debug!("{message}");
-    let _ = conn.set_nonblocking(true);
-    respond(conn, &Response::new(exit::LAUNCHER_FAILED, Some(message)));
-}
-
-fn reap(workers: &mut HashMap<Pid, u32>) {
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => break,
-            Ok(st) => {
-                if let Some(pid) = st.pid() {
-                    workers.remove(&pid);
-                }
-            }
-        }
-    }
-}
-
-/// Binds the socket with the configured mode (created under a umask that
-/// grants nothing, so it is never reachable with a wider mode) and group.
-fn bind(cfg: &Config) -> Result<UnixListener, ServeError> {
-    let path = &cfg.socket;
-    let shown = path.display();
-    let err = |what: String| ServeError::Setup(what);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            err(format!(
-                "creating the socket's directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) => {
-            use std::os::unix::fs::FileTypeExt;
-            if !m.file_type().is_socket() {
-                return Err(err(format!(
-                    "{shown} exists and is not a socket; remove it or set `socket`"
-                )));
-            }
-            if UnixStream::connect(path).is_ok() {
-                return Err(err(format!("another broker is listening on {shown}")));
-            }
-            // A stale socket of a broker that is gone.
-            std::fs::remove_file(path)
-                .map_err(|e| err(format!("removing the stale socket {shown}: {e}")))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(format!("{shown}: {e}"))),
-    }
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-    let bound = UnixListener::bind(path);
-    nix::sys::stat::umask(old);
-    let listener = bound.map_err(|e| err(format!("binding {shown}: {e}")))?;
-    if let Some(gid) = cfg.socket_group {
-        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
-            .map_err(|e| err(format!("giving {shown} to group {gid}: {e}")))?;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.socket_mode))
-        .map_err(|e| err(format!("setting the mode of {shown}: {e}")))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| err(format!("{shown}: {e}")))?;
-    Ok(listener)
-}
-
-/// Sends a response, best effort (the peer may be gone).
-fn respond(mut conn: &UnixStream, r: &Response) {
-    if let Ok(frame) = protocol::encode(r) {
-        let _ = conn.write_all(&frame);
-    }
-}
-
-/// Accepts one connection: returns it when a worker may start now, queues
-/// it when all are busy, or answers "broker busy" (queue full, or the
-/// caller at its own limit).
-fn admit(listener: &UnixListener, cfg: &Config, pool: &mut Pool) -> Option<(UnixStream, u32)> {
-    let conn = match listener.accept() {
-        Ok((c, _)) => c,
-        Err(e) => {
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                tracing::warn!("accepting a connection: {e}");
-            }
-            return None;
-        }
-    };
-    // The worker checks the caller's identity fully; the uid is for limits.
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    let uid = match getsockopt(&conn, PeerCredentials) {
-        Ok(c) => c.uid(),
-        Err(e) => {
-            busy(&conn, format!("broker: SO_PEERCRED: {e}"));
-            return None;
-        }
-    };
-    if let Some(limit) = cfg.max_concurrent_per_caller {
-        let mine = pool.of(uid);
-        if mine >= limit {
-            busy(
-                &conn,
-                format!(
-                    "broker busy: uid {uid} has {mine} calls running or waiting (max_concurrent_per_caller = {limit} in {}); try again",
-                    cfg.path.display()
-                ),
-            );
-            return None;
-        }
-    }
-    if pool.workers.len() < cfg.max_concurrent && pool.queue.is_empty() {
-        return Some((conn, uid));
-    }
-    if pool.queue.len() >= cfg.queue {
-        busy(
-            &conn,
-            format!(
-                "broker busy: {} calls are running (max_concurrent = {}) and {} waiting (queue = {} in {}); try again",
-                pool.workers.len(),
-                cfg.max_concurrent,
-                pool.queue.len(),
-                cfg.queue,
-                cfg.path.display()
-            ),
-        );
-        return None;
-    }
-    pool.queue.push_back(Queued {
-        conn,
-        uid,
-        deadline: Instant::now() + Duration::from_secs(cfg.queue_timeout_seconds),
-    });
-    None
-}
-
-#[allow(clippy::too_many_arguments)]
-fn start_worker(
-    conn: UnixStream,
-    uid: u32,
-    listener: &UnixListener,
-    cfg: &Config,
-    ctx: &Context,
-    handler: &dyn Handler,
-    mask: &SigSet,
-    sigfd_raw: RawFd,
-    pool: &mut Pool,
-) {
-    // SAFETY: this process is single-threaded (checked at start), so the
-    // child may run arbitrary code after the fork.
-    match unsafe { fork() } {
-        Ok(ForkResult::Parent { child }) => {
-            pool.workers.insert(child, uid);
-            tracing::debug!("worker {child} started ({} running)", pool.workers.len());
-        }
-        Ok(ForkResult::Child) => {
-            // The listener and the signalfd are the parent's: a worker that
-            // outlives the broker must not keep the socket accepting. The
-            // child exits without dropping them, so each is closed once.
-            let _ = nix::unistd::close(listener.as_raw_fd());
-            let _ = nix::unistd::close(sigfd_raw);
-            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            let _ = mask.thread_unblock();
-            let _ = conn.set_nonblocking(false);
-            let response = work(&conn, cfg, ctx, handler);
-            if let Some(m) = &response.message {
-                tracing::debug!(
-                    "worker {}: exit {}: {m}",
-                    std::process::id(),
-                    response.exit_code
-                );
-            }
-            respond(&conn, &response);
-            std::process::exit(0);
-        }
-        Err(e) => {
-            respond(
-                &conn,
-                &Response::new(exit::LAUNCHER_FAILED, Some(format!("broker: fork: {e}"))),
-            );
-        }
-    }
-}
-
-/// The kernel's word on who is connected.
-fn peer_of(conn: &UnixStream) -> Result<Peer, String> {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    let cred = getsockopt(conn, PeerCredentials).map_err(|e| format!("SO_PEERCRED: {e}"))?;
-    let mut groups = vec![0 as libc::gid_t; 256];
-    let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `groups`, which
-    // holds that many, and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            conn.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERGROUPS,
-            groups.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        // More than 256 groups, or no SO_PEERGROUPS: the primary gid only.
-        groups.clear();
-    } else {
-        groups.truncate(len as usize / std::mem::size_of::<libc::gid_t>());
-    }
-    Ok(Peer {
-        uid: cred.uid(),
-        gid: cred.gid(),
-        pid: cred.pid(),
-        groups,
-    })
-}
-
-/// Receives the first bytes of the request with the caller's descriptors.
-fn recv_head(conn: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), String> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut head = [0u8; 4];
-    let mut space = nix::cmsg_space!([RawFd; 3]);
-    let mut iov = [std::io::IoSliceMut::new(&mut head)];
-    let msg = loop {
-        match recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::EAGAIN) => {
-                return Err("timed out waiting for the request".into())
-            }
-            Err(e) => return Err(format!("reading the request: {e}")),
-            Ok(m) => break m,
-        }
-    };
-    let mut fds = Vec::new();
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(list) = c {
-                for fd in list {
-                    // SAFETY: the kernel just installed this descriptor for
-                    // this process; nothing else owns it.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
-        }
-    }
-    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-    let n = msg.bytes;
-    if truncated {
-        return Err("the request carried more than 3 descriptors".into());
-    }
-    Ok((head[..n].to_vec(), fds))
-}
-
-fn refuse(code: i32, message: String) -> Response {
-    Response::new(code, Some(message))
-}
-
-/// One connection: read, check, run, answer.
-fn work(conn: &UnixStream, cfg: &Config, ctx: &Context, handler: &dyn Handler) -> Response {
-    let broken = |e: String| refuse(exit::LAUNCHER_FAILED, format!("broker: {e}"));
-    let peer = match peer_of(conn) {
-        Ok(p) => p,
-        Err(e) => return broken(e),
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(cfg.request_timeout_seconds)));
-    let (head, fds) = match recv_head(conn) {
-        Ok(h) => h,
-        Err(e) => return broken(e),
-    };
-    if head.is_empty() {
-        return broken(FrameError::Closed.to_string());
-    }
-    let mut reader = conn;
-    let body = match protocol::read_frame(&mut reader as &mut dyn Read, &head) {
-        Ok(b) => b,
-        Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            return broken("timed out reading the request".into())
-        }
-        Err(e) => return broken(e.to_string()),
-    };
-    let req: Request = match protocol::decode(&body) {
-        Ok(r) => r,
-        Err(e) => return broken(e.to_string()),
-    };
-    let fds: [OwnedFd; 3] = match fds.try_into() {
-        Ok(f) => f,
-        Err(_) => {
-            return broken("the request must carry the caller's descriptors 0, 1 and 2".into())
-        }
-    };
-    let who = Person {
-        uid: peer.uid,
-        user: approval::user_name(peer.uid),
-        login_uid: None,
-        tty: None,
-    };
-    if let Err(r) = authorize(cfg, ctx, &peer, &who, &req.op) {
-        return r;
-    }
-    let _ = conn.set_read_timeout(None);
-    run_watched(conn, ctx, handler, &req.op, &who, fds)
-}
-
-/// Whether the peer may do what it asks, by the broker's mappings.
-fn authorize(
-    cfg: &Config,
-    ctx: &Context,
-    peer: &Peer,
-    who: &Person,
-    op: &Op,
-) -> Result<(), Response> {
-    let denied = |m: String| Err(refuse(exit::DENIED, format!("denied: {m}")));
-    match op {
-        Op::Run { call, .. } | Op::Check { call, .. } => {
-            if let Some(p) = &call.params {
-                if p == "-" || p.starts_with('@') {
-                    return Err(refuse(
-                        exit::USAGE,
-                        "the broker takes --params as inline JSON; the client reads `-` and @FILE"
-                            .into(),
-                    ));
-                }
-            }
-            let role = call.role.as_deref().unwrap_or("");
-            if !cfg.may_call(peer, role) {
-                return denied(format!(
-                    "{} may not use role `{role}` through the broker: its mappings in {} are {}",
-                    who.label(),
-                    cfg.path.display(),
-                    match Config::describe(&cfg.caller_roles(peer)).as_str() {
-                        "none" =>
-                            "none ([[callers]] names neither its uid nor its groups)".to_string(),
-                        d => format!("[[callers]] {d}"),
-                    }
-                ));
-            }
-            Ok(())
-        }
-        Op::Approvals(Approvals::List { .. } | Approvals::Show { .. }) => {
-            if cfg.knows(peer) {
-                Ok(())
-            } else {
-                denied(format!(
-                    "{} is in neither [[callers]] nor [[approvers]] of {}",
-                    who.label(),
-                    cfg.path.display()
-                ))
-            }
-        }
-        Op::Approvals(Approvals::Approve { id, .. } | Approvals::Deny { id, .. }) => {
-            // The request's role, from the broker's own copy: a damaged or
-            // missing request needs an approver of every role.
-            let role = approval::check_id(id)
-                .ok()
-                .and_then(|_| ctx.state().ok())
-                .and_then(|state| {
-                    state
-                        .read_json::<approval::Request>(&approval::request_path(&state, id))
-                        .ok()
-                        .flatten()
-                })
-                .map(|r| r.role)
-                .unwrap_or_else(|| "*".into());
-            if cfg.may_approve(peer, &role) {
-                return Ok(());
-            }
-            let mut r = crate::audit::AuditRecord::new("approval", &role);
-            r.approval_status = Some("refused".into());
-            r.reasons = vec![format!(
-                "{} tried to decide request {id} through the broker but is not among [[approvers]] for role `{role}`",
-                who.label()
-            )];
-            r.detail("severity", "critical")
-                .detail("request_id", id)
-                .detail("attempted_by", who);
-            if let Ok(log) = ctx.audit_log() {
-                let _ = log.append(&r);
-            }
-            denied(format!(
-                "{} may not approve or deny requests of role `{role}`: [[approvers]] in {} for it: {}",
-                who.label(),
-                cfg.path.display(),
-                Config::describe(&cfg.approvers_of(&role))
-            ))
-        }
-    }
-}
-
-/// Runs the operation in its own process and waits for it, or kills it
-/// when the client hangs up.
-fn run_watched(
-    conn: &UnixStream,
-    ctx: &Context,
-    handler: &dyn Handler,
-    op: &Op,
-    who: &Person,
-    fds: [OwnedFd; 3],
-) -> Response {
-    // SAFETY: the worker is single-threaded (a fork of the single-threaded
-    // parent), so the child may run arbitrary code.
-    let child = match unsafe { fork() } {
-        Err(e) => return refuse(exit::LAUNCHER_FAILED, format!("broker: fork: {e}")),
-        Ok(ForkResult::Child) => {
-            for (i, fd) in fds.iter().enumerate() {
-                if nix::unistd::dup2(fd.as_raw_fd(), i as RawFd).is_err() {
-                    std::process::exit(exit::LAUNCHER_FAILED);
-                }
-            }
-            drop(fds);
-            // The connection is the worker's; the call never holds it.
-            let _ = nix::unistd::close(conn.as_raw_fd());
-            let code = handler.handle(ctx, op, who);
-            let _ = std::io::stdout().flush();
-            std::process::exit(code);
-        }
-        Ok(ForkResult::Parent { child }) => child,
-    };
-    // The worker holds none of the caller's descriptors while the call runs,
-    // so a reader downstream of the call sees its end when the call ends.
-    drop(fds);
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-    let pidfd = if raw >= 0 {
-        // SAFETY: a new descriptor that only this process owns.
-        Some(unsafe { OwnedFd::from_raw_fd(raw as RawFd) })
-    } else {
-        None
-    };
-    let mut hung_up = false;
-    if let Some(pidfd) = &pidfd {
-        loop {
-            let mut fds = [
-                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(conn.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-                Ok(_) => {}
-            }
-            if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-                break;
-            }
-            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                // After its request the client sends only control frames (a
-                // signal for the call); anything else, or the end of the
-                // connection, is a hang-up.
-                match read_control(conn) {
-                    Some(sig) => {
-                        // The call's process is the launcher (or the command
-                        // itself): the launcher forwards the signal to the
-                        // sandbox's pid 1, which forwards it to the tool.
-                        tracing::debug!("forwarding signal {sig} to the call {child}");
-                        let _ = kill(child, sig);
-                        continue;
-                    }
-                    None => {
-                        hung_up = true;
-                        let _ = kill(child, Signal::SIGKILL);
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    let status = loop {
-        match waitpid(child, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other,
-        }
-    };
-    if hung_up {
-        let mut r = crate::audit::AuditRecord::new("error", "-");
-        r.result = Some("error".into());
-        r.reasons = vec![format!(
-            "the broker's client ({}) hung up; its call (process {child}) was killed",
-            who.label()
-        )];
-        r.detail("error", "client hung up; call killed")
-            .detail("exit_code", exit::LAUNCHER_FAILED)
-            .detail("caller", who);
-        if let Ok(log) = ctx.audit_log() {
-            let _ = log.append(&r);
-        }
-        return refuse(exit::LAUNCHER_FAILED, "client hung up; call killed".into());
-    }
-    match status {
-        Ok(WaitStatus::Exited(_, code)) => Response::new(code, None),
-        // As a shell reports it (the client forwarded a signal the call's
-        // process did not handle, e.g. before the sandbox started).
-        Ok(WaitStatus::Signaled(_, sig, _)) => Response::new(128 + sig as i32, None),
-        Ok(other) => refuse(
-            exit::LAUNCHER_FAILED,
-            format!("broker: the call's process: {other:?}"),
-        ),
-        Err(e) => refuse(
-            exit::LAUNCHER_FAILED,
-            format!("broker: waiting for the call: {e}"),
-        ),
-    }
-}
-
-/// One control frame from the client: the signal it forwards, or `None`
-/// when the connection closed or sent anything else.
-fn read_control(conn: &UnixStream) -> Option<Signal> {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = conn;
-    let body = protocol::read_frame(&mut reader as &mut dyn Read, &[]).ok();
-    let _ = conn.set_read_timeout(None);
-    let c: protocol::Control = protocol::decode(&body?).ok()?;
-    if !protocol::FORWARDED.contains(&c.signal) {
-        return None;
-    }
-    Signal::try_from(c.signal).ok()
 }
 
 /// Whether a path names a socket a broker listens on.

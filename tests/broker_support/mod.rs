@@ -33,6 +33,11 @@ risk = "read"
 command = ["sleep", "{seconds}"]
 params.seconds = { type = "integer", min = 0, max = 3600 }
 
+[tools.post_body]
+description = "Send stdin somewhere"
+risk = "external"
+command = ["cat"]
+
 [tools.remove_thing]
 description = "Pretend to remove a thing"
 risk = "delete"
@@ -75,6 +80,11 @@ pub fn can_run() -> bool {
     }
 }
 
+/// Makes the command that starts a broker, from the test's root and the
+/// configuration's path; with the socket it will listen on when that is
+/// not the configuration's.
+pub type Launch<'a> = dyn Fn(&Path, &Path) -> (Command, Option<PathBuf>) + 'a;
+
 pub struct Broker {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
@@ -113,6 +123,24 @@ impl Broker {
         tail: &str,
         roles: &[(&str, &str)],
         uids: &[u32],
+    ) -> Broker {
+        Broker::start_full(max_concurrent, top, tail, roles, uids, &|_, config| {
+            let mut c = Command::new(BIN);
+            c.args(["serve", "--config"]).arg(config);
+            (c, None)
+        })
+    }
+
+    /// As [`Broker::start_with`], with the command that starts the broker
+    /// made by `launch(root, config)`, and the socket it listens on when
+    /// that is not the configuration's.
+    pub fn start_full(
+        max_concurrent: usize,
+        top: &str,
+        tail: &str,
+        roles: &[(&str, &str)],
+        uids: &[u32],
+        launch: &Launch<'_>,
     ) -> Broker {
         let dir = tempfile::Builder::new()
             .prefix("agentjail-broker")
@@ -184,9 +212,9 @@ roles = ["*"]
             String::from_utf8_lossy(&check.stderr)
         );
         let stderr = std::fs::File::create(root.join("serve.err")).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
+        let (mut command, listening) = launch(&root, &config);
+        let socket = listening.unwrap_or(socket);
+        let child = command
             .env_remove("AGENTJAIL_PROFILES")
             .env("AGENTJAIL_LOG", "debug")
             .stderr(stderr)
@@ -206,6 +234,25 @@ roles = ["*"]
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("the broker did not start: {}", b.serve_err());
+    }
+
+    /// The broker's pid.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
+    }
+
+    /// Sends `sig` to the broker and waits (bounded) for it to end.
+    pub fn stop_with(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig).unwrap();
+        for _ in 0..600 {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        panic!("the broker did not stop on {sig}: {}", self.serve_err());
     }
 
     pub fn serve_err(&self) -> String {
