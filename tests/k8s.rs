@@ -254,9 +254,17 @@ fn role_settings_map_to_the_pod() {
     assert_eq!(policy["spec"]["ingress"], serde_json::json!([]));
     let text = render(&["--role", "infrastructure_agent"]);
     assert!(text.contains("enforced by agentjail's egress proxy in the pod"));
-    // Cgroup limits required: the render says a pod rarely allows them.
-    assert!(text.contains("Per-call cgroup limits need a writable cgroup"));
-    assert!(!render(&["--seed"]).contains("Per-call cgroup limits"));
+    // Cgroup limits: the pod's limits stand in for them (the default), or
+    // required, and the render says what that means in a pod.
+    assert!(text.contains("(--per-call-cgroup pod-limits) because the kubelet enforces"));
+    let required = render(&[
+        "--role",
+        "infrastructure_agent",
+        "--per-call-cgroup",
+        "required",
+    ]);
+    assert!(required.contains("agentjail refuses every call (fail closed)"));
+    assert!(render(&["--seed"]).contains("Per-call cgroup limits: optional in the role"));
     // No egress entries: no egress at all, and no DNS.
     let docs = documents(&render(&[
         "--role",
@@ -282,8 +290,11 @@ fn role_settings_map_to_the_pod() {
 
 #[test]
 fn the_config_map_is_a_working_profile_directory() {
-    for role in ROLES {
-        let docs = documents(&render(&["--role", role]));
+    for (role, mode) in ROLES
+        .iter()
+        .flat_map(|r| [(r, "required"), (r, "pod-limits")])
+    {
+        let docs = documents(&render(&["--role", role, "--per-call-cgroup", mode]));
         let data = &of_kind(&docs, "ConfigMap")["data"];
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("roles")).unwrap();
@@ -305,7 +316,6 @@ fn the_config_map_is_a_working_profile_directory() {
             "{role}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // The role reads the same from the ConfigMap as from the bundle.
         let show = |extra: &[&str]| {
             let mut args = extra.to_vec();
             args.extend(["profiles", "show", role, "--format", "json"]);
@@ -317,7 +327,15 @@ fn the_config_map_is_a_working_profile_directory() {
             );
             serde_json::from_slice::<Value>(&out.stdout).unwrap()
         };
-        assert_eq!(show(&["--profiles", path]), show(&[]), "{role}");
+        // The role reads the same from the ConfigMap as from the bundle,
+        // with pod-limits but for "cgroup" in sandbox.optional.
+        let mut got = show(&["--profiles", path]);
+        let optional = &mut got["profile"]["sandbox"]["optional"];
+        if mode == "pod-limits" {
+            let list = optional.as_array_mut().unwrap();
+            assert_eq!(list.pop(), Some(Value::from("cgroup")), "{role}");
+        }
+        assert_eq!(got, show(&[]), "{role} {mode}");
     }
 }
 

@@ -52,6 +52,14 @@ pub struct RenderArgs {
     /// tools); unconfined leaves that to agentjail's own confinement
     #[arg(long, value_enum, value_name = "MODE", default_value_t = AppArmorMode::RuntimeDefault)]
     pub apparmor: AppArmorMode,
+    /// Per-call cgroup limits in the pod. pod-limits: the ConfigMap's role lists
+    /// "cgroup" in sandbox.optional, because a pod rarely has a writable cgroup and
+    /// the kubelet enforces the pod's resources.limits, rendered from the same
+    /// memory, cpu and ephemeral-storage values (sandbox.pids is then not enforced
+    /// per call: the pod's PID limit is the kubelet's podPidsLimit). required: the
+    /// role as written; without a writable cgroup agentjail refuses every call
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = PerCallCgroup::PodLimits)]
+    pub per_call_cgroup: PerCallCgroup,
     /// Also write the seccomp profile (OCI runtime-spec JSON) to FILE, for the
     /// nodes' kubelet seccomp directory
     #[arg(long, value_name = "FILE")]
@@ -94,6 +102,14 @@ pub enum SeccompMode {
 pub enum AppArmorMode {
     RuntimeDefault,
     Unconfined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PerCallCgroup {
+    /// The role's cgroup limits are required for every call, as written
+    Required,
+    /// The pod's limits bound the calls; the role's cgroup limits are optional in the pod
+    PodLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

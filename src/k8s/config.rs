@@ -1,11 +1,17 @@
 //! The ConfigMap with the role's profile: its role file as written and the
 //! catalog entries it names, laid out as a profile directory
 //! (`tools.toml`, `roles/ROLE.toml`) for the container's `--profiles`.
+//!
+//! With `--per-call-cgroup pod-limits` (the default) the role file gains
+//! "cgroup" in `sandbox.optional`, edited with `toml_edit` so the rest stays
+//! as written, under a comment saying why: a pod rarely has a writable
+//! cgroup, and the kubelet enforces the pod's limits, which `workload.rs`
+//! renders from the same values.
 
 use super::names::Names;
 use super::output::Document;
-use super::{K8sError, Source};
-use crate::profile::Catalog;
+use super::{workload, K8sError, Options, PerCallCgroup, Source};
+use crate::profile::{Catalog, Mechanism, Role};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -21,8 +27,63 @@ pub fn role_key(names: &Names) -> String {
 /// The most a ConfigMap may hold (the API server refuses more).
 pub const MAX_CONFIG_MAP: usize = 1 << 20;
 
-pub fn config_map(source: &Source, names: &Names) -> Result<Document, K8sError> {
+/// Whether the role already runs calls without any per-call cgroup limit.
+pub fn cgroups_optional(role: &Role) -> bool {
+    let optional = &role.sandbox.optional;
+    optional.contains(&Mechanism::Cgroup)
+        || [Mechanism::Memory, Mechanism::Cpu, Mechanism::Pids]
+            .iter()
+            .all(|m| optional.contains(m))
+}
+
+/// The role file as the pod gets it: as written, or with "cgroup" added to
+/// `sandbox.optional` (see the top of this file).
+pub fn role_file(source: &Source, options: &Options) -> Result<String, K8sError> {
     let role = &source.role;
+    if options.per_call_cgroup == PerCallCgroup::Required || cgroups_optional(role) {
+        return Ok(source.role_text.clone());
+    }
+    let bad = |what: &str| {
+        K8sError::setting(
+            role,
+            format!("adding \"cgroup\" to sandbox.optional: {what}"),
+        )
+    };
+    let mut doc: toml_edit::DocumentMut = source
+        .role_text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| bad(&e.to_string()))?;
+    let sandbox = doc
+        .entry("sandbox")
+        .or_insert(toml_edit::table())
+        .as_table_like_mut()
+        .ok_or_else(|| bad("`sandbox` is not a table"))?;
+    sandbox
+        .entry("optional")
+        .or_insert(toml_edit::value(toml_edit::Array::new()))
+        .as_array_mut()
+        .ok_or_else(|| bad("`sandbox.optional` is not an array"))?
+        .push("cgroup");
+    let limits = workload::limits(role)?;
+    let q = |k: &str| limits.get(k).map(|v| v.0.as_str()).unwrap_or("?");
+    Ok(format!(
+        "# agentjail k8s render --per-call-cgroup pod-limits: \"cgroup\" is added to\n\
+         # sandbox.optional below. A pod rarely has a writable cgroup, so agentjail cannot\n\
+         # set per-call limits; the kubelet enforces the pod's resources.limits (memory {},\n\
+         # cpu {}, ephemeral-storage {}), rendered from this role's values, over agentjail\n\
+         # and all its calls together. Not enforced per call: sandbox.pids ({}); the pod's\n\
+         # PID limit is the kubelet's podPidsLimit. Render with --per-call-cgroup required\n\
+         # where the pod has a writable cgroup.\n{doc}",
+        q("memory"),
+        q("cpu"),
+        q("ephemeral-storage"),
+        role.sandbox.pids
+    ))
+}
+
+pub fn config_map(source: &Source, names: &Names, options: &Options) -> Result<Document, K8sError> {
+    let role = &source.role;
+    let role_text = role_file(source, options)?;
     let used = role.allowed_tools.iter().chain(&role.denied_tools);
     let tools = used
         .filter_map(|t| source.catalog.tools.get(t).map(|s| (t.clone(), s.clone())))
@@ -33,7 +94,7 @@ pub fn config_map(source: &Source, names: &Names) -> Result<Document, K8sError> 
         names.role,
         toml::to_string(&catalog).map_err(|e| K8sError::Encode(e.to_string()))?
     );
-    let size = tools_text.len() + source.role_text.len();
+    let size = tools_text.len() + role_text.len();
     if size > MAX_CONFIG_MAP {
         return Err(K8sError::setting(
             role,
@@ -51,7 +112,7 @@ pub fn config_map(source: &Source, names: &Names) -> Result<Document, K8sError> 
         },
         data: Some(BTreeMap::from([
             (TOOLS_KEY.to_string(), tools_text),
-            (role_key(names), source.role_text.clone()),
+            (role_key(names), role_text),
         ])),
         ..Default::default()
     };

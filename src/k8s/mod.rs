@@ -26,7 +26,10 @@ pub mod seccomp;
 mod workload;
 
 pub use agent_sandbox::{OperatingMode, Sandbox, SandboxTemplate};
-pub use args::{AppArmorMode, Entrypoint, K8sCommand, Kind, OutputFormat, RenderArgs, SeccompMode};
+pub use args::{
+    AppArmorMode, Entrypoint, K8sCommand, Kind, OutputFormat, PerCallCgroup, RenderArgs,
+    SeccompMode,
+};
 
 use crate::exit;
 use crate::profile::{self, Catalog, ProfileSet, Role};
@@ -92,6 +95,8 @@ pub struct Options {
     pub seccomp: SeccompMode,
     pub apparmor: AppArmorMode,
     pub entrypoint: Entrypoint,
+    /// Whether the ConfigMap's role requires per-call cgroup limits.
+    pub per_call_cgroup: PerCallCgroup,
     /// The label a namespace is selected by in the NetworkPolicy.
     pub namespace_label: String,
     /// Allow DNS to the cluster's DNS service when a name entry needs it.
@@ -173,6 +178,7 @@ pub fn settle(profiles: Option<&Path>, args: &RenderArgs) -> Result<(Source, Opt
         seccomp,
         apparmor: args.apparmor,
         entrypoint: args.entrypoint,
+        per_call_cgroup: args.per_call_cgroup,
         namespace_label: args.namespace_label.clone().unwrap_or_else(|| {
             if args.seed {
                 "name"
@@ -237,7 +243,7 @@ fn source_from(set: ProfileSet, name: &str, role_text: String) -> Result<Source,
 pub fn render(source: &Source, options: &Options) -> Result<Vec<Document>, K8sError> {
     let names = names::Names::new(&source.role, options)?;
     let mut docs = Vec::new();
-    docs.push(config::config_map(source, &names)?);
+    docs.push(config::config_map(source, &names, options)?);
     docs.push(network::network_policy(&source.role, &names, options)?);
     docs.extend(workload::workload(source, &names, options)?);
     Ok(docs)

@@ -6,7 +6,9 @@
 use super::agent_sandbox::{self, OperatingMode};
 use super::names::{self, Names};
 use super::output::Document;
-use super::{config, AppArmorMode, Entrypoint, K8sError, Kind, Options, SeccompMode, Source};
+use super::{
+    config, AppArmorMode, Entrypoint, K8sError, Kind, Options, PerCallCgroup, SeccompMode, Source,
+};
 use crate::profile::Role;
 use crate::units;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -57,7 +59,8 @@ fn size(role: &Role, key: &str, text: &str) -> Result<Quantity, K8sError> {
         .map_err(|e| K8sError::setting(role, format!("sandbox.{key}: {e}")))
 }
 
-fn limits(role: &Role) -> Result<BTreeMap<String, Quantity>, K8sError> {
+/// The pod's limits: the role's memory, cpu and ephemeral storage.
+pub fn limits(role: &Role) -> Result<BTreeMap<String, Quantity>, K8sError> {
     let s = &role.sandbox;
     let cpu = units::parse_cpu_millis(&s.cpu)
         .map_err(|e| K8sError::setting(role, format!("sandbox.cpu: {e}")))?;
@@ -260,19 +263,22 @@ fn pod_annotations(options: &Options) -> Option<BTreeMap<String, String>> {
     })
 }
 
-/// A pod rarely gets a writable cgroup, and agentjail refuses every call
-/// whose cgroup limits it cannot set unless the role marks them optional.
-fn cgroup_warning(role: &Role) -> Option<String> {
-    use crate::profile::Mechanism::{Cgroup, Cpu, Memory, Pids};
-    let optional = &role.sandbox.optional;
-    let all =
-        optional.contains(&Cgroup) || [Memory, Cpu, Pids].iter().all(|m| optional.contains(m));
-    (!all).then(|| {
-        "Per-call cgroup limits need a writable cgroup, which a pod rarely has: without one \
-         agentjail refuses every call (fail closed). Give the role optional = [\"cgroup\"] \
-         to run calls under the pod's limits instead."
+/// What the pod means for per-call cgroup limits (see `config.rs`).
+fn cgroup_comment(role: &Role, options: &Options) -> String {
+    if config::cgroups_optional(role) {
+        "Per-call cgroup limits: optional in the role; the pod's limits bound every call."
             .to_string()
-    })
+    } else if options.per_call_cgroup == PerCallCgroup::PodLimits {
+        "Per-call cgroup limits: the ConfigMap's role lists \"cgroup\" in sandbox.optional \
+         (--per-call-cgroup pod-limits) because the kubelet enforces this pod's limits, \
+         rendered from the same values; sandbox.pids is not enforced per call (the pod's PID \
+         limit is the kubelet's podPidsLimit)."
+            .to_string()
+    } else {
+        "Per-call cgroup limits are required (--per-call-cgroup required): without a writable \
+         cgroup in the pod agentjail refuses every call (fail closed)."
+            .to_string()
+    }
 }
 
 /// The workload documents of a role (one object).
@@ -299,9 +305,7 @@ pub fn workload(
          `{AUDIT_CONTAINER}` container's stdout.",
         names.role
     )];
-    if let Some(line) = cgroup_warning(&source.role) {
-        comments.push(line);
-    }
+    comments.push(cgroup_comment(&source.role, options));
     let doc = match options.kind {
         Kind::Pod => Document::new(
             comments,
