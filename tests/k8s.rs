@@ -121,6 +121,14 @@ fn golden_files_for_the_seed_and_every_bundled_role() {
         profile.to_str().unwrap(),
     ]);
     golden("seccomp.json", &std::fs::read_to_string(&profile).unwrap());
+    let apparmor = dir.path().join("p.aa");
+    render(&[
+        "--role",
+        "files_agent",
+        "--apparmor-out",
+        apparmor.to_str().unwrap(),
+    ]);
+    golden("apparmor.txt", &std::fs::read_to_string(&apparmor).unwrap());
     golden(
         "files_agent.pod.json",
         &render(&["--role", "files_agent", "--format", "json"]),

@@ -7,7 +7,10 @@
 //! * the pod's limits are the role's own values;
 //! * with `--entrypoint serve` the ConfigMap's broker.toml is mounted where
 //!   the container's command reads it, and `agentjail serve --check-config`
-//!   takes it with the ConfigMap's profiles.
+//!   takes it with the ConfigMap's profiles;
+//! * the AppArmor profile `--apparmor-out` writes parses with Debian's
+//!   apparmor_parser (-QT: compiled, not loaded; there is no AppArmor here)
+//!   and is the one the pod names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,10 +22,10 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
 
-/// The objects of a JSON render.
-fn render(args: &[&str]) -> Vec<Value> {
+/// `agentjail k8s render ARGS`, which must succeed: its stdout.
+fn render_text(args: &[&str]) -> String {
     let out = Command::new(BIN)
-        .args(["k8s", "render", "--format", "json"])
+        .args(["k8s", "render"])
         .args(args)
         .env_remove("AGENTJAIL_PROFILES")
         .output()
@@ -32,7 +35,14 @@ fn render(args: &[&str]) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The objects of a JSON render.
+fn render(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["--format", "json"];
+    all.extend(args);
+    let list: Value = serde_json::from_str(&render_text(&all)).unwrap();
     list["items"].as_array().unwrap().clone()
 }
 
@@ -233,4 +243,99 @@ fn the_pods_limits_are_the_roles_and_pod_limits_says_so() {
             );
         }
     }
+}
+
+/// `apparmor_parser`, unpacked into the test venv by .ci/setup.d/k8s.sh.
+fn apparmor_parser() -> Option<PathBuf> {
+    let venv = std::env::var_os("AGENTJAIL_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci/venv"));
+    let parser = venv.join("apparmor/sbin/apparmor_parser");
+    if parser.exists() {
+        return Some(venv.join("apparmor"));
+    }
+    common::skip(&format!(
+        "{} (run .ci/setup.d/k8s.sh with AGENTJAIL_TEST_VENV set)",
+        parser.display()
+    ));
+    None
+}
+
+/// Whether apparmor_parser compiles the profile text (without loading it).
+fn parses(apparmor: &Path, text: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profile");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(apparmor.join("sbin/apparmor_parser"))
+        .args(["-Q", "-T", "--config-file", "/dev/null", "-I"])
+        .arg(apparmor.join("etc/apparmor.d"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_apparmor_profile_parses_and_is_the_one_the_pod_names() {
+    let Some(apparmor) = apparmor_parser() else {
+        return;
+    };
+    for role in ["files_agent", "data_agent", "infrastructure_agent"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("profile");
+        render_text(&["--role", role, "--apparmor-out", file.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&file).unwrap();
+        parses(&apparmor, &text).unwrap_or_else(|e| panic!("{role}: {e}"));
+        // The pod names the profile the file defines (Localhost, the default).
+        let items = render(&["--role", role]);
+        let want = &of_kind(&items, "Pod")["spec"]["securityContext"]["appArmorProfile"];
+        assert_eq!(want["type"], "Localhost");
+        let name = want["localhostProfile"].as_str().unwrap();
+        assert!(text.contains(&format!("\nprofile {name} flags=")), "{text}");
+        // What the launcher needs is allowed, and what is denied stays denied.
+        for rule in [
+            "  mount,",
+            "  umount,",
+            "  pivot_root,",
+            "deny /proc/kcore rwklx,",
+        ] {
+            assert!(text.contains(rule), "{role}: {rule}");
+        }
+        // The parser is a real check: a profile with a rule it does not
+        // know, or cut short, is refused.
+        assert!(parses(&apparmor, &text.replace("  mount,", "  mount_everything,")).is_err());
+        assert!(parses(&apparmor, text.trim_end().trim_end_matches('}')).is_err());
+    }
+}
+
+#[test]
+fn the_seed_keeps_runtime_default_apparmor_and_the_defaults_warn_when_asked_for() {
+    let seed = render(&["--seed"]);
+    assert_eq!(
+        of_kind(&seed, "Pod")["spec"]["securityContext"]["appArmorProfile"],
+        serde_json::json!({"type": "RuntimeDefault"})
+    );
+    let out = Command::new(BIN)
+        .args(["k8s", "render", "--seed", "--apparmor", "localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    // Runtime defaults are rendered when asked for, with a warning that
+    // agentjail then refuses every call.
+    let text = render_text(&[
+        "--role",
+        "files_agent",
+        "--apparmor",
+        "runtime-default",
+        "--seccomp",
+        "runtime-default",
+    ]);
+    assert!(text.contains("# Warning: AppArmor runtime/default denies mount"));
+    assert!(text.contains("# Warning: seccomp RuntimeDefault denies unshare"));
+    let plain = render_text(&["--role", "files_agent"]);
+    assert!(!plain.contains("Warning:"));
 }

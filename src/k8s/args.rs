@@ -47,11 +47,15 @@ pub struct RenderArgs {
     /// (runtime-default with --seed)
     #[arg(long, value_enum, value_name = "MODE")]
     pub seccomp: Option<SeccompMode>,
-    /// The pod's AppArmor profile. A runtime's default profile may deny `mount`,
-    /// which agentjail needs to build each call's sandbox (it then refuses to run
-    /// tools); unconfined leaves that to agentjail's own confinement
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = AppArmorMode::RuntimeDefault)]
-    pub apparmor: AppArmorMode,
+    /// The pod's AppArmor profile: localhost (the rendered profile, loaded on the
+    /// nodes as agentjail-ROLE: it allows the mounts agentjail needs for each call's
+    /// sandbox), runtime-default (denies mount: agentjail then refuses every call) or
+    /// unconfined; default: localhost (runtime-default with --seed)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub apparmor: Option<AppArmorMode>,
+    /// Also write the AppArmor profile (apparmor_parser text) to FILE, for the nodes
+    #[arg(long, value_name = "FILE")]
+    pub apparmor_out: Option<PathBuf>,
     /// Per-call cgroup limits in the pod. pod-limits: the ConfigMap's role lists
     /// "cgroup" in sandbox.optional, because a pod rarely has a writable cgroup and
     /// the kubelet enforces the pod's resources.limits, rendered from the same
@@ -100,6 +104,7 @@ pub enum SeccompMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AppArmorMode {
+    Localhost,
     RuntimeDefault,
     Unconfined,
 }

@@ -14,9 +14,11 @@
 //! checks Kubernetes makes of them), `workload.rs` (Pod, Job, Deployment,
 //! the pod template), `network.rs` (NetworkPolicy), `config.rs`
 //! (ConfigMap), `agent_sandbox.rs` (Sandbox, SandboxTemplate),
-//! `seccomp.rs` (the OCI seccomp profile), `output.rs` (YAML and JSON).
+//! `seccomp.rs` (the OCI seccomp profile), `apparmor.rs` (the AppArmor
+//! profile), `output.rs` (YAML and JSON).
 
 mod agent_sandbox;
+pub mod apparmor;
 mod args;
 mod config;
 mod names;
@@ -125,6 +127,10 @@ pub fn run(profiles: Option<&Path>, cmd: &K8sCommand) -> Result<i32, K8sError> {
             if let Some(path) = &args.seccomp_out {
                 write_file(path, &seccomp::profile_json(&source.role)?)?;
             }
+            if let Some(path) = &args.apparmor_out {
+                let names = names::Names::new(&source.role, &options)?;
+                write_file(path, &apparmor::profile_text(&names))?;
+            }
             std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).map_err(
                 |source| K8sError::Output {
                     what: "the manifests".into(),
@@ -158,11 +164,16 @@ pub fn settle(profiles: Option<&Path>, args: &RenderArgs) -> Result<(Source, Opt
         };
         role_source(profiles, role)?
     };
-    if args.seed && args.apparmor != AppArmorMode::RuntimeDefault {
-        return Err(K8sError::Usage(
-            "--seed uses the seed's runtime/default AppArmor profile".into(),
-        ));
-    }
+    let apparmor = match (args.apparmor, args.seed) {
+        (Some(AppArmorMode::RuntimeDefault) | None, true) => AppArmorMode::RuntimeDefault,
+        (Some(_), true) => {
+            return Err(K8sError::Usage(
+                "--seed uses the seed's runtime/default AppArmor profile".into(),
+            ))
+        }
+        (Some(mode), false) => mode,
+        (None, false) => AppArmorMode::Localhost,
+    };
     let seccomp = match (args.seccomp, args.seed) {
         (Some(mode), _) => mode,
         (None, true) => SeccompMode::RuntimeDefault,
@@ -176,7 +187,7 @@ pub fn settle(profiles: Option<&Path>, args: &RenderArgs) -> Result<(Source, Opt
             .unwrap_or_else(|| if args.seed { SEED_IMAGE } else { DEFAULT_IMAGE }.to_string()),
         namespace: args.namespace.clone(),
         seccomp,
-        apparmor: args.apparmor,
+        apparmor,
         entrypoint: args.entrypoint,
         per_call_cgroup: args.per_call_cgroup,
         namespace_label: args.namespace_label.clone().unwrap_or_else(|| {

@@ -4,6 +4,7 @@
 //! Sandbox or SandboxTemplate.
 
 use super::agent_sandbox::{self, OperatingMode};
+use super::apparmor;
 use super::names::{self, Names};
 use super::output::Document;
 use super::{
@@ -228,13 +229,19 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
             run_as_group: Some(uid),
             fs_group: Some(uid),
             seccomp_profile: Some(seccomp),
-            app_armor_profile: Some(AppArmorProfile {
-                type_: match options.apparmor {
-                    AppArmorMode::RuntimeDefault => "RuntimeDefault",
-                    AppArmorMode::Unconfined => "Unconfined",
-                }
-                .into(),
-                localhost_profile: None,
+            app_armor_profile: Some(match options.apparmor {
+                AppArmorMode::Localhost => AppArmorProfile {
+                    type_: "Localhost".into(),
+                    localhost_profile: Some(apparmor::profile_name(names)),
+                },
+                AppArmorMode::RuntimeDefault => AppArmorProfile {
+                    type_: "RuntimeDefault".into(),
+                    localhost_profile: None,
+                },
+                AppArmorMode::Unconfined => AppArmorProfile {
+                    type_: "Unconfined".into(),
+                    localhost_profile: None,
+                },
             }),
             ..Default::default()
         }),
@@ -281,6 +288,31 @@ fn cgroup_comment(role: &Role, options: &Options) -> String {
     }
 }
 
+/// What the runtime's default profiles mean for the per-call sandbox (not
+/// for the seed, which reproduces the seed's pod as it is).
+fn confinement_warnings(options: &Options) -> Vec<String> {
+    let mut lines = Vec::new();
+    if options.apparmor_annotation {
+        return lines;
+    }
+    if options.apparmor == AppArmorMode::RuntimeDefault {
+        lines.push(
+            "Warning: AppArmor runtime/default denies mount, so agentjail cannot build a \
+             call's sandbox and refuses every call (fail closed); use --apparmor localhost."
+                .to_string(),
+        );
+    }
+    if options.seccomp == SeccompMode::RuntimeDefault {
+        lines.push(
+            "Warning: seccomp RuntimeDefault denies unshare, mount and pivot_root to a pod \
+             without CAP_SYS_ADMIN, so agentjail refuses every call (fail closed); use \
+             --seccomp localhost."
+                .to_string(),
+        );
+    }
+    lines
+}
+
 /// The workload documents of a role (one object).
 pub fn workload(
     source: &Source,
@@ -306,6 +338,7 @@ pub fn workload(
         names.role
     )];
     comments.push(cgroup_comment(&source.role, options));
+    comments.extend(confinement_warnings(options));
     let doc = match options.kind {
         Kind::Pod => Document::new(
             comments,
