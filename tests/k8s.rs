@@ -112,6 +112,10 @@ fn golden_files_for_the_seed_and_every_bundled_role() {
             &render(&["--role", "files_agent", "--kind", kind]),
         );
     }
+    golden(
+        "files_agent.serve.pod.yaml",
+        &render(&["--role", "files_agent", "--entrypoint", "serve"]),
+    );
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("p.json");
     render(&[
@@ -532,6 +536,19 @@ fn every_rendered_manifest_validates_strictly() {
                 "unconfined",
                 "--seccomp",
                 "runtime-default",
+            ]),
+        ),
+        (
+            "serve".into(),
+            render(&[
+                "--role",
+                "infrastructure_agent",
+                "--entrypoint",
+                "serve",
+                "--kind",
+                "deployment",
+                "--per-call-cgroup",
+                "required",
             ]),
         ),
     ];

@@ -339,3 +339,115 @@ fn the_seed_keeps_runtime_default_apparmor_and_the_defaults_warn_when_asked_for(
     let plain = render_text(&["--role", "files_agent"]);
     assert!(!plain.contains("Warning:"));
 }
+
+/// The container's mounts: (mountPath, volume name, read-only).
+fn mounts(pod: &Value) -> Vec<(String, String, bool)> {
+    pod["spec"]["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap().to_string(),
+                m["name"].as_str().unwrap().to_string(),
+                m["readOnly"] == true,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_brokers_config_is_mounted_on_the_pods_volumes_and_loads() {
+    let items = render(&["--role", "files_agent", "--entrypoint", "serve"]);
+    let pod = of_kind(&items, "Pod");
+    let command: Vec<&str> = pod["spec"]["containers"][0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(command[..3], ["agentjail", "serve", "--config"]);
+    let config_path = command[3];
+    let data = &of_kind(&items, "ConfigMap")["data"];
+    let text = data["broker.toml"].as_str().unwrap();
+    let config: toml::Table = toml::from_str(text).unwrap();
+    // Every path the broker reads or writes is on one of the container's
+    // volumes: the profiles read-only, the rest writable.
+    let serve_mounts = mounts(pod);
+    let on_volume = |path: &str, writable: bool| {
+        let m = serve_mounts
+            .iter()
+            .filter(|(at, _, _)| Path::new(path).starts_with(at))
+            .max_by_key(|(at, _, _)| at.len())
+            .unwrap_or_else(|| panic!("{path} is on no volume"));
+        assert!(!writable || !m.2, "{path} is on read-only volume {}", m.1);
+    };
+    on_volume(config_path, false);
+    on_volume(config["profiles"].as_str().unwrap(), false);
+    for key in ["state_dir", "audit_log", "socket"] {
+        on_volume(config[key].as_str().unwrap(), true);
+    }
+    // The audit log is the one the audit sidecar prints.
+    assert_eq!(
+        config["audit_log"].as_str().unwrap(),
+        env_of(pod, "AGENTJAIL_AUDIT_LOG")
+    );
+    // The pod's uid is the one caller, for the role.
+    let callers = config["callers"].as_array().unwrap();
+    assert_eq!(callers.len(), 1);
+    assert_eq!(callers[0]["uid"].as_integer(), Some(65534));
+    assert_eq!(
+        callers[0]["roles"].as_array().unwrap()[0].as_str(),
+        Some("files_agent")
+    );
+    // Without serve, no broker.toml and no broker volumes.
+    let mcp = render(&["--role", "files_agent"]);
+    assert!(of_kind(&mcp, "ConfigMap")["data"]
+        .get("broker.toml")
+        .is_none());
+    assert!(!mounts(of_kind(&mcp, "Pod"))
+        .iter()
+        .any(|m| m.1 == "broker" || m.1 == "run"));
+
+    // `serve --check-config` takes it, with the ConfigMap's profiles, each
+    // path rebased under a directory standing for the container's root.
+    let (dir, _var) = pod_dirs();
+    project_config_map(&items, dir.path());
+    let root = dir.path();
+    let rebase = |p: &str| root.join(p.trim_start_matches('/'));
+    let mut rebased = config.clone();
+    for key in ["profiles", "state_dir", "audit_log", "socket"] {
+        let path = rebase(config[key].as_str().unwrap());
+        rebased.insert(key.into(), path.to_str().unwrap().into());
+    }
+    let file = rebase(config_path);
+    std::fs::write(&file, toml::to_string(&rebased).unwrap()).unwrap();
+    let check = |path: &Path| {
+        Command::new(BIN)
+            .args(["serve", "--check-config", "--config"])
+            .arg(path)
+            .env_remove("AGENTJAIL_PROFILES")
+            .output()
+            .unwrap()
+    };
+    let out = check(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(" 1 roles,") && said.contains("1 caller"),
+        "{said}"
+    );
+    // The check is real: the rendered file with a misspelled key is refused.
+    std::fs::write(
+        &file,
+        toml::to_string(&rebased)
+            .unwrap()
+            .replace("socket_mode", "socket_mod"),
+    )
+    .unwrap();
+    assert_eq!(check(&file).status.code(), Some(78));
+}

@@ -10,11 +10,10 @@
 
 use super::names::Names;
 use super::output::Document;
-use super::{workload, K8sError, Options, PerCallCgroup, Source};
+use super::{broker, workload, Entrypoint, K8sError, Options, PerCallCgroup, Source};
 use crate::profile::{Catalog, Mechanism, Role};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeMap;
 
 /// The ConfigMap key of the catalog.
 pub const TOOLS_KEY: &str = "tools.toml";
@@ -94,7 +93,11 @@ pub fn config_map(source: &Source, names: &Names, options: &Options) -> Result<D
         names.role,
         toml::to_string(&catalog).map_err(|e| K8sError::Encode(e.to_string()))?
     );
-    let size = tools_text.len() + role_text.len();
+    let broker_text = match options.entrypoint {
+        Entrypoint::Serve => Some(broker::config_text(role, names)?),
+        Entrypoint::Mcp => None,
+    };
+    let size = tools_text.len() + role_text.len() + broker_text.as_ref().map_or(0, String::len);
     if size > MAX_CONFIG_MAP {
         return Err(K8sError::setting(
             role,
@@ -110,10 +113,16 @@ pub fn config_map(source: &Source, names: &Names, options: &Options) -> Result<D
             labels: Some(names.labels()),
             ..Default::default()
         },
-        data: Some(BTreeMap::from([
-            (TOOLS_KEY.to_string(), tools_text),
-            (role_key(names), role_text),
-        ])),
+        data: Some(
+            [
+                Some((TOOLS_KEY.to_string(), tools_text)),
+                Some((role_key(names), role_text)),
+                broker_text.map(|t| (broker::KEY.to_string(), t)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
         ..Default::default()
     };
     Document::new(

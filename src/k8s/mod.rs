@@ -15,11 +15,12 @@
 //! the pod template), `network.rs` (NetworkPolicy), `config.rs`
 //! (ConfigMap), `agent_sandbox.rs` (Sandbox, SandboxTemplate),
 //! `seccomp.rs` (the OCI seccomp profile), `apparmor.rs` (the AppArmor
-//! profile), `output.rs` (YAML and JSON).
+//! profile), `broker.rs` (broker.toml for `--entrypoint serve`), `output.rs` (YAML and JSON).
 
 mod agent_sandbox;
 pub mod apparmor;
 mod args;
+pub mod broker;
 mod config;
 mod names;
 mod network;

@@ -4,9 +4,9 @@
 //! Sandbox or SandboxTemplate.
 
 use super::agent_sandbox::{self, OperatingMode};
-use super::apparmor;
 use super::names::{self, Names};
 use super::output::Document;
+use super::{apparmor, broker};
 use super::{
     config, AppArmorMode, Entrypoint, K8sError, Kind, Options, PerCallCgroup, SeccompMode, Source,
 };
@@ -120,12 +120,34 @@ fn command(names: &Names, entrypoint: Entrypoint) -> Vec<String> {
     let mut c = vec!["agentjail".to_string()];
     match entrypoint {
         Entrypoint::Mcp => c.extend(["mcp", "serve", "--role"].map(String::from)),
-        Entrypoint::Serve => c.push("serve".into()),
+        Entrypoint::Serve => c.extend(["serve".into(), "--config".into(), broker::path()]),
     }
     if entrypoint == Entrypoint::Mcp {
         c.push(names.role.clone());
     }
     c
+}
+
+/// A volume of some of the ConfigMap's keys, each at its path.
+fn config_map_volume(name: &str, names: &Names, items: Vec<(String, String)>) -> Volume {
+    Volume {
+        name: name.into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: names.config_map(),
+            items: Some(
+                items
+                    .into_iter()
+                    .map(|(key, path)| KeyToPath {
+                        key,
+                        path,
+                        mode: None,
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The pod's spec, the same for every kind of workload.
@@ -142,6 +164,7 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
             localhost_profile: None,
         },
     };
+    let serve = options.entrypoint == Entrypoint::Serve;
     let common_env = vec![
         env("AGENTJAIL_PROFILES", names::PROFILES_DIR),
         env("AGENTJAIL_AUDIT_LOG", names::AUDIT_LOG),
@@ -158,12 +181,19 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
             limits: Some(limits(role)?),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![
-            mount("tmp", "/tmp", false),
-            mount("profiles", names::PROFILES_DIR, true),
-            mount("audit", names::AUDIT_DIR, false),
-            mount("state", names::STATE_DIR, false),
-        ]),
+        volume_mounts: Some({
+            let mut mounts = vec![
+                mount("tmp", "/tmp", false),
+                mount("profiles", names::PROFILES_DIR, true),
+                mount("audit", names::AUDIT_DIR, false),
+                mount("state", names::STATE_DIR, false),
+            ];
+            if serve {
+                mounts.push(mount("broker", broker::DIR, true));
+                mounts.push(mount("run", broker::RUN_DIR, false));
+            }
+            mounts
+        }),
         ..Default::default()
     };
     // A native sidecar (an init container that keeps running): the audit
@@ -202,26 +232,17 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
         ]),
         ..Default::default()
     };
-    let profiles = Volume {
-        name: "profiles".into(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: names.config_map(),
-            items: Some(vec![
-                KeyToPath {
-                    key: config::TOOLS_KEY.into(),
-                    path: config::TOOLS_KEY.into(),
-                    mode: None,
-                },
-                KeyToPath {
-                    key: config::role_key(names),
-                    path: format!("roles/{}", config::role_key(names)),
-                    mode: None,
-                },
-            ]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let profiles = config_map_volume(
+        "profiles",
+        names,
+        vec![
+            (config::TOOLS_KEY.to_string(), config::TOOLS_KEY.to_string()),
+            (
+                config::role_key(names),
+                format!("roles/{}", config::role_key(names)),
+            ),
+        ],
+    );
     Ok(PodSpec {
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
@@ -251,12 +272,23 @@ pub fn pod_spec(source: &Source, names: &Names, options: &Options) -> Result<Pod
         enable_service_links: Some(false),
         init_containers: Some(vec![audit]),
         containers: vec![main],
-        volumes: Some(vec![
-            empty_dir("tmp", Some(size(role, "tmp_size", &role.sandbox.tmp_size)?)),
-            profiles,
-            empty_dir("audit", None),
-            empty_dir("state", None),
-        ]),
+        volumes: Some({
+            let mut volumes = vec![
+                empty_dir("tmp", Some(size(role, "tmp_size", &role.sandbox.tmp_size)?)),
+                profiles,
+                empty_dir("audit", None),
+                empty_dir("state", None),
+            ];
+            if serve {
+                volumes.push(config_map_volume(
+                    "broker",
+                    names,
+                    vec![(broker::KEY.to_string(), broker::KEY.to_string())],
+                ));
+                volumes.push(empty_dir("run", None));
+            }
+            volumes
+        }),
         ..Default::default()
     })
 }
