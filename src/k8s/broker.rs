@@ -58,8 +58,8 @@ pub fn config_text(role: &Role, names: &Names) -> Result<String, K8sError> {
          # the container runs agentjail serve --config {path}.\n\
          # Its profiles, state and audit log are the pod's volumes; the socket is on volume\n\
          # `run`, mode 0600: only uid {uid}, the one caller mapped. No [[approvers]]: a call\n\
-         # that needs approval stays pending\n\
-         # (75) until an [[approvers]] mapping names a uid other than the agent's.\n{text}",
+         # that needs approval stays pending (75) until an [[approvers]] mapping names a\n\
+         # uid other than the agent's.\n{text}",
         role = names.role,
         path = path(),
         uid = role.sandbox.user,

@@ -27,7 +27,6 @@
 use std::collections::BTreeMap;
 
 use super::arch::AUDIT_ARCH;
-use super::args::{UNIX_SOCKETPAIR_DENIALS, UNIX_SOCKET_DENIALS};
 use super::rules::{ArgOp, DenyWhen, EntryAction};
 use super::table::policy_table;
 use super::{SeccompError, ABSENT_ERRNO, DENY_ERRNO};
@@ -85,7 +84,7 @@ pub struct SeccompFilters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FilterOptions {
     /// Deny `socket(AF_UNIX, ...)` and datagram `socketpair`s
-    /// ([`UNIX_SOCKET_DENIALS`], [`UNIX_SOCKETPAIR_DENIALS`]).
+    /// ([`super::view::extra_denials`]: `UNIX_SOCKET_DENIALS`, `UNIX_SOCKETPAIR_DENIALS`).
     pub deny_unix_sockets: bool,
 }
 
@@ -124,16 +123,12 @@ fn outcomes(options: FilterOptions) -> BTreeMap<u32, Leaf> {
         };
         by_nr.insert(nr, slot);
     }
-    if options.deny_unix_sockets {
-        for (nr, denials) in [
-            (libc::SYS_socket, UNIX_SOCKET_DENIALS),
-            (libc::SYS_socketpair, UNIX_SOCKETPAIR_DENIALS),
-        ] {
-            let slot = by_nr
-                .entry(nr as u32)
-                .or_insert((absent, false, Vec::new()));
-            slot.2.extend(denials.iter());
-        }
+    // The options' denials, from the one list (`view.rs`).
+    for extra in super::view::extra_denials(options) {
+        let slot = by_nr
+            .entry(extra.nr as u32)
+            .or_insert((absent, false, Vec::new()));
+        slot.2.extend(extra.denials.iter());
     }
     by_nr
         .into_iter()

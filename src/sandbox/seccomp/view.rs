@@ -3,7 +3,8 @@
 //! table, the optional argument denials [`FilterOptions`] adds, and the
 //! errnos and architecture the filters use. Data only: what the filters do
 //! is decided in `table.rs` and `args.rs` and compiled in `compile.rs`;
-//! this file only hands the same data out.
+//! this file only hands the same data out. [`extra_denials`] is the one
+//! list of the options' denials: `compile.rs` compiles it.
 
 use super::args::{UNIX_SOCKETPAIR_DENIALS, UNIX_SOCKET_DENIALS};
 use super::compile::FilterOptions;
@@ -38,27 +39,30 @@ pub struct PolicyView {
     pub absent_errno: i32,
 }
 
+/// The denials `options` add, which `compile.rs` compiles.
+pub fn extra_denials(options: FilterOptions) -> Vec<ExtraDenial> {
+    if !options.deny_unix_sockets {
+        return Vec::new();
+    }
+    vec![
+        ExtraDenial {
+            name: "socket",
+            nr: libc::SYS_socket,
+            denials: UNIX_SOCKET_DENIALS,
+        },
+        ExtraDenial {
+            name: "socketpair",
+            nr: libc::SYS_socketpair,
+            denials: UNIX_SOCKETPAIR_DENIALS,
+        },
+    ]
+}
+
 /// The policy `build_filters_with(options)` compiles, as data.
 pub fn policy_view(options: FilterOptions) -> PolicyView {
-    let extra = if options.deny_unix_sockets {
-        vec![
-            ExtraDenial {
-                name: "socket",
-                nr: libc::SYS_socket,
-                denials: UNIX_SOCKET_DENIALS,
-            },
-            ExtraDenial {
-                name: "socketpair",
-                nr: libc::SYS_socketpair,
-                denials: UNIX_SOCKETPAIR_DENIALS,
-            },
-        ]
-    } else {
-        Vec::new()
-    };
     PolicyView {
         table: policy_table(),
-        extra,
+        extra: extra_denials(options),
         deny_errno: DENY_ERRNO,
         absent_errno: ABSENT_ERRNO,
     }
