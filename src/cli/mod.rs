@@ -212,7 +212,7 @@ pub enum Command {
         check_config: bool,
     },
     /// Render a role as Kubernetes manifests (Pod, Job, Deployment or agent-sandbox
-    /// objects, NetworkPolicy, ConfigMap) and its seccomp profile
+    /// objects, NetworkPolicy, ConfigMap) and its seccomp and AppArmor profiles
     #[command(subcommand)]
     K8s(crate::k8s::K8sCommand),
 }
