@@ -42,27 +42,12 @@ pub fn role_file(source: &Source, options: &Options) -> Result<String, K8sError>
     if options.per_call_cgroup == PerCallCgroup::Required || cgroups_optional(role) {
         return Ok(source.role_text.clone());
     }
-    let bad = |what: &str| {
+    let doc = with_cgroup_optional(&source.role_text).map_err(|what| {
         K8sError::setting(
             role,
             format!("adding \"cgroup\" to sandbox.optional: {what}"),
         )
-    };
-    let mut doc: toml_edit::DocumentMut = source
-        .role_text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| bad(&e.to_string()))?;
-    let sandbox = doc
-        .entry("sandbox")
-        .or_insert(toml_edit::table())
-        .as_table_like_mut()
-        .ok_or_else(|| bad("`sandbox` is not a table"))?;
-    sandbox
-        .entry("optional")
-        .or_insert(toml_edit::value(toml_edit::Array::new()))
-        .as_array_mut()
-        .ok_or_else(|| bad("`sandbox.optional` is not an array"))?
-        .push("cgroup");
+    })?;
     let limits = workload::limits(role)?;
     let q = |k: &str| limits.get(k).map(|v| v.0.as_str()).unwrap_or("?");
     Ok(format!(
@@ -78,6 +63,24 @@ pub fn role_file(source: &Source, options: &Options) -> Result<String, K8sError>
         q("ephemeral-storage"),
         role.sandbox.pids
     ))
+}
+
+/// The role file with "cgroup" appended to `sandbox.optional`, the rest as
+/// written (comments, order, layout).
+fn with_cgroup_optional(text: &str) -> Result<toml_edit::DocumentMut, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    doc.entry("sandbox")
+        .or_insert(toml_edit::table())
+        .as_table_like_mut()
+        .ok_or("`sandbox` is not a table")?
+        .entry("optional")
+        .or_insert(toml_edit::value(toml_edit::Array::new()))
+        .as_array_mut()
+        .ok_or("`sandbox.optional` is not an array")?
+        .push("cgroup");
+    Ok(doc)
 }
 
 pub fn config_map(source: &Source, names: &Names, options: &Options) -> Result<Document, K8sError> {
@@ -133,4 +136,36 @@ pub fn config_map(source: &Source, names: &Names, options: &Options) -> Result<D
         )],
         &map,
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::with_cgroup_optional;
+
+    fn optional(text: &str) -> toml::Value {
+        let doc = with_cgroup_optional(text).unwrap().to_string();
+        let value: toml::Table = toml::from_str(&doc).unwrap();
+        value["sandbox"]["optional"].clone()
+    }
+
+    #[test]
+    fn cgroup_is_added_to_whatever_the_role_writes() {
+        let want = |list: &[&str]| toml::Value::Array(list.iter().map(|s| (*s).into()).collect());
+        assert_eq!(optional("description = \"x\"\n"), want(&["cgroup"]));
+        assert_eq!(optional("[sandbox]\nmemory = \"1Mi\"\n"), want(&["cgroup"]));
+        assert_eq!(
+            optional("[sandbox]\noptional = [\"landlock\"] # kept\n"),
+            want(&["landlock", "cgroup"])
+        );
+        assert_eq!(optional("sandbox = { pids = 3 }\n"), want(&["cgroup"]));
+        assert_eq!(optional("sandbox.optional = []\n"), want(&["cgroup"]));
+        // Comments stay.
+        let doc = with_cgroup_optional("# why\n[sandbox] # here\npids = 3\n").unwrap();
+        assert!(doc.to_string().contains("# why") && doc.to_string().contains("# here"));
+        // A shape the loader would refuse is refused here too, not mended.
+        assert!(with_cgroup_optional("sandbox = 3\n").is_err());
+        assert!(with_cgroup_optional("[sandbox]\noptional = \"cgroup\"\n").is_err());
+        assert!(with_cgroup_optional("[sandbox\n").is_err());
+    }
 }
