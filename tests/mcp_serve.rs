@@ -10,7 +10,7 @@
 mod common;
 mod mcp_serve_support;
 
-use mcp_serve_support::{meta, text, Env, BIN};
+use mcp_serve_support::{meta, npm_prefix, text, venv_beside, Env, BIN};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -383,18 +383,6 @@ fn run_json_output_passes_the_same_guards() {
 // Real clients
 // --------------------------------------------------------------------------
 
-/// Where .ci/setup.d/mcp.sh put the clients.
-fn ci_dir(var: &str, fallback: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(fallback))
-}
-
-fn venv(suffix: &str) -> PathBuf {
-    let base = ci_dir("AGENTJAIL_TEST_VENV", "target/ci/venv");
-    PathBuf::from(format!("{}-{suffix}", base.display()))
-}
-
 /// A scratch directory the files_agent role may write (its writable_dirs
 /// is /tmp), open to the sandbox's unprivileged uid.
 fn scratch() -> tempfile::TempDir {
@@ -464,7 +452,7 @@ fn approvals_in_log(env: &Env) -> usize {
 
 /// The python of the venv `suffix`, or None after reporting the skip.
 fn client_python(suffix: &str) -> Option<PathBuf> {
-    let python = venv(suffix).join("bin/python");
+    let python = venv_beside(suffix).join("bin/python");
     if python.exists() {
         return Some(python);
     }
@@ -536,7 +524,7 @@ fn langchain_mcp_adapters_on_sdk_1() {
 
 #[test]
 fn mcp_inspector_cli() {
-    let npm = ci_dir("AGENTJAIL_TEST_NPM", "target/ci/npm");
+    let npm = npm_prefix();
     let inspector = npm.join("node_modules/.bin/mcp-inspector");
     if !inspector.exists() {
         common::skip(&format!("{} (run .ci/setup.d/mcp.sh)", inspector.display()));

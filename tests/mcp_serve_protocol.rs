@@ -89,7 +89,7 @@ fn malformed_oversized_and_unknown_messages_get_errors_and_later_requests_still_
     }
     // A last request without its newline is still answered, then the server ends cleanly.
     s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"ping\"}");
-    drop(s.stdin.take());
+    drop(s.peer.stdin.take());
     let a = s.read();
     assert_eq!(a["id"], json!("last"), "{a}");
     assert_eq!(s.finish(), 0);
@@ -248,8 +248,8 @@ fn a_client_that_hangs_up_stops_the_call_in_flight() {
 fn a_killed_server_takes_its_call_with_it() {
     let env = Env::new();
     let (mut s, argv) = napping_server(&env, json!(1));
-    s.child.kill().unwrap();
-    s.child.wait().unwrap();
+    s.peer.child.kill().unwrap();
+    s.peer.child.wait().unwrap();
     assert!(
         common::poll_until(WAIT, || !napping(&argv)),
         "the nap outlived the killed server"

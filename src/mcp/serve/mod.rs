@@ -30,9 +30,7 @@ use crate::run::{Context, MAX_NAME};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 
-/// The protocol version this server prefers, and every version it speaks.
-pub const LATEST_PROTOCOL: &str = "2025-11-25";
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+use super::rpc::{LATEST_PROTOCOL, PROTOCOL_VERSIONS};
 
 /// The longest line (message) read; longer ones are refused unread. Tool
 /// calls are bounded by `max_call_size` (at most 1 MiB) well below it.

@@ -13,8 +13,8 @@
 //! only by role setting. Batches are split and checked message by message.
 
 use super::check;
-use super::jsonrpc::{self, Kind};
 use crate::audit::{AuditLog, AuditRecord};
+use crate::mcp::rpc::{self, Kind};
 use crate::policy::output::OutputGuard;
 use crate::profile::mcp::Passthrough;
 use crate::profile::{ProfileSet, Role};
@@ -25,7 +25,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// The protocol versions the firewall speaks, newest first.
-pub const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+use crate::mcp::rpc::PROTOCOL_VERSIONS as VERSIONS;
 
 /// Requests from the client in flight at once; more are refused.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -147,14 +147,14 @@ impl Firewall {
     /// One line from the client.
     pub fn from_client(&self, line: &[u8]) -> Vec<Out> {
         match serde_json::from_slice::<Value>(line) {
-            Err(e) => vec![Out::Client(jsonrpc::error(
+            Err(e) => vec![Out::Client(rpc::error_response(
                 &Value::Null,
-                jsonrpc::PARSE_ERROR,
+                rpc::PARSE_ERROR,
                 &format!("parse error: {e}"),
             ))],
-            Ok(Value::Array(items)) if items.is_empty() => vec![Out::Client(jsonrpc::error(
+            Ok(Value::Array(items)) if items.is_empty() => vec![Out::Client(rpc::error_response(
                 &Value::Null,
-                jsonrpc::INVALID_REQUEST,
+                rpc::INVALID_REQUEST,
                 "an empty batch",
             ))],
             Ok(Value::Array(items)) => items
@@ -167,11 +167,11 @@ impl Firewall {
 
     fn client_message(&self, msg: Value) -> Vec<Out> {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
-        match jsonrpc::kind(&msg) {
+        match rpc::kind(&msg) {
             Kind::Invalid(why) => {
-                vec![Out::Client(jsonrpc::error(
+                vec![Out::Client(rpc::error_response(
                     &id,
-                    jsonrpc::INVALID_REQUEST,
+                    rpc::INVALID_REQUEST,
                     why,
                 ))]
             }
@@ -192,7 +192,7 @@ impl Firewall {
                 }
             },
             Kind::Response => {
-                let key = jsonrpc::id_key(&id);
+                let key = rpc::id_key(&id);
                 if self.state().from_server.remove(&key) {
                     vec![Out::Server(msg)]
                 } else {
@@ -213,7 +213,7 @@ impl Firewall {
     /// the client lists tools itself.
     fn own_tools_list(&self) -> Option<Out> {
         let mut st = self.state();
-        let key = jsonrpc::id_key(&json!(OWN_LIST_ID));
+        let key = rpc::id_key(&json!(OWN_LIST_ID));
         if st.pending.contains_key(&key) || !st.tools.is_empty() {
             return None;
         }
@@ -226,9 +226,9 @@ impl Firewall {
     fn client_request(&self, method: &str, id: &Value, mut msg: Value) -> Vec<Out> {
         let mcp = &self.role.mcp;
         let deny = |why: String| {
-            vec![Out::Client(jsonrpc::error(
+            vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::METHOD_NOT_FOUND,
+                rpc::METHOD_NOT_FOUND,
                 &why,
             ))]
         };
@@ -287,9 +287,9 @@ impl Firewall {
         };
         match self.track(id, pending) {
             Ok(()) => vec![Out::Server(msg)],
-            Err(why) => vec![Out::Client(jsonrpc::error(
+            Err(why) => vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::INVALID_REQUEST,
+                rpc::INVALID_REQUEST,
                 &why,
             ))],
         }
@@ -297,7 +297,7 @@ impl Firewall {
 
     fn track(&self, id: &Value, p: Pending) -> Result<(), String> {
         let mut st = self.state();
-        let key = jsonrpc::id_key(id);
+        let key = rpc::id_key(id);
         if st.pending.contains_key(&key) {
             return Err(format!(
                 "request id {key} is already in use by a request in flight"
@@ -322,14 +322,14 @@ impl Firewall {
             json!({"server": self.name, "tool": tool, "method": "tools/call"}),
         );
         self.append(&r);
-        vec![Out::Client(jsonrpc::refused_result(id, why))]
+        vec![Out::Client(rpc::refused_result(id, why))]
     }
 
     fn tools_call(&self, id: &Value, mut msg: Value) -> Vec<Out> {
         let bad = |why: &str| {
-            vec![Out::Client(jsonrpc::error(
+            vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::INVALID_PARAMS,
+                rpc::INVALID_PARAMS,
                 why,
             ))]
         };
@@ -388,7 +388,7 @@ impl Firewall {
             &extra,
         );
         if let Some(why) = checked.refusal {
-            return vec![Out::Client(jsonrpc::refused_result(id, &why))];
+            return vec![Out::Client(rpc::refused_result(id, &why))];
         }
         // The arguments as checked (defaults filled, filtered values) go on.
         let checked_args: Map<String, Value> =
@@ -402,7 +402,7 @@ impl Firewall {
         };
         match self.track(id, pending) {
             Ok(()) => vec![Out::Server(msg)],
-            Err(why) => vec![Out::Client(jsonrpc::refused_result(id, &why))],
+            Err(why) => vec![Out::Client(rpc::refused_result(id, &why))],
         }
     }
 
@@ -426,7 +426,7 @@ impl Firewall {
     fn server_message(&self, msg: Value) -> Vec<Out> {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
         let mcp = &self.role.mcp;
-        match jsonrpc::kind(&msg) {
+        match rpc::kind(&msg) {
             Kind::Invalid(why) => {
                 self.protocol_error("server", &format!("invalid message dropped: {why}"));
                 vec![]
@@ -461,15 +461,15 @@ impl Firewall {
                     _ => false,
                 };
                 if ok {
-                    let key = jsonrpc::id_key(&id);
+                    let key = rpc::id_key(&id);
                     let mut st = self.state();
                     if st.from_server.len() < MAX_IN_FLIGHT && st.from_server.insert(key) {
                         return vec![Out::Client(msg)];
                     }
                 }
-                vec![Out::Server(jsonrpc::error(
+                vec![Out::Server(rpc::error_response(
                     &id,
-                    jsonrpc::METHOD_NOT_FOUND,
+                    rpc::METHOD_NOT_FOUND,
                     &format!(
                         "{method}: refused by the agentjail firewall (role `{}`)",
                         self.role.name
@@ -477,7 +477,7 @@ impl Firewall {
                 ))]
             }
             Kind::Response => {
-                let p = self.state().pending.remove(&jsonrpc::id_key(&id));
+                let p = self.state().pending.remove(&rpc::id_key(&id));
                 match p {
                     None => {
                         self.protocol_error(
@@ -519,9 +519,9 @@ impl Firewall {
             .to_string();
         if !VERSIONS.contains(&v.as_str()) {
             self.protocol_error("server", &format!("unsupported protocol version {v:?}"));
-            return jsonrpc::error(
+            return rpc::error_response(
                 &id,
-                jsonrpc::INTERNAL_ERROR,
+                rpc::INTERNAL_ERROR,
                 &format!(
                     "the wrapped server speaks protocol version {:?}, which the agentjail firewall does not ({})",
                     crate::text::shorten(&v, 64),
@@ -554,7 +554,7 @@ impl Firewall {
         let Some(id) = msg.pointer("/params/requestId") else {
             return;
         };
-        let p = self.state().pending.remove(&jsonrpc::id_key(id));
+        let p = self.state().pending.remove(&rpc::id_key(id));
         if let Some(Pending::ToolsCall { record, .. }) = p {
             let mut e = record.error_after(&format!("cancelled by {by}"), 0);
             e.detail("mcp", json!({"server": self.name, "event": "cancelled"}));
@@ -577,9 +577,9 @@ impl Firewall {
                 }
                 match p {
                     Pending::ToolsList { own: true } => None,
-                    _ => Some(Out::Client(jsonrpc::error(
+                    _ => Some(Out::Client(rpc::error_response(
                         &id,
-                        jsonrpc::INTERNAL_ERROR,
+                        rpc::INTERNAL_ERROR,
                         "the wrapped server ended before answering",
                     ))),
                 }

@@ -8,7 +8,7 @@
 //! are decided like `run` calls (`check.rs`), tool definitions are pinned
 //! (`pins.rs`), results go through the output guards
 //! (`crate::policy::output`). Messages are handled as JSON values, framed
-//! by `jsonrpc.rs`, so fields the firewall does not look at pass unchanged.
+//! by `crate::mcp::rpc`, so fields the firewall does not look at pass unchanged.
 //!
 //! Threads: the launcher is forked first, while the process is
 //! single-threaded; then one thread reads the server and the main thread
@@ -17,16 +17,15 @@
 mod answers;
 pub mod check;
 pub mod firewall;
-pub mod jsonrpc;
 pub mod launch;
 pub mod pins;
 
 use crate::audit::AuditRecord;
+use crate::mcp::rpc::{self, Frame, LineReader};
 use crate::run::{CallError, Context};
 use firewall::{Firewall, Out};
-use jsonrpc::{Frame, LineReader};
 use serde_json::json;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -168,12 +167,12 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 let ok = match o {
                     Out::Client(m) => {
                         let mut c = to_client.lock().unwrap_or_else(PoisonError::into_inner);
-                        jsonrpc::write_message(&mut *c, &m).is_ok()
+                        rpc::send(&mut *c, &m).is_ok()
                     }
                     Out::Server(m) => {
                         let mut s = to_server.lock().unwrap_or_else(PoisonError::into_inner);
                         match s.as_mut() {
-                            Some(f) => jsonrpc::write_message(f, &m).is_ok(),
+                            Some(f) => rpc::send(f, &m).is_ok(),
                             None => true,
                         }
                     }
@@ -193,7 +192,7 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
         let launcher = server.launcher;
         let stdout = server.stdout;
         std::thread::spawn(move || {
-            let mut r = LineReader::new(BufReader::new(stdout), max);
+            let mut r = LineReader::new(stdout, max);
             loop {
                 match r.next_frame() {
                     Ok(Frame::Line(l)) => {
@@ -242,9 +241,9 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 }
             }
             Ok(Frame::TooLarge(n)) => {
-                let e = jsonrpc::error(
+                let e = rpc::error_response(
                     &serde_json::Value::Null,
-                    jsonrpc::INVALID_REQUEST,
+                    rpc::INVALID_REQUEST,
                     &format!("a message of {n} bytes is over the limit of {max} bytes"),
                 );
                 fw.protocol_error(
