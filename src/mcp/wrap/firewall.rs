@@ -30,8 +30,14 @@ use crate::mcp::rpc::PROTOCOL_VERSIONS as VERSIONS;
 /// Requests from the client in flight at once; more are refused.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
-/// The id of the firewall's own `tools/list` after `initialized`.
+/// The id of the firewall's own `tools/list` after `initialized` (its
+/// later pages add `-N`).
 const OWN_LIST_ID: &str = "agentjail-wrap-tools-list";
+
+/// The most pages of the server's `tools/list` the firewall's own listing
+/// follows (`nextCursor`); tools after them are not pinned, so their calls
+/// are refused. Each page is at most `max_message_size`.
+pub const MAX_OWN_PAGES: usize = 64;
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +58,8 @@ enum Pending {
     Initialize,
     ToolsList {
         own: bool,
+        /// Of the firewall's own listing: which page (0 = the first).
+        page: usize,
     },
     ToolsCall {
         record: Box<AuditRecord>,
@@ -70,6 +78,11 @@ pub(super) struct State {
     pending: HashMap<String, Pending>,
     from_server: HashSet<String>,
     pub(super) tools: BTreeMap<String, ToolInfo>,
+    /// The firewall's own listing was started (it is made once).
+    own_listed: bool,
+    /// The tools of its pages so far: they are reviewed (pinned) together
+    /// when the last page is in, so that a first pinning takes them all.
+    own_tools: Vec<Value>,
 }
 
 /// One session's firewall.
@@ -214,10 +227,12 @@ impl Firewall {
     fn own_tools_list(&self) -> Option<Out> {
         let mut st = self.state();
         let key = rpc::id_key(&json!(OWN_LIST_ID));
-        if st.pending.contains_key(&key) || !st.tools.is_empty() {
+        if st.own_listed || st.pending.contains_key(&key) || !st.tools.is_empty() {
             return None;
         }
-        st.pending.insert(key, Pending::ToolsList { own: true });
+        st.own_listed = true;
+        st.pending
+            .insert(key, Pending::ToolsList { own: true, page: 0 });
         Some(Out::Server(
             json!({"jsonrpc": "2.0", "id": OWN_LIST_ID, "method": "tools/list"}),
         ))
@@ -247,7 +262,10 @@ impl Firewall {
                 Pending::Initialize
             }
             "ping" | "logging/setLevel" => Pending::Other,
-            "tools/list" => Pending::ToolsList { own: false },
+            "tools/list" => Pending::ToolsList {
+                own: false,
+                page: 0,
+            },
             "tools/call" => return self.tools_call(id, msg),
             "resources/list" | "resources/templates/list" | "resources/read"
             | "resources/subscribe" | "resources/unsubscribe" => {
@@ -491,13 +509,9 @@ impl Firewall {
                         vec![Out::Client(self.content_result(msg, method))]
                     }
                     Some(Pending::Initialize) => vec![Out::Client(self.initialized(msg))],
-                    Some(Pending::ToolsList { own }) => {
-                        let msg = self.tools_listed(msg);
-                        if own {
-                            vec![]
-                        } else {
-                            vec![Out::Client(msg)]
-                        }
+                    Some(Pending::ToolsList { own: true, page }) => self.own_page(&msg, page),
+                    Some(Pending::ToolsList { own: false, .. }) => {
+                        vec![Out::Client(self.tools_listed(msg))]
                     }
                     Some(Pending::ToolsCall { record, started }) => {
                         vec![Out::Client(self.call_result(msg, &record, started))]
@@ -505,6 +519,48 @@ impl Firewall {
                 }
             }
         }
+    }
+
+    /// A page of the firewall's own listing: the next page is asked for,
+    /// or (after the last, or the bound) every tool is reviewed at once.
+    fn own_page(&self, msg: &Value, page: usize) -> Vec<Out> {
+        let tools = msg
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let cursor = msg
+            .pointer("/result/nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut st = self.state();
+        st.own_tools.extend(tools);
+        if let Some(cursor) = &cursor {
+            if page + 1 < MAX_OWN_PAGES {
+                let id = json!(format!("{OWN_LIST_ID}-{}", page + 1));
+                st.pending.insert(
+                    rpc::id_key(&id),
+                    Pending::ToolsList {
+                        own: true,
+                        page: page + 1,
+                    },
+                );
+                return vec![Out::Server(json!({
+                    "jsonrpc": "2.0", "id": id, "method": "tools/list",
+                    "params": {"cursor": cursor}
+                }))];
+            }
+        }
+        let all = std::mem::take(&mut st.own_tools);
+        drop(st);
+        if cursor.is_some() {
+            self.protocol_error(
+                "server",
+                &format!("tools/list has more than {MAX_OWN_PAGES} pages: the tools after them are not pinned, and their calls are refused"),
+            );
+        }
+        self.tools_listed(json!({"result": {"tools": all}}));
+        vec![]
     }
 
     fn initialized(&self, mut msg: Value) -> Value {
@@ -576,7 +632,7 @@ impl Firewall {
                     let _ = log.append(&e);
                 }
                 match p {
-                    Pending::ToolsList { own: true } => None,
+                    Pending::ToolsList { own: true, .. } => None,
                     _ => Some(Out::Client(rpc::error_response(
                         &id,
                         rpc::INTERNAL_ERROR,

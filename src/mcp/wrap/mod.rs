@@ -19,6 +19,7 @@ pub mod check;
 pub mod firewall;
 pub mod launch;
 pub mod pins;
+pub mod stderr;
 
 use crate::audit::AuditRecord;
 use crate::mcp::rpc::{self, Frame, LineReader};
@@ -184,8 +185,13 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
             true
         }
     };
-    // 4. The server's side, on its own thread; it ends the process when
-    //    the server ends.
+    // 4. The server's stderr, bounded and escaped, on a thread of its own;
+    //    the server's side on another; it ends the process when the server
+    //    ends (after the last of its stderr is out).
+    let errors = {
+        let from = server.stderr;
+        std::thread::spawn(move || stderr::forward(from, &mut std::io::stderr()))
+    };
     let reader = {
         let fw = Arc::clone(&fw);
         let send = send.clone();
@@ -223,6 +229,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 _ => crate::exit::LAUNCHER_FAILED,
             };
             let _ = std::io::stdout().flush();
+            let started = Instant::now();
+            while !errors.is_finished() && started.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             fw.log
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
