@@ -627,3 +627,52 @@ fn mcp_inspector_cli() {
     let again = run(&delete);
     assert!(text(&again).starts_with("approval required: "), "{again}");
 }
+
+/// A tool whose catalog entry allows extra arguments takes them as
+/// `extra_args`, checked by the policy like `run`'s; others refuse them.
+#[test]
+fn extra_args_are_served_with_their_rules() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_extra", &[]);
+    s.initialize();
+    let list = s.request("tools/list", json!({}));
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let schema =
+        |n: &str| tools.iter().find(|t| t["name"] == json!(n)).unwrap()["inputSchema"].clone();
+    let x = &schema("echo_opts")["properties"]["extra_args"];
+    assert_eq!(x["type"], json!("array"), "{x}");
+    assert_eq!(x["maxItems"], json!(2), "{x}");
+    assert!(schema("echo_text")["properties"]
+        .get("extra_args")
+        .is_none());
+    let ok = s.call("echo_opts", json!({"extra_args": ["-n", "abc"]}));
+    assert_eq!(ok["isError"], json!(false), "{ok}");
+    assert_eq!(text(&ok).trim_end(), "listed -n abc");
+    for (bad, why) in [
+        (json!(["-a", "-b", "-c"]), "bad parameters"),
+        (json!(["A B"]), "bad parameters"),
+        (
+            json!(["$(id)"]),
+            "denied: parameter `extra[1]` contains suspicious value",
+        ),
+    ] {
+        let r = s.call("echo_opts", json!({ "extra_args": bad }));
+        assert_eq!(r["isError"], json!(true), "{bad}: {r}");
+        assert!(text(&r).contains(why), "{bad}: {r}");
+    }
+    let r = s.call("echo_text", json!({"text": "a", "extra_args": ["-n"]}));
+    assert_eq!(r["isError"], json!(true), "{r}");
+    for bad in [json!("-n"), json!([1])] {
+        let a = s.request(
+            "tools/call",
+            json!({"name": "echo_opts", "arguments": {"extra_args": bad}}),
+        );
+        assert_eq!(a["error"]["code"], json!(-32602), "{a}");
+    }
+    assert_eq!(s.finish(), 0);
+    let recs = env.records();
+    assert!(
+        recs.iter().any(|r| r["extra_args"] == json!(["-n", "abc"])),
+        "{recs:?}"
+    );
+}

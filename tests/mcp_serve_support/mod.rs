@@ -68,6 +68,12 @@ risk = "read"
 command = ["sleep", "{seconds}"]
 params.seconds = { type = "integer", min = 0, max = 100000 }
 
+[tools.echo_opts]
+description = "Print a word and the extra arguments"
+risk = "read"
+command = ["echo", "listed"]
+extra_args = { pattern = "-[a-z]|[a-z]+", max = 2 }
+
 [tools.hidden]
 description = "Denied to the role"
 risk = "read"
@@ -108,6 +114,12 @@ from_client = true
 network = "none"
 "#;
 
+pub const EXTRA_ROLE: &str = r#"
+allowed_tools = ["echo_opts", "echo_text"]
+[sandbox]
+network = "none"
+"#;
+
 pub const BUDGET_ROLE: &str = r#"
 allowed_tools = ["echo_text"]
 [limits]
@@ -138,6 +150,7 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp_budget.toml"), BUDGET_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_long.toml"), LONG_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_elicit.toml"), ELICIT_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_extra.toml"), EXTRA_ROLE).unwrap();
         Env { dir }
     }
 

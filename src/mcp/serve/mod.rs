@@ -447,25 +447,42 @@ impl Server<'_> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Err("tools/call: `name` (a string) is required".into());
         };
-        let arguments = match params.get("arguments") {
+        let mut arguments = match params.get("arguments") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(m)) => m.clone(),
             Some(_) => return Err("tools/call: `arguments` must be an object".into()),
         };
         let agent = self.opts.agent.clone().or_else(|| self.client.clone());
-        let format = self
-            .set
-            .catalog
-            .tools
-            .get(name)
-            .map(|t| t.output)
-            .unwrap_or_default();
+        let spec = self.set.catalog.tools.get(name);
+        let format = spec.map(|t| t.output).unwrap_or_default();
+        // The extra arguments, for a tool that takes them; the policy
+        // checks them (pattern, count, screening) like `run`'s.
+        let mut extra_args = Vec::new();
+        if spec.is_some_and(schema::takes_extra_args) {
+            match arguments.remove(schema::EXTRA_ARGS) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let Value::String(a) = item else {
+                            return Err(
+                                "tools/call: `extra_args` must be an array of strings".into()
+                            );
+                        };
+                        extra_args.push(a);
+                    }
+                }
+                Some(_) => {
+                    return Err("tools/call: `extra_args` must be an array of strings".into())
+                }
+            }
+        }
         Ok(call::start(
             self.ctx,
             call::Call {
                 role: &self.opts.role,
                 tool: name,
                 arguments,
+                extra_args,
                 agent,
                 session: &self.session,
                 format,
