@@ -276,25 +276,43 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(
-            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_filter, mcp_long"
+            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_empty, mcp_extra, mcp_filter, mcp_long"
         ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(o.stdout.is_empty());
     let long = "s".repeat(300);
-    let o = env
-        .command(
-            false,
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
             &["mcp", "serve", "--role", "mcp", "--session", &long],
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(64),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+            64,
+            "agentjail: --session must be at most",
+        ),
+        (
+            &["mcp", "serve", "--role", "mcp_empty"],
+            77,
+            "agentjail: role `mcp_empty` allows no catalog tool",
+        ),
+        (
+            &["mcp", "serve", "--role", ""],
+            77,
+            "agentjail: unknown role ``",
+        ),
+        (&["mcp", "serve"], 64, "error: "),
+    ];
+    for (args, code, first) in cases {
+        let o = env
+            .command(false, args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.starts_with(first), "{args:?}: {err}");
+        if code != 64 || args.len() > 2 {
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
 }

@@ -120,6 +120,10 @@ allowed_tools = ["echo_opts", "echo_text"]
 network = "none"
 "#;
 
+pub const EMPTY_ROLE: &str = r#"
+allowed_tools = []
+"#;
+
 pub const BUDGET_ROLE: &str = r#"
 allowed_tools = ["echo_text"]
 [limits]
@@ -151,6 +155,7 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp_long.toml"), LONG_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_elicit.toml"), ELICIT_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_extra.toml"), EXTRA_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_empty.toml"), EMPTY_ROLE).unwrap();
         Env { dir }
     }
 

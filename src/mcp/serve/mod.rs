@@ -97,7 +97,13 @@ struct Server<'a> {
 pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
     // The role must exist and the profiles load before a client is told anything.
     let set = ctx.load_profiles()?;
-    role_of(&set, &opts.role)?;
+    let role = role_of(&set, &opts.role)?;
+    if served(&set, role).next().is_none() {
+        return Err(McpError::Denied(format!(
+            "role `{}` allows no catalog tool: nothing to serve (a third-party MCP server's tools go through mcp wrap)",
+            role.name
+        )));
+    }
     for (what, v) in [("--agent", &opts.agent), ("--session", &opts.session)] {
         if let Some(v) = v {
             if v.len() > MAX_NAME || v.chars().any(|c| c.is_control()) {
@@ -144,6 +150,17 @@ struct Queued {
 enum Step {
     Answer(Value),
     Started(call::Running),
+}
+
+/// The catalog tools a role is served: allowed, not denied, in the catalog.
+fn served<'s>(
+    set: &'s ProfileSet,
+    role: &'s Role,
+) -> impl Iterator<Item = (&'s str, &'s crate::profile::ToolSpec)> {
+    role.allowed_tools
+        .iter()
+        .filter(|t| !role.denied_tools.contains(t))
+        .filter_map(|t| set.catalog.tools.get(t).map(|spec| (t.as_str(), spec)))
 }
 
 /// The role, or why `mcp serve` cannot serve it.
@@ -423,16 +440,8 @@ impl Server<'_> {
         self.set = self.ctx.load_profiles().map_err(|e| e.to_string())?;
         let set = &self.set;
         let role = role_of(set, &self.opts.role).map_err(|e| e.to_string())?;
-        let tools: Vec<Value> = role
-            .allowed_tools
-            .iter()
-            .filter(|t| !role.denied_tools.contains(t))
-            .filter_map(|t| {
-                set.catalog
-                    .tools
-                    .get(t)
-                    .map(|spec| schema::tool_entry(t, spec))
-            })
+        let tools: Vec<Value> = served(set, role)
+            .map(|(t, spec)| schema::tool_entry(t, spec))
             .collect();
         Ok(json!({ "tools": tools }))
     }
