@@ -525,3 +525,41 @@ fn server_stderr_is_escaped_and_bounded() {
         &err[err.len().saturating_sub(300)..]
     );
 }
+
+/// A server that outlives `[mcp] session_timeout_seconds` is stopped: 124,
+/// and one line says why.
+#[test]
+fn session_timeout_stops_the_server_with_one_line() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("timeout");
+    env.role(
+        "h",
+        "",
+        &format!("[mcp]\nsession_timeout_seconds = 1\n{GREET}"),
+    );
+    let mut c = env.command();
+    c.args(["mcp", "wrap", "--role", "h", "--name", "slow", "--", PY])
+        .arg(hostile())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stdin = child.stdin.take();
+    let ended = common::poll_until(WAIT, || child.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(ended, "the server outlived its session timeout");
+    assert_eq!(o.status.code(), Some(124), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("agentjail:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains("session_timeout_seconds (1s)"), "{err}");
+}

@@ -145,6 +145,14 @@ fn launcher(
     let code = match launched {
         Ok(outcome) => {
             let code = run::outcome_exit(&outcome);
+            if outcome.timed_out {
+                // agentjail's decision, so one line says it (the server's
+                // own exit codes are the server's to explain).
+                eprintln!(
+                    "agentjail: mcp wrap: the server was stopped after [mcp] session_timeout_seconds ({}s)",
+                    prepared.plan.timeout.as_secs()
+                );
+            }
             end.result = Some(if code == 0 { "success" } else { "error" }.into());
             end.detail("exit_code", code)
                 .detail("duration_ms", outcome.duration_ms)

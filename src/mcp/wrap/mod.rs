@@ -46,6 +46,8 @@ pub enum WrapError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Failed(String),
     #[error("denied: {0}")]
     Denied(String),
     #[error("unknown role `{0}`")]
@@ -282,7 +284,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
         let _ = nix::sys::signal::kill(server.launcher, nix::sys::signal::Signal::SIGTERM);
     }
     let _ = reader.join();
-    Ok(crate::exit::LAUNCHER_FAILED)
+    // The reader thread exits the process; reaching here means it failed.
+    Err(WrapError::Failed(
+        "mcp wrap: the thread reading the server ended without its exit code".into(),
+    ))
 }
 
 /// `mcp pins show`: the pin file of a role and server as JSON.
