@@ -264,6 +264,33 @@ fn a_killed_server_takes_its_call_with_it() {
     stopped_nap(&env);
 }
 
+/// `[mcp] max_message_size` bounds `mcp serve`'s lines as it does
+/// `mcp wrap`'s.
+#[test]
+fn the_roles_max_message_size_bounds_lines() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_small", &[]);
+    s.initialize();
+    let mut line = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{{\"name\":\"echo_text\",\"arguments\":{{\"text\":\"{}\"}}}}}}\n",
+        "y".repeat(3000)
+    );
+    s.send_raw(line.as_bytes());
+    let a = s.read();
+    assert_eq!(a["error"]["code"], json!(-32600), "{a}");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2048"),
+        "{a}"
+    );
+    line = "y".repeat(1000);
+    let r = s.call("echo_text", json!({ "text": line }));
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(s.finish(), 0);
+}
+
 #[test]
 fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let env = Env::new();
@@ -276,7 +303,7 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(
-            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_empty, mcp_extra, mcp_filter, mcp_long"
+            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_empty, mcp_extra, mcp_filter, mcp_long, mcp_small"
         ),
         "{err}"
     );

@@ -19,6 +19,15 @@ use std::io::{Read, Write};
 pub const LATEST_PROTOCOL: &str = PROTOCOL_VERSIONS[0];
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
+/// The largest message a role's MCP sessions read or write (`[mcp]
+/// max_message_size`, both front-ends); `Err` names the bad setting.
+pub fn max_message(role: &crate::profile::Role) -> Result<usize, String> {
+    crate::units::parse_size(&role.mcp.max_message_size)
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{:?} is not a size", role.mcp.max_message_size))
+}
+
 /// JSON-RPC error codes.
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;

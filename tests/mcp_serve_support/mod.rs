@@ -124,6 +124,14 @@ pub const EMPTY_ROLE: &str = r#"
 allowed_tools = []
 "#;
 
+pub const SMALL_ROLE: &str = r#"
+allowed_tools = ["echo_text"]
+[mcp]
+max_message_size = "2Ki"
+[sandbox]
+network = "none"
+"#;
+
 pub const BUDGET_ROLE: &str = r#"
 allowed_tools = ["echo_text"]
 [limits]
@@ -156,6 +164,7 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp_elicit.toml"), ELICIT_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_extra.toml"), EXTRA_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_empty.toml"), EMPTY_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_small.toml"), SMALL_ROLE).unwrap();
         Env { dir }
     }
 

@@ -32,10 +32,6 @@ use std::collections::VecDeque;
 
 use super::rpc::{LATEST_PROTOCOL, PROTOCOL_VERSIONS};
 
-/// The longest line (message) read; longer ones are refused unread. Tool
-/// calls are bounded by `max_call_size` (at most 1 MiB) well below it.
-pub const MAX_MESSAGE: usize = 4 << 20;
-
 /// The most requests that wait while a call runs; more are refused at once
 /// (memory stays bounded whatever a client sends).
 pub const MAX_QUEUED: usize = 64;
@@ -61,6 +57,8 @@ pub enum McpError {
     Usage(String),
     #[error("{0}")]
     Setup(String),
+    #[error("role `{role}`: [mcp] max_message_size: {message}")]
+    Setting { role: String, message: String },
     #[error("writing to stdout: {0}")]
     Output(std::io::Error),
 }
@@ -71,6 +69,7 @@ impl McpError {
             McpError::Call(e) => e.exit_code(),
             McpError::Denied(_) => crate::exit::DENIED,
             McpError::Usage(_) => crate::exit::USAGE,
+            McpError::Setting { .. } => crate::exit::CONFIG,
             McpError::Setup(_) | McpError::Output(_) => crate::exit::LAUNCHER_FAILED,
         }
     }
@@ -88,6 +87,10 @@ struct Server<'a> {
     elicitation: bool,
     /// Numbers the server's own requests (`elicitation/create`).
     asked: u64,
+    /// The longest line (message) read, the role's `[mcp] max_message_size`
+    /// (4 MiB by default); longer ones are refused unread. Tool calls are
+    /// bounded by `max_call_size` (at most 1 MiB) below it.
+    max_message: usize,
     /// The profiles as of the last `tools/list` (or the start), for what a
     /// result looks like (a tool's `output`); each call loads its own.
     set: ProfileSet,
@@ -98,6 +101,10 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
     // The role must exist and the profiles load before a client is told anything.
     let set = ctx.load_profiles()?;
     let role = role_of(&set, &opts.role)?;
+    let max_message = rpc::max_message(role).map_err(|message| McpError::Setting {
+        role: role.name.clone(),
+        message,
+    })?;
     if served(&set, role).next().is_none() {
         return Err(McpError::Denied(format!(
             "role `{}` allows no catalog tool: nothing to serve (a third-party MCP server's tools go through mcp wrap)",
@@ -134,6 +141,7 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         client: None,
         elicitation: false,
         asked: 0,
+        max_message,
         set,
     };
     server.run()
@@ -182,7 +190,7 @@ impl Server<'_> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
         let stdin = std::io::stdin();
-        let mut lines = LineBuffer::new(MAX_MESSAGE);
+        let mut lines = LineBuffer::new(self.max_message);
         let mut queue: VecDeque<Queued> = VecDeque::new();
         let mut running: Option<call::Running> = None;
         let mut eof = false;
@@ -320,7 +328,10 @@ impl Server<'_> {
                 return Some(rpc::error(&RpcError::new(
                     Value::Null,
                     rpc::INVALID_REQUEST,
-                    format!("message of {n} bytes refused: at most {MAX_MESSAGE} are read"),
+                    format!(
+                        "message of {n} bytes refused: at most {} are read",
+                        self.max_message
+                    ),
                 )))
             }
         };

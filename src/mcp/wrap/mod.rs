@@ -126,13 +126,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
         .get(&opts.role)
         .cloned()
         .ok_or_else(|| WrapError::UnknownRole(opts.role.clone()))?;
-    let max = crate::units::parse_size(&role.mcp.max_message_size)
-        .ok()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| WrapError::Setting {
-            role: role.name.clone(),
-            message: format!("{:?} is not a size", role.mcp.max_message_size),
-        })?;
+    let max = rpc::max_message(&role).map_err(|message| WrapError::Setting {
+        role: role.name.clone(),
+        message,
+    })?;
     // 2. The session's record: no record, no server. A sandbox that would
     //    show the state directory or the log is refused (77).
     let denied = check::session_guard(ctx, &set, &role.name, &name, &opts.command)?;
