@@ -4,6 +4,8 @@
 //! MCP adapters on the 1.x SDK, the MCP Inspector's CLI), installed by
 //! `.ci/setup.d/mcp.sh`. The protocol's hostile cases are in
 //! tests/mcp_serve_protocol.rs; the harness in tests/mcp_serve_support/.
+//! Over 600 lines: one suite per front-end keeps each test's clients and
+//! profiles in one place; the clients themselves are in tests/mcp_clients/.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -2,8 +2,9 @@
 //! `agentjail mcp wrap` with the hostile test server
 //! (tests/mcp_servers/hostile.py on the system python): a rug pull, an
 //! injection marker in a result, refused and malformed calls, tools the role
-//! does not name behind approval, sessions refused before they start. The
-//! third-party servers are in tests/mcp_wrap_servers.rs.
+//! does not name behind approval, sessions refused before they start, a
+//! paged and an endless tools/list, a noisy stderr, the session timeout.
+//! The third-party servers are in tests/mcp_wrap_servers.rs.
 
 mod common;
 mod mcp_wrap_support;
