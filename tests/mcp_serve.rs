@@ -4,13 +4,15 @@
 //! MCP adapters on the 1.x SDK, the MCP Inspector's CLI), installed by
 //! `.ci/setup.d/mcp.sh`. The protocol's hostile cases are in
 //! tests/mcp_serve_protocol.rs; the harness in tests/mcp_serve_support/.
+//! Over 600 lines: one suite per front-end keeps each test's clients and
+//! profiles in one place; the clients themselves are in tests/mcp_clients/.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod mcp_serve_support;
 
-use mcp_serve_support::{meta, text, Env, BIN};
+use mcp_serve_support::{meta, npm_prefix, text, venv_beside, Env, BIN};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -383,18 +385,6 @@ fn run_json_output_passes_the_same_guards() {
 // Real clients
 // --------------------------------------------------------------------------
 
-/// Where .ci/setup.d/mcp.sh put the clients.
-fn ci_dir(var: &str, fallback: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(fallback))
-}
-
-fn venv(suffix: &str) -> PathBuf {
-    let base = ci_dir("AGENTJAIL_TEST_VENV", "target/ci/venv");
-    PathBuf::from(format!("{}-{suffix}", base.display()))
-}
-
 /// A scratch directory the files_agent role may write (its writable_dirs
 /// is /tmp), open to the sandbox's unprivileged uid.
 fn scratch() -> tempfile::TempDir {
@@ -464,7 +454,7 @@ fn approvals_in_log(env: &Env) -> usize {
 
 /// The python of the venv `suffix`, or None after reporting the skip.
 fn client_python(suffix: &str) -> Option<PathBuf> {
-    let python = venv(suffix).join("bin/python");
+    let python = venv_beside(suffix).join("bin/python");
     if python.exists() {
         return Some(python);
     }
@@ -536,7 +526,7 @@ fn langchain_mcp_adapters_on_sdk_1() {
 
 #[test]
 fn mcp_inspector_cli() {
-    let npm = ci_dir("AGENTJAIL_TEST_NPM", "target/ci/npm");
+    let npm = npm_prefix();
     let inspector = npm.join("node_modules/.bin/mcp-inspector");
     if !inspector.exists() {
         common::skip(&format!("{} (run .ci/setup.d/mcp.sh)", inspector.display()));
@@ -638,4 +628,53 @@ fn mcp_inspector_cli() {
     assert!(!dir.path().join(name).exists());
     let again = run(&delete);
     assert!(text(&again).starts_with("approval required: "), "{again}");
+}
+
+/// A tool whose catalog entry allows extra arguments takes them as
+/// `extra_args`, checked by the policy like `run`'s; others refuse them.
+#[test]
+fn extra_args_are_served_with_their_rules() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_extra", &[]);
+    s.initialize();
+    let list = s.request("tools/list", json!({}));
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let schema =
+        |n: &str| tools.iter().find(|t| t["name"] == json!(n)).unwrap()["inputSchema"].clone();
+    let x = &schema("echo_opts")["properties"]["extra_args"];
+    assert_eq!(x["type"], json!("array"), "{x}");
+    assert_eq!(x["maxItems"], json!(2), "{x}");
+    assert!(schema("echo_text")["properties"]
+        .get("extra_args")
+        .is_none());
+    let ok = s.call("echo_opts", json!({"extra_args": ["-n", "abc"]}));
+    assert_eq!(ok["isError"], json!(false), "{ok}");
+    assert_eq!(text(&ok).trim_end(), "listed -n abc");
+    for (bad, why) in [
+        (json!(["-a", "-b", "-c"]), "bad parameters"),
+        (json!(["A B"]), "bad parameters"),
+        (
+            json!(["$(id)"]),
+            "denied: parameter `extra[1]` contains suspicious value",
+        ),
+    ] {
+        let r = s.call("echo_opts", json!({ "extra_args": bad }));
+        assert_eq!(r["isError"], json!(true), "{bad}: {r}");
+        assert!(text(&r).contains(why), "{bad}: {r}");
+    }
+    let r = s.call("echo_text", json!({"text": "a", "extra_args": ["-n"]}));
+    assert_eq!(r["isError"], json!(true), "{r}");
+    for bad in [json!("-n"), json!([1])] {
+        let a = s.request(
+            "tools/call",
+            json!({"name": "echo_opts", "arguments": {"extra_args": bad}}),
+        );
+        assert_eq!(a["error"]["code"], json!(-32602), "{a}");
+    }
+    assert_eq!(s.finish(), 0);
+    let recs = env.records();
+    assert!(
+        recs.iter().any(|r| r["extra_args"] == json!(["-n", "abc"])),
+        "{recs:?}"
+    );
 }

@@ -89,7 +89,7 @@ fn malformed_oversized_and_unknown_messages_get_errors_and_later_requests_still_
     }
     // A last request without its newline is still answered, then the server ends cleanly.
     s.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"ping\"}");
-    drop(s.stdin.take());
+    drop(s.peer.stdin.take());
     let a = s.read();
     assert_eq!(a["id"], json!("last"), "{a}");
     assert_eq!(s.finish(), 0);
@@ -248,8 +248,8 @@ fn a_client_that_hangs_up_stops_the_call_in_flight() {
 fn a_killed_server_takes_its_call_with_it() {
     let env = Env::new();
     let (mut s, argv) = napping_server(&env, json!(1));
-    s.child.kill().unwrap();
-    s.child.wait().unwrap();
+    s.peer.child.kill().unwrap();
+    s.peer.child.wait().unwrap();
     assert!(
         common::poll_until(WAIT, || !napping(&argv)),
         "the nap outlived the killed server"
@@ -264,6 +264,33 @@ fn a_killed_server_takes_its_call_with_it() {
     stopped_nap(&env);
 }
 
+/// `[mcp] max_message_size` bounds `mcp serve`'s lines as it does
+/// `mcp wrap`'s.
+#[test]
+fn the_roles_max_message_size_bounds_lines() {
+    let env = Env::new();
+    let mut s = env.serve("mcp_small", &[]);
+    s.initialize();
+    let mut line = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{{\"name\":\"echo_text\",\"arguments\":{{\"text\":\"{}\"}}}}}}\n",
+        "y".repeat(3000)
+    );
+    s.send_raw(line.as_bytes());
+    let a = s.read();
+    assert_eq!(a["error"]["code"], json!(-32600), "{a}");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2048"),
+        "{a}"
+    );
+    line = "y".repeat(1000);
+    let r = s.call("echo_text", json!({ "text": line }));
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(s.finish(), 0);
+}
+
 #[test]
 fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let env = Env::new();
@@ -276,25 +303,43 @@ fn an_unknown_role_or_bad_option_ends_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(
-            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_filter, mcp_long"
+            "agentjail: unknown role `nope`; known roles: mcp, mcp_budget, mcp_elicit, mcp_empty, mcp_extra, mcp_filter, mcp_long, mcp_small"
         ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(o.stdout.is_empty());
     let long = "s".repeat(300);
-    let o = env
-        .command(
-            false,
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
             &["mcp", "serve", "--role", "mcp", "--session", &long],
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(64),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+            64,
+            "agentjail: --session must be at most",
+        ),
+        (
+            &["mcp", "serve", "--role", "mcp_empty"],
+            77,
+            "agentjail: role `mcp_empty` allows no catalog tool",
+        ),
+        (
+            &["mcp", "serve", "--role", ""],
+            77,
+            "agentjail: unknown role ``",
+        ),
+        (&["mcp", "serve"], 64, "error: "),
+    ];
+    for (args, code, first) in cases {
+        let o = env
+            .command(false, args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.starts_with(first), "{args:?}: {err}");
+        if code != 64 || args.len() > 2 {
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
 }

@@ -2,8 +2,9 @@
 //! `agentjail mcp wrap` with the hostile test server
 //! (tests/mcp_servers/hostile.py on the system python): a rug pull, an
 //! injection marker in a result, refused and malformed calls, tools the role
-//! does not name behind approval, sessions refused before they start. The
-//! third-party servers are in tests/mcp_wrap_servers.rs.
+//! does not name behind approval, sessions refused before they start, a
+//! paged and an endless tools/list, a noisy stderr, the session timeout.
+//! The third-party servers are in tests/mcp_wrap_servers.rs.
 
 mod common;
 mod mcp_wrap_support;
@@ -383,4 +384,183 @@ fn egress_goes_only_through_the_roles_proxy_and_is_audited() {
         .collect();
     assert!(network.len() >= 2, "{network:?}");
     assert!(network.iter().all(|r| r["decision_id"] == session));
+}
+
+/// The firewall's pinning listing follows `nextCursor`: every page is
+/// pinned at first use, and a rug pull on a later page is caught.
+#[test]
+fn paged_tools_list_every_page_is_pinned() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("paged");
+    env.role(
+        "h",
+        "",
+        &format!("{GREET}[mcp.tools.late]\nrisk = \"read\"\n"),
+    );
+    let mut s = env.wrap("h", "paged", &[PY, &hostile(), "paged"]);
+    s.initialize();
+    let pinned = || {
+        let (_, out, _) = env.agentjail(&["mcp", "pins", "show", "--role", "h", "--name", "paged"]);
+        serde_json::from_str::<Value>(&out)
+            .ok()
+            .and_then(|v| v["pins"]["tools"].as_object().map(|t| t.len()))
+            == Some(3)
+    };
+    assert!(
+        common::poll_until(std::time::Duration::from_secs(30), pinned),
+        "not all three pages pinned: {:?}",
+        env.agentjail(&["mcp", "pins", "show", "--role", "h", "--name", "paged"])
+    );
+    // `late`, on the last page, was listed (and pinned) by the firewall.
+    let r = s.call("late", json!({}));
+    assert_eq!(text_of(&r), ("Goodbye!".to_string(), false), "{r}");
+    // The client's own listing, page by page: `late` changed on page 3.
+    let mut names = Vec::new();
+    let mut params = json!({});
+    for _ in 0..5 {
+        let r = s.request("tools/list", params.clone());
+        for t in r["result"]["tools"].as_array().unwrap() {
+            names.push(t["name"].as_str().unwrap().to_string());
+        }
+        match r["result"]["nextCursor"].as_str() {
+            Some(c) => params = json!({"cursor": c}),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["greet"], "erase is not named, late changed");
+    let r = s.call("late", json!({}));
+    let (text, err) = text_of(&r);
+    assert!(err && text.contains("changed since it was pinned"), "{r}");
+    assert_eq!(s.finish(), 0);
+    assert_eq!(env.server_calls().len(), 1, "{:?}", env.server_calls());
+}
+
+/// A server whose pages never end: the firewall stops after its bound,
+/// pins what it read, audits it, and the session goes on.
+#[test]
+fn endless_tools_list_pages_are_bounded() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("endless");
+    env.role("h", "", "[mcp]\nunknown_tools = \"approve\"\n");
+    let mut s = env.wrap("h", "endless", &[PY, &hostile(), "endless"]);
+    s.initialize();
+    let bounded = || {
+        env.records().iter().any(|r| {
+            r["mcp"]["event"] == "protocol_error"
+                && r["error"].as_str().unwrap_or_default().contains("pages")
+        })
+    };
+    assert!(
+        common::poll_until(std::time::Duration::from_secs(60), bounded),
+        "{:?}",
+        env.records()
+    );
+    let r = s.request("ping", json!({}));
+    assert_eq!(r["result"], json!({}), "{r}");
+    let (_, out, _) = env.agentjail(&["mcp", "pins", "show", "--role", "h", "--name", "endless"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let pinned = v["pins"]["tools"].as_object().unwrap();
+    assert_eq!(pinned.len(), 64, "{v}");
+    assert!(pinned.contains_key("t63") && !pinned.contains_key("t64"));
+    assert_eq!(s.finish(), 0);
+}
+
+/// The server's stderr reaches agentjail's escaped and bounded: no escape
+/// sequence gets through, a long line is cut, a flood stops after 1 MiB
+/// with one line saying so, and the session still works.
+#[test]
+fn server_stderr_is_escaped_and_bounded() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("noisy");
+    env.role("h", "", GREET);
+    let mut c = env.command();
+    c.args(["mcp", "wrap", "--role", "h", "--name", "noisy", "--", PY])
+        .arg(hostile())
+        .arg("noisy")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{}}}\n",
+        )
+        .unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        out.contains("\"id\":1") && out.contains("protocolVersion"),
+        "{out}"
+    );
+    assert!(
+        !o.stderr.contains(&0x1b) && !o.stderr.contains(&0x07),
+        "escape passed"
+    );
+    assert!(
+        err.contains("\\u{1b}]0;pwned\\u{7}"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    assert!(err.contains(" [5904 more bytes cut]"), "long line not cut");
+    assert!(
+        o.stderr.len() < (1 << 20) + 4096,
+        "{} bytes",
+        o.stderr.len()
+    );
+    assert_eq!(err.matches("the rest is dropped").count(), 1);
+    assert!(!err.contains("flood 069999"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        &err[err.len().saturating_sub(300)..]
+    );
+}
+
+/// A server that outlives `[mcp] session_timeout_seconds` is stopped: 124,
+/// and one line says why.
+#[test]
+fn session_timeout_stops_the_server_with_one_line() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("timeout");
+    env.role(
+        "h",
+        "",
+        &format!("[mcp]\nsession_timeout_seconds = 1\n{GREET}"),
+    );
+    let mut c = env.command();
+    c.args(["mcp", "wrap", "--role", "h", "--name", "slow", "--", PY])
+        .arg(hostile())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stdin = child.stdin.take();
+    let ended = common::poll_until(WAIT, || child.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(ended, "the server outlived its session timeout");
+    assert_eq!(o.status.code(), Some(124), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("agentjail:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains("session_timeout_seconds (1s)"), "{err}");
 }

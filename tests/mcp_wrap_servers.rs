@@ -11,7 +11,7 @@ mod mcp_wrap_support;
 
 use mcp_wrap_support::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -175,7 +175,7 @@ fn sqlite_server_read_query_allowed_write_query_hidden() {
 
 #[test]
 fn python_sdk_client_through_the_firewall() {
-    let python = PathBuf::from(format!("{}-mcp2/bin/python", test_venv().display()));
+    let python = peer::venv_beside("mcp2").join("bin/python");
     if !python.is_file() {
         common::skip(&format!(
             "the mcp 2.x client venv {} is missing (run .ci/setup.d/mcp-wrap.sh)",

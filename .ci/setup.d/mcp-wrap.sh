@@ -1,12 +1,12 @@
-# tests/mcp_wrap.rs (agentjail mcp wrap): third-party MCP servers and the
-# Python SDK client, pinned, each Python set in a venv of its own beside
-# $AGENTJAIL_TEST_VENV:
+# tests/mcp_wrap.rs, tests/mcp_wrap_servers.rs (agentjail mcp wrap): the
+# third-party MCP servers, pinned, each Python set in a venv of its own
+# beside $AGENTJAIL_TEST_VENV:
 #   $AGENTJAIL_TEST_NPM: @modelcontextprotocol/server-filesystem 2026.8.31
 #   $AGENTJAIL_TEST_VENV-mcp-servers: mcp-server-sqlite 2025.4.25 on mcp 1.30.0 (it
 #     needs the 1.x server API), made from /usr/bin/python3: the sandboxed server's
 #     interpreter must lie where the sandbox's unprivileged user can be given it
 #     (a pyenv python under /root could not be bound)
-#   $AGENTJAIL_TEST_VENV-mcp2: mcp 2.3.0, the client (the same pin as mcp.sh)
+# The client, mcp 2.3.0 in $AGENTJAIL_TEST_VENV-mcp2, is the one mcp.sh installs.
 : "${AGENTJAIL_TEST_VENV:?}" "${AGENTJAIL_TEST_NPM:?}"
 AGENTJAIL_TEST_SERVERS_VENV="${AGENTJAIL_TEST_SERVERS_VENV:-$AGENTJAIL_TEST_VENV-mcp-servers}"
 export AGENTJAIL_TEST_SERVERS_VENV
@@ -21,7 +21,3 @@ export AGENTJAIL_TEST_SERVERS_VENV
 [ -x "$AGENTJAIL_TEST_SERVERS_VENV/bin/mcp-server-sqlite" ] ||
     "$AGENTJAIL_TEST_SERVERS_VENV/bin/pip" install -q --disable-pip-version-check \
         mcp==1.30.0 mcp-server-sqlite==2025.4.25
-
-[ -x "$AGENTJAIL_TEST_VENV-mcp2/bin/python" ] || python3 -m venv "$AGENTJAIL_TEST_VENV-mcp2"
-[ "$("$AGENTJAIL_TEST_VENV-mcp2/bin/python" -m pip show mcp 2>/dev/null | sed -n 's/^Version: //p')" = 2.3.0 ] ||
-    "$AGENTJAIL_TEST_VENV-mcp2/bin/pip" install -q --disable-pip-version-check mcp==2.3.0

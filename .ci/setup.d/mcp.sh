@@ -1,4 +1,5 @@
-# Clients for tests/mcp_serve.rs (agentjail mcp serve), pinned.
+# MCP clients for tests/mcp_serve.rs (agentjail mcp serve) and
+# tests/mcp_wrap_servers.rs (mcp wrap: the SDK client), pinned.
 #
 # The two Python clients need different major versions of the `mcp` SDK, and
 # other suites may install MCP servers that pin their own, so each gets a venv

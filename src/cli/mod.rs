@@ -274,7 +274,9 @@ pub enum McpCommand {
     /// A stdio MCP server whose tools are the role's allowed catalog tools
     ///
     /// tools/list shows each allowed tool with an input schema from its parameter specs
-    /// and hints from its risk class; denied tools never appear. tools/call goes through
+    /// and hints from its risk class (and an `extra_args` array for a tool whose catalog
+    /// entry allows extra arguments); denied tools never appear; a role that allows no
+    /// catalog tool is refused (77). tools/call goes through
     /// the same policy, screening, budget, approval, audit and sandbox as `agentjail run
     /// --json`: stdout is the result's text (and structuredContent for tools whose catalog
     /// entry says output = "json"), stderr and the exit code come with it, and a denial,

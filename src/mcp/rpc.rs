@@ -1,12 +1,32 @@
-//! JSON-RPC 2.0 over MCP's stdio transport: one message per line.
+//! JSON-RPC 2.0 over MCP's stdio transport, one message per line, for both
+//! MCP front-ends: the protocol versions they speak, the framing, and the
+//! messages they write themselves.
 //!
 //! [`LineBuffer`] splits input into lines with a bound: a longer line is
-//! skipped to its end without being kept, so no client can make the server
-//! allocate more than the bound. [`parse`] turns one line into a [`Message`] or the
-//! JSON-RPC error to answer with; it never panics on any input.
+//! skipped to its end without being kept, so no peer can make agentjail
+//! allocate more than the bound. `mcp serve` feeds it from a poll loop;
+//! [`LineReader`] is the same splitting over a blocking reader (`mcp wrap`).
+//! [`parse`] turns one line into a [`Message`] or the JSON-RPC error to
+//! answer with (`mcp serve`); [`kind`] classifies a message kept as a JSON
+//! value, so that fields nobody looks at pass unchanged (`mcp wrap`).
+//! Neither ever panics on any input.
 
 use serde_json::{json, Map, Value};
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+
+/// The protocol version preferred, and every version spoken, newest first.
+pub const LATEST_PROTOCOL: &str = PROTOCOL_VERSIONS[0];
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The largest message a role's MCP sessions read or write (`[mcp]
+/// max_message_size`, both front-ends); `Err` names the bad setting.
+pub fn max_message(role: &crate::profile::Role) -> Result<usize, String> {
+    crate::units::parse_size(&role.mcp.max_message_size)
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{:?} is not a size", role.mcp.max_message_size))
+}
 
 /// JSON-RPC error codes.
 pub const PARSE_ERROR: i64 = -32700;
@@ -80,6 +100,72 @@ impl LineBuffer {
         };
         self.dropped = 0;
         line
+    }
+}
+
+/// One read from a blocking stream ([`LineReader`]).
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    /// One line, without its newline (nor a CR before it); never blank.
+    Line(Vec<u8>),
+    /// A line over the bound: nothing of it is kept.
+    TooLarge(usize),
+    /// End of stream; `partial` bytes of a last line without newline were dropped.
+    Eof { partial: usize },
+}
+
+/// A [`LineBuffer`] over a blocking reader: blank lines are skipped, a
+/// half-sent last line is dropped.
+pub struct LineReader<R> {
+    inner: R,
+    lines: LineBuffer,
+    ready: VecDeque<Line>,
+    eof: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        LineReader {
+            inner,
+            lines: LineBuffer::new(max),
+            ready: VecDeque::new(),
+            eof: false,
+        }
+    }
+
+    pub fn next_frame(&mut self) -> std::io::Result<Frame> {
+        let mut chunk = [0u8; 16384];
+        loop {
+            match self.ready.pop_front() {
+                Some(Line::TooLong(n)) => return Ok(Frame::TooLarge(n)),
+                Some(Line::Text(mut line)) => {
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        return Ok(Frame::Line(line));
+                    }
+                    continue;
+                }
+                None if self.eof => return Ok(Frame::Eof { partial: 0 }),
+                None => {}
+            }
+            let n = match self.inner.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                self.eof = true;
+                let partial = match self.lines.finish() {
+                    Some(Line::Text(t)) => t.len(),
+                    Some(Line::TooLong(n)) => n,
+                    None => 0,
+                };
+                return Ok(Frame::Eof { partial });
+            }
+            self.ready.extend(self.lines.feed(&chunk[..n]));
+        }
     }
 }
 
@@ -223,7 +309,60 @@ pub fn result(id: &Value, result: Value) -> Value {
 }
 
 pub fn error(e: &RpcError) -> Value {
-    json!({"jsonrpc": "2.0", "id": e.id, "error": {"code": e.code, "message": e.message}})
+    error_response(&e.id, e.code, &e.message)
+}
+
+/// A JSON-RPC error response.
+pub fn error_response(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// A tools/call result agentjail gives instead of running the tool: the
+/// reason as text, `isError` set.
+pub fn refused_result(id: &Value, reason: &str) -> Value {
+    result(
+        id,
+        json!({
+            "content": [{"type": "text", "text": format!("agentjail: {reason}")}],
+            "isError": true
+        }),
+    )
+}
+
+/// What kind of JSON-RPC message a value is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kind<'a> {
+    Request { method: &'a str },
+    Notification { method: &'a str },
+    Response,
+    Invalid(&'static str),
+}
+
+pub fn kind(msg: &Value) -> Kind<'_> {
+    let Some(obj) = msg.as_object() else {
+        return Kind::Invalid("a message must be a JSON object");
+    };
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Kind::Invalid("jsonrpc must be \"2.0\"");
+    }
+    let id_ok = |v: &Value| v.is_string() || v.is_i64() || v.is_u64();
+    match (obj.get("method"), obj.get("id")) {
+        (Some(Value::String(m)), None) => Kind::Notification { method: m },
+        (Some(Value::String(m)), Some(id)) if id_ok(id) => Kind::Request { method: m },
+        (Some(Value::String(_)), Some(_)) => Kind::Invalid("id must be a string or an integer"),
+        (Some(_), _) => Kind::Invalid("method must be a string"),
+        (None, Some(id))
+            if id_ok(id) && (obj.contains_key("result") ^ obj.contains_key("error")) =>
+        {
+            Kind::Response
+        }
+        (None, _) => Kind::Invalid("neither a request, a notification nor a response"),
+    }
+}
+
+/// The key a request id is tracked under (`1` and `"1"` differ).
+pub fn id_key(id: &Value) -> String {
+    id.to_string()
 }
 
 #[cfg(test)]
@@ -325,6 +464,49 @@ mod tests {
             assert_eq!(e.code, *code, "{}", String::from_utf8_lossy(input));
             assert_eq!(&e.id, id, "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    fn frames(input: &[u8], max: usize) -> Vec<Frame> {
+        let mut r = LineReader::new(std::io::BufReader::with_capacity(4, input), max);
+        let mut out = Vec::new();
+        loop {
+            let f = r.next_frame().unwrap();
+            let end = matches!(f, Frame::Eof { .. });
+            out.push(f);
+            if end {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn frames_oversized_blank_and_half_sent() {
+        let f = frames(b"{\"a\":1}\r\n\n \n0123456789abc\n{}\n{\"half", 8);
+        assert_eq!(
+            f,
+            [
+                Frame::Line(b"{\"a\":1}".to_vec()),
+                Frame::TooLarge(13),
+                Frame::Line(b"{}".to_vec()),
+                Frame::Eof { partial: 6 },
+            ]
+        );
+        assert_eq!(frames(b"0123456789", 8), [Frame::Eof { partial: 10 }]);
+    }
+
+    #[test]
+    fn kinds() {
+        let k = |s: &str| {
+            let v: Value = serde_json::from_str(s).unwrap();
+            format!("{:?}", kind(&v))
+        };
+        assert!(k(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).starts_with("Request"));
+        assert!(k(r#"{"jsonrpc":"2.0","method":"x"}"#).starts_with("Notification"));
+        assert_eq!(k(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), "Response");
+        assert!(k(r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#).starts_with("Invalid"));
+        assert!(k(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).starts_with("Invalid"));
+        assert!(k(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).starts_with("Invalid"));
+        assert!(k("[1]").starts_with("Invalid"));
     }
 
     #[test]

@@ -3,19 +3,18 @@
 //! log outside /tmp (the bundled roles bind /tmp, and no sandbox may show
 //! the state), and a running server spoken to line by line.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../mcp_peer_support/mod.rs"]
+pub mod peer;
+
+use peer::Peer;
+pub use peer::{npm_prefix, venv_beside, WAIT};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::Duration;
+use std::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
-
-/// A hang guard, not a timing assertion: a call that needs longer is broken.
-pub const WAIT: Duration = Duration::from_secs(60);
 
 pub const TOOLS: &str = r#"
 [tools.echo_text]
@@ -69,6 +68,12 @@ risk = "read"
 command = ["sleep", "{seconds}"]
 params.seconds = { type = "integer", min = 0, max = 100000 }
 
+[tools.echo_opts]
+description = "Print a word and the extra arguments"
+risk = "read"
+command = ["echo", "listed"]
+extra_args = { pattern = "-[a-z]|[a-z]+", max = 2 }
+
 [tools.hidden]
 description = "Denied to the role"
 risk = "read"
@@ -109,6 +114,24 @@ from_client = true
 network = "none"
 "#;
 
+pub const EXTRA_ROLE: &str = r#"
+allowed_tools = ["echo_opts", "echo_text"]
+[sandbox]
+network = "none"
+"#;
+
+pub const EMPTY_ROLE: &str = r#"
+allowed_tools = []
+"#;
+
+pub const SMALL_ROLE: &str = r#"
+allowed_tools = ["echo_text"]
+[mcp]
+max_message_size = "2Ki"
+[sandbox]
+network = "none"
+"#;
+
 pub const BUDGET_ROLE: &str = r#"
 allowed_tools = ["echo_text"]
 [limits]
@@ -139,6 +162,9 @@ impl Env {
         std::fs::write(profiles.join("roles/mcp_budget.toml"), BUDGET_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_long.toml"), LONG_ROLE).unwrap();
         std::fs::write(profiles.join("roles/mcp_elicit.toml"), ELICIT_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_extra.toml"), EXTRA_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_empty.toml"), EMPTY_ROLE).unwrap();
+        std::fs::write(profiles.join("roles/mcp_small.toml"), SMALL_ROLE).unwrap();
         Env { dir }
     }
 
@@ -191,60 +217,30 @@ impl Env {
     }
 
     pub fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        peer::read_records(&self.path("audit.jsonl"))
     }
 }
 
 /// A running `mcp serve` with a line reader on its stdout.
 pub struct Server {
-    pub child: Child,
-    pub stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
+    pub peer: Peer,
     next_id: i64,
 }
 
 impl Server {
-    pub fn start(mut cmd: Command) -> Server {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+    pub fn start(cmd: Command) -> Server {
         Server {
-            stdin: child.stdin.take(),
-            child,
-            lines,
+            peer: Peer::start(cmd),
             next_id: 100,
         }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(bytes).unwrap();
-        s.flush().unwrap();
+        self.peer.send_raw(bytes);
     }
 
     pub fn read(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(WAIT)
-            .expect("no answer from mcp serve");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+        self.peer.recv()
     }
 
     /// Sends a request and returns its answer (checked to carry its id).
@@ -281,20 +277,14 @@ impl Server {
     }
 
     /// Closes stdin and returns the exit code.
-    pub fn finish(mut self) -> i32 {
-        drop(self.stdin.take());
-        self.child.wait().unwrap().code().unwrap_or(-1)
+    pub fn finish(self) -> i32 {
+        self.peer.finish()
     }
 }
 
 pub fn text(result: &Value) -> String {
-    result["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    assert!(result["content"].is_array(), "{result}");
+    peer::content_text(result)
 }
 
 pub fn meta(result: &Value) -> &Value {

@@ -3,24 +3,20 @@
 //! by a raw JSON-RPC client ([`Session`], one message a line), and where the
 //! third-party servers are installed.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+#[path = "../mcp_peer_support/mod.rs"]
+pub mod peer;
+
+use peer::Peer;
+pub use peer::{npm_prefix, repo, test_venv, WAIT};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentjail");
 pub const PY: &str = "/usr/bin/python3";
-/// A hang guard, not a timing assertion.
-pub const WAIT: Duration = Duration::from_secs(60);
-
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 pub fn hostile() -> String {
     repo()
@@ -96,45 +92,20 @@ impl Env {
             .args(options)
             .arg("--")
             .args(server)
-            .env("HOSTILE_LOG", self.dir.join("data/calls.jsonl"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = c.spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+            .env("HOSTILE_LOG", self.dir.join("data/calls.jsonl"));
         Session {
-            child,
-            stdin: Some(stdin),
-            rx,
+            peer: Peer::start(c),
             next: 1,
         }
     }
 
     pub fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        peer::read_records(&self.dir.join("audit.jsonl"))
     }
 
     /// Tool calls the hostile server received.
     pub fn server_calls(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("data/calls.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        peer::read_records(&self.dir.join("data/calls.jsonl"))
     }
 
     pub fn agentjail(&self, args: &[&str]) -> (i32, String, String) {
@@ -156,32 +127,22 @@ impl Drop for Env {
 }
 
 pub struct Session {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
+    peer: Peer,
     next: u64,
 }
 
 impl Session {
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(bytes).unwrap();
-        s.flush().unwrap();
+        self.peer.send_raw(bytes);
     }
 
     pub fn send(&mut self, msg: &Value) {
-        let mut b = serde_json::to_vec(msg).unwrap();
-        b.push(b'\n');
-        self.send_raw(&b);
+        self.peer.send(msg);
     }
 
     /// The next message from the firewall.
     pub fn recv(&mut self) -> Value {
-        match self.rx.recv_timeout(WAIT) {
-            Ok(l) => serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")),
-            Err(RecvTimeoutError::Timeout) => panic!("no answer from mcp wrap"),
-            Err(RecvTimeoutError::Disconnected) => panic!("mcp wrap closed its stdout"),
-        }
+        self.peer.recv()
     }
 
     /// The answer to the message with `id` (notifications are skipped).
@@ -226,25 +187,18 @@ impl Session {
     }
 
     /// Closes stdin and waits for agentjail's exit code.
-    pub fn finish(mut self) -> i32 {
-        self.stdin.take();
-        self.child.wait().unwrap().code().unwrap_or(-1)
+    pub fn finish(self) -> i32 {
+        self.peer.finish()
     }
 }
 
 /// The text of a tools/call result and whether it is an error.
 pub fn text_of(r: &Value) -> (String, bool) {
     let res = &r["result"];
-    let text = res["content"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default();
-    (text, res["isError"].as_bool() == Some(true))
+    (
+        peer::content_text(res),
+        res["isError"].as_bool() == Some(true),
+    )
 }
 
 /// Whether this host can run the sandbox at all (root, namespaces).
@@ -260,25 +214,11 @@ pub fn sandbox_ok() -> bool {
 pub const GREET: &str =
     "[mcp.tools.greet]\nrisk = \"read\"\nparams.name = { type = \"string\", max_length = 40 }\n";
 
-/// `$AGENTJAIL_TEST_NPM`, or the build tree's.
-pub fn npm_prefix() -> PathBuf {
-    std::env::var_os("AGENTJAIL_TEST_NPM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/ci/npm"))
-}
-
-/// `$AGENTJAIL_TEST_VENV`, or the build tree's.
-pub fn test_venv() -> PathBuf {
-    std::env::var_os("AGENTJAIL_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/ci/venv"))
-}
-
 /// `$AGENTJAIL_TEST_SERVERS_VENV`, or `$AGENTJAIL_TEST_VENV-mcp-servers`.
 pub fn servers_venv() -> PathBuf {
     std::env::var_os("AGENTJAIL_TEST_SERVERS_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(format!("{}-mcp-servers", test_venv().display())))
+        .unwrap_or_else(|| peer::venv_beside("mcp-servers"))
 }
 
 /// The filesystem server's entry point, or a skip.

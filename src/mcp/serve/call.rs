@@ -26,6 +26,8 @@ pub struct Call<'a> {
     pub role: &'a str,
     pub tool: &'a str,
     pub arguments: Map<String, Value>,
+    /// Appended to the command, when the tool allows it.
+    pub extra_args: Vec<String>,
     pub agent: Option<String>,
     pub session: &'a str,
     /// The tool's declared stdout format (`json`: structuredContent too).
@@ -237,7 +239,7 @@ pub fn start(ctx: &Context, c: Call<'_>, id: Value) -> Result<Running, Value> {
         tool: c.tool.to_string(),
         json_params: params.keys().cloned().collect(),
         params,
-        extra_args: Vec::new(),
+        extra_args: c.extra_args,
     };
     let mut req = CallRequest::new(call);
     req.agent = c.agent;

@@ -30,13 +30,7 @@ use crate::run::{Context, MAX_NAME};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 
-/// The protocol version this server prefers, and every version it speaks.
-pub const LATEST_PROTOCOL: &str = "2025-11-25";
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-
-/// The longest line (message) read; longer ones are refused unread. Tool
-/// calls are bounded by `max_call_size` (at most 1 MiB) well below it.
-pub const MAX_MESSAGE: usize = 4 << 20;
+use super::rpc::{LATEST_PROTOCOL, PROTOCOL_VERSIONS};
 
 /// The most requests that wait while a call runs; more are refused at once
 /// (memory stays bounded whatever a client sends).
@@ -63,6 +57,8 @@ pub enum McpError {
     Usage(String),
     #[error("{0}")]
     Setup(String),
+    #[error("role `{role}`: [mcp] max_message_size: {message}")]
+    Setting { role: String, message: String },
     #[error("writing to stdout: {0}")]
     Output(std::io::Error),
 }
@@ -73,6 +69,7 @@ impl McpError {
             McpError::Call(e) => e.exit_code(),
             McpError::Denied(_) => crate::exit::DENIED,
             McpError::Usage(_) => crate::exit::USAGE,
+            McpError::Setting { .. } => crate::exit::CONFIG,
             McpError::Setup(_) | McpError::Output(_) => crate::exit::LAUNCHER_FAILED,
         }
     }
@@ -90,6 +87,10 @@ struct Server<'a> {
     elicitation: bool,
     /// Numbers the server's own requests (`elicitation/create`).
     asked: u64,
+    /// The longest line (message) read, the role's `[mcp] max_message_size`
+    /// (4 MiB by default); longer ones are refused unread. Tool calls are
+    /// bounded by `max_call_size` (at most 1 MiB) below it.
+    max_message: usize,
     /// The profiles as of the last `tools/list` (or the start), for what a
     /// result looks like (a tool's `output`); each call loads its own.
     set: ProfileSet,
@@ -99,7 +100,17 @@ struct Server<'a> {
 pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
     // The role must exist and the profiles load before a client is told anything.
     let set = ctx.load_profiles()?;
-    role_of(&set, &opts.role)?;
+    let role = role_of(&set, &opts.role)?;
+    let max_message = rpc::max_message(role).map_err(|message| McpError::Setting {
+        role: role.name.clone(),
+        message,
+    })?;
+    if served(&set, role).next().is_none() {
+        return Err(McpError::Denied(format!(
+            "role `{}` allows no catalog tool: nothing to serve (a third-party MCP server's tools go through mcp wrap)",
+            role.name
+        )));
+    }
     for (what, v) in [("--agent", &opts.agent), ("--session", &opts.session)] {
         if let Some(v) = v {
             if v.len() > MAX_NAME || v.chars().any(|c| c.is_control()) {
@@ -130,6 +141,7 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         client: None,
         elicitation: false,
         asked: 0,
+        max_message,
         set,
     };
     server.run()
@@ -146,6 +158,17 @@ struct Queued {
 enum Step {
     Answer(Value),
     Started(call::Running),
+}
+
+/// The catalog tools a role is served: allowed, not denied, in the catalog.
+fn served<'s>(
+    set: &'s ProfileSet,
+    role: &'s Role,
+) -> impl Iterator<Item = (&'s str, &'s crate::profile::ToolSpec)> {
+    role.allowed_tools
+        .iter()
+        .filter(|t| !role.denied_tools.contains(t))
+        .filter_map(|t| set.catalog.tools.get(t).map(|spec| (t.as_str(), spec)))
 }
 
 /// The role, or why `mcp serve` cannot serve it.
@@ -167,7 +190,7 @@ impl Server<'_> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
         let stdin = std::io::stdin();
-        let mut lines = LineBuffer::new(MAX_MESSAGE);
+        let mut lines = LineBuffer::new(self.max_message);
         let mut queue: VecDeque<Queued> = VecDeque::new();
         let mut running: Option<call::Running> = None;
         let mut eof = false;
@@ -305,7 +328,10 @@ impl Server<'_> {
                 return Some(rpc::error(&RpcError::new(
                     Value::Null,
                     rpc::INVALID_REQUEST,
-                    format!("message of {n} bytes refused: at most {MAX_MESSAGE} are read"),
+                    format!(
+                        "message of {n} bytes refused: at most {} are read",
+                        self.max_message
+                    ),
                 )))
             }
         };
@@ -425,16 +451,8 @@ impl Server<'_> {
         self.set = self.ctx.load_profiles().map_err(|e| e.to_string())?;
         let set = &self.set;
         let role = role_of(set, &self.opts.role).map_err(|e| e.to_string())?;
-        let tools: Vec<Value> = role
-            .allowed_tools
-            .iter()
-            .filter(|t| !role.denied_tools.contains(t))
-            .filter_map(|t| {
-                set.catalog
-                    .tools
-                    .get(t)
-                    .map(|spec| schema::tool_entry(t, spec))
-            })
+        let tools: Vec<Value> = served(set, role)
+            .map(|(t, spec)| schema::tool_entry(t, spec))
             .collect();
         Ok(json!({ "tools": tools }))
     }
@@ -449,25 +467,42 @@ impl Server<'_> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Err("tools/call: `name` (a string) is required".into());
         };
-        let arguments = match params.get("arguments") {
+        let mut arguments = match params.get("arguments") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(m)) => m.clone(),
             Some(_) => return Err("tools/call: `arguments` must be an object".into()),
         };
         let agent = self.opts.agent.clone().or_else(|| self.client.clone());
-        let format = self
-            .set
-            .catalog
-            .tools
-            .get(name)
-            .map(|t| t.output)
-            .unwrap_or_default();
+        let spec = self.set.catalog.tools.get(name);
+        let format = spec.map(|t| t.output).unwrap_or_default();
+        // The extra arguments, for a tool that takes them; the policy
+        // checks them (pattern, count, screening) like `run`'s.
+        let mut extra_args = Vec::new();
+        if spec.is_some_and(schema::takes_extra_args) {
+            match arguments.remove(schema::EXTRA_ARGS) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let Value::String(a) = item else {
+                            return Err(
+                                "tools/call: `extra_args` must be an array of strings".into()
+                            );
+                        };
+                        extra_args.push(a);
+                    }
+                }
+                Some(_) => {
+                    return Err("tools/call: `extra_args` must be an array of strings".into())
+                }
+            }
+        }
         Ok(call::start(
             self.ctx,
             call::Call {
                 role: &self.opts.role,
                 tool: name,
                 arguments,
+                extra_args,
                 agent,
                 session: &self.session,
                 format,

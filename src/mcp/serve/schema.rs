@@ -30,7 +30,16 @@ pub fn tool_entry(name: &str, tool: &ToolSpec) -> Value {
     })
 }
 
-/// The JSON Schema of a tool's parameters.
+/// The argument that carries a tool's extra arguments, when its catalog
+/// entry allows them (`extra_args`) and no parameter has the name.
+pub const EXTRA_ARGS: &str = "extra_args";
+
+/// Whether `tool` takes extra arguments over MCP (as [`EXTRA_ARGS`]).
+pub fn takes_extra_args(tool: &ToolSpec) -> bool {
+    tool.extra_args.is_some() && !tool.params.contains_key(EXTRA_ARGS)
+}
+
+/// The JSON Schema of a tool's parameters (and of its extra arguments).
 pub fn input_schema(tool: &ToolSpec) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -39,6 +48,17 @@ pub fn input_schema(tool: &ToolSpec) -> Value {
         if spec.is_required() {
             required.push(Value::String(name.clone()));
         }
+    }
+    if let (Some(rule), true) = (&tool.extra_args, takes_extra_args(tool)) {
+        properties.insert(
+            EXTRA_ARGS.into(),
+            json!({
+                "type": "array",
+                "items": {"type": "string", "pattern": format!("^(?:{})$", rule.pattern)},
+                "maxItems": rule.max,
+                "description": "extra arguments appended to the command, each one argument",
+            }),
+        );
     }
     let mut schema = json!({
         "type": "object",
@@ -168,6 +188,32 @@ params.p = { type = "path", required = false }
         assert_eq!(n["default"], json!(3));
         assert_eq!(s["properties"]["mode"]["enum"], json!(["fast", "slow"]));
         assert_eq!(s["properties"]["p"]["type"], json!("string"));
+    }
+
+    #[test]
+    fn extra_args_are_an_array_with_the_catalogs_rules() {
+        let t = tool(
+            "command = [\"ls\"]\nextra_args = { pattern = \"-[a-z]\", max = 2 }\nparams.a = { type = \"string\" }",
+        );
+        let s = input_schema(&t);
+        let x = &s["properties"]["extra_args"];
+        assert_eq!(x["type"], json!("array"));
+        assert_eq!(x["maxItems"], json!(2));
+        assert_eq!(x["items"]["pattern"], json!("^(?:-[a-z])$"));
+        assert!(s["required"]
+            .as_array()
+            .map_or(true, |r| !r.contains(&json!("extra_args"))));
+        let plain = input_schema(&tool("command = [\"ls\"]"));
+        assert!(plain["properties"].get("extra_args").is_none());
+        // A parameter of that name wins: no extra arguments over MCP.
+        let named = tool(
+            "command = [\"ls\", \"{extra_args}\"]\nextra_args = { pattern = \"x\" }\nparams.extra_args = { type = \"string\" }",
+        );
+        assert!(!takes_extra_args(&named));
+        assert_eq!(
+            input_schema(&named)["properties"]["extra_args"]["type"],
+            json!("string")
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! guards and is audited with its size and SHA-256.
 
 use super::firewall::{Firewall, ToolInfo};
-use super::jsonrpc;
 use super::pins::{self, Verdict};
 use crate::audit::{sha256_hex, AuditRecord};
+use crate::mcp::rpc;
 use crate::profile::mcp::UnknownTools;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -159,10 +159,10 @@ impl Firewall {
             out.detail("severity", "critical").detail("withheld", why);
         }
         if !self.append(&out) {
-            return jsonrpc::refused_result(&id, "the result could not be audited: withheld");
+            return rpc::refused_result(&id, "the result could not be audited: withheld");
         }
         match withheld {
-            Some(why) => jsonrpc::refused_result(&id, &why),
+            Some(why) => rpc::refused_result(&id, &why),
             None => msg,
         }
     }
@@ -195,14 +195,16 @@ impl Firewall {
             r.detail("severity", "critical").detail("withheld", why);
         }
         if !self.append(&r) {
-            return jsonrpc::error(
+            return rpc::error_response(
                 &id,
-                jsonrpc::INTERNAL_ERROR,
+                rpc::INTERNAL_ERROR,
                 "the answer could not be audited: withheld",
             );
         }
         match withheld {
-            Some(why) => jsonrpc::error(&id, jsonrpc::INTERNAL_ERROR, &format!("agentjail: {why}")),
+            Some(why) => {
+                rpc::error_response(&id, rpc::INTERNAL_ERROR, &format!("agentjail: {why}"))
+            }
             None => msg,
         }
     }

@@ -11,10 +11,14 @@
 //! are filtered (pins, policy), `tools/call` answers are audited and go
 //! through the output guards (both in `answers.rs`); server requests (sampling, elicitation) pass
 //! only by role setting. Batches are split and checked message by message.
+//!
+//! About 650 lines, over the usual bound: the routing of both directions
+//! and the table of requests in flight are one state machine, which reads
+//! best in one file; what is reviewed in answers is in `answers.rs`.
 
 use super::check;
-use super::jsonrpc::{self, Kind};
 use crate::audit::{AuditLog, AuditRecord};
+use crate::mcp::rpc::{self, Kind};
 use crate::policy::output::OutputGuard;
 use crate::profile::mcp::Passthrough;
 use crate::profile::{ProfileSet, Role};
@@ -25,13 +29,19 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// The protocol versions the firewall speaks, newest first.
-pub const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+use crate::mcp::rpc::PROTOCOL_VERSIONS as VERSIONS;
 
 /// Requests from the client in flight at once; more are refused.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
-/// The id of the firewall's own `tools/list` after `initialized`.
+/// The id of the firewall's own `tools/list` after `initialized` (its
+/// later pages add `-N`).
 const OWN_LIST_ID: &str = "agentjail-wrap-tools-list";
+
+/// The most pages of the server's `tools/list` the firewall's own listing
+/// follows (`nextCursor`); tools after them are not pinned, so their calls
+/// are refused. Each page is at most `max_message_size`.
+pub const MAX_OWN_PAGES: usize = 64;
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +62,8 @@ enum Pending {
     Initialize,
     ToolsList {
         own: bool,
+        /// Of the firewall's own listing: which page (0 = the first).
+        page: usize,
     },
     ToolsCall {
         record: Box<AuditRecord>,
@@ -70,6 +82,11 @@ pub(super) struct State {
     pending: HashMap<String, Pending>,
     from_server: HashSet<String>,
     pub(super) tools: BTreeMap<String, ToolInfo>,
+    /// The firewall's own listing was started (it is made once).
+    own_listed: bool,
+    /// The tools of its pages so far: they are reviewed (pinned) together
+    /// when the last page is in, so that a first pinning takes them all.
+    own_tools: Vec<Value>,
 }
 
 /// One session's firewall.
@@ -147,14 +164,14 @@ impl Firewall {
     /// One line from the client.
     pub fn from_client(&self, line: &[u8]) -> Vec<Out> {
         match serde_json::from_slice::<Value>(line) {
-            Err(e) => vec![Out::Client(jsonrpc::error(
+            Err(e) => vec![Out::Client(rpc::error_response(
                 &Value::Null,
-                jsonrpc::PARSE_ERROR,
+                rpc::PARSE_ERROR,
                 &format!("parse error: {e}"),
             ))],
-            Ok(Value::Array(items)) if items.is_empty() => vec![Out::Client(jsonrpc::error(
+            Ok(Value::Array(items)) if items.is_empty() => vec![Out::Client(rpc::error_response(
                 &Value::Null,
-                jsonrpc::INVALID_REQUEST,
+                rpc::INVALID_REQUEST,
                 "an empty batch",
             ))],
             Ok(Value::Array(items)) => items
@@ -167,11 +184,11 @@ impl Firewall {
 
     fn client_message(&self, msg: Value) -> Vec<Out> {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
-        match jsonrpc::kind(&msg) {
+        match rpc::kind(&msg) {
             Kind::Invalid(why) => {
-                vec![Out::Client(jsonrpc::error(
+                vec![Out::Client(rpc::error_response(
                     &id,
-                    jsonrpc::INVALID_REQUEST,
+                    rpc::INVALID_REQUEST,
                     why,
                 ))]
             }
@@ -192,7 +209,7 @@ impl Firewall {
                 }
             },
             Kind::Response => {
-                let key = jsonrpc::id_key(&id);
+                let key = rpc::id_key(&id);
                 if self.state().from_server.remove(&key) {
                     vec![Out::Server(msg)]
                 } else {
@@ -213,11 +230,13 @@ impl Firewall {
     /// the client lists tools itself.
     fn own_tools_list(&self) -> Option<Out> {
         let mut st = self.state();
-        let key = jsonrpc::id_key(&json!(OWN_LIST_ID));
-        if st.pending.contains_key(&key) || !st.tools.is_empty() {
+        let key = rpc::id_key(&json!(OWN_LIST_ID));
+        if st.own_listed || st.pending.contains_key(&key) || !st.tools.is_empty() {
             return None;
         }
-        st.pending.insert(key, Pending::ToolsList { own: true });
+        st.own_listed = true;
+        st.pending
+            .insert(key, Pending::ToolsList { own: true, page: 0 });
         Some(Out::Server(
             json!({"jsonrpc": "2.0", "id": OWN_LIST_ID, "method": "tools/list"}),
         ))
@@ -226,9 +245,9 @@ impl Firewall {
     fn client_request(&self, method: &str, id: &Value, mut msg: Value) -> Vec<Out> {
         let mcp = &self.role.mcp;
         let deny = |why: String| {
-            vec![Out::Client(jsonrpc::error(
+            vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::METHOD_NOT_FOUND,
+                rpc::METHOD_NOT_FOUND,
                 &why,
             ))]
         };
@@ -247,7 +266,10 @@ impl Firewall {
                 Pending::Initialize
             }
             "ping" | "logging/setLevel" => Pending::Other,
-            "tools/list" => Pending::ToolsList { own: false },
+            "tools/list" => Pending::ToolsList {
+                own: false,
+                page: 0,
+            },
             "tools/call" => return self.tools_call(id, msg),
             "resources/list" | "resources/templates/list" | "resources/read"
             | "resources/subscribe" | "resources/unsubscribe" => {
@@ -287,9 +309,9 @@ impl Firewall {
         };
         match self.track(id, pending) {
             Ok(()) => vec![Out::Server(msg)],
-            Err(why) => vec![Out::Client(jsonrpc::error(
+            Err(why) => vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::INVALID_REQUEST,
+                rpc::INVALID_REQUEST,
                 &why,
             ))],
         }
@@ -297,7 +319,7 @@ impl Firewall {
 
     fn track(&self, id: &Value, p: Pending) -> Result<(), String> {
         let mut st = self.state();
-        let key = jsonrpc::id_key(id);
+        let key = rpc::id_key(id);
         if st.pending.contains_key(&key) {
             return Err(format!(
                 "request id {key} is already in use by a request in flight"
@@ -322,14 +344,14 @@ impl Firewall {
             json!({"server": self.name, "tool": tool, "method": "tools/call"}),
         );
         self.append(&r);
-        vec![Out::Client(jsonrpc::refused_result(id, why))]
+        vec![Out::Client(rpc::refused_result(id, why))]
     }
 
     fn tools_call(&self, id: &Value, mut msg: Value) -> Vec<Out> {
         let bad = |why: &str| {
-            vec![Out::Client(jsonrpc::error(
+            vec![Out::Client(rpc::error_response(
                 id,
-                jsonrpc::INVALID_PARAMS,
+                rpc::INVALID_PARAMS,
                 why,
             ))]
         };
@@ -388,7 +410,7 @@ impl Firewall {
             &extra,
         );
         if let Some(why) = checked.refusal {
-            return vec![Out::Client(jsonrpc::refused_result(id, &why))];
+            return vec![Out::Client(rpc::refused_result(id, &why))];
         }
         // The arguments as checked (defaults filled, filtered values) go on.
         let checked_args: Map<String, Value> =
@@ -402,7 +424,7 @@ impl Firewall {
         };
         match self.track(id, pending) {
             Ok(()) => vec![Out::Server(msg)],
-            Err(why) => vec![Out::Client(jsonrpc::refused_result(id, &why))],
+            Err(why) => vec![Out::Client(rpc::refused_result(id, &why))],
         }
     }
 
@@ -426,7 +448,7 @@ impl Firewall {
     fn server_message(&self, msg: Value) -> Vec<Out> {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
         let mcp = &self.role.mcp;
-        match jsonrpc::kind(&msg) {
+        match rpc::kind(&msg) {
             Kind::Invalid(why) => {
                 self.protocol_error("server", &format!("invalid message dropped: {why}"));
                 vec![]
@@ -461,15 +483,15 @@ impl Firewall {
                     _ => false,
                 };
                 if ok {
-                    let key = jsonrpc::id_key(&id);
+                    let key = rpc::id_key(&id);
                     let mut st = self.state();
                     if st.from_server.len() < MAX_IN_FLIGHT && st.from_server.insert(key) {
                         return vec![Out::Client(msg)];
                     }
                 }
-                vec![Out::Server(jsonrpc::error(
+                vec![Out::Server(rpc::error_response(
                     &id,
-                    jsonrpc::METHOD_NOT_FOUND,
+                    rpc::METHOD_NOT_FOUND,
                     &format!(
                         "{method}: refused by the agentjail firewall (role `{}`)",
                         self.role.name
@@ -477,7 +499,7 @@ impl Firewall {
                 ))]
             }
             Kind::Response => {
-                let p = self.state().pending.remove(&jsonrpc::id_key(&id));
+                let p = self.state().pending.remove(&rpc::id_key(&id));
                 match p {
                     None => {
                         self.protocol_error(
@@ -491,13 +513,9 @@ impl Firewall {
                         vec![Out::Client(self.content_result(msg, method))]
                     }
                     Some(Pending::Initialize) => vec![Out::Client(self.initialized(msg))],
-                    Some(Pending::ToolsList { own }) => {
-                        let msg = self.tools_listed(msg);
-                        if own {
-                            vec![]
-                        } else {
-                            vec![Out::Client(msg)]
-                        }
+                    Some(Pending::ToolsList { own: true, page }) => self.own_page(&msg, page),
+                    Some(Pending::ToolsList { own: false, .. }) => {
+                        vec![Out::Client(self.tools_listed(msg))]
                     }
                     Some(Pending::ToolsCall { record, started }) => {
                         vec![Out::Client(self.call_result(msg, &record, started))]
@@ -505,6 +523,48 @@ impl Firewall {
                 }
             }
         }
+    }
+
+    /// A page of the firewall's own listing: the next page is asked for,
+    /// or (after the last, or the bound) every tool is reviewed at once.
+    fn own_page(&self, msg: &Value, page: usize) -> Vec<Out> {
+        let tools = msg
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let cursor = msg
+            .pointer("/result/nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut st = self.state();
+        st.own_tools.extend(tools);
+        if let Some(cursor) = &cursor {
+            if page + 1 < MAX_OWN_PAGES {
+                let id = json!(format!("{OWN_LIST_ID}-{}", page + 1));
+                st.pending.insert(
+                    rpc::id_key(&id),
+                    Pending::ToolsList {
+                        own: true,
+                        page: page + 1,
+                    },
+                );
+                return vec![Out::Server(json!({
+                    "jsonrpc": "2.0", "id": id, "method": "tools/list",
+                    "params": {"cursor": cursor}
+                }))];
+            }
+        }
+        let all = std::mem::take(&mut st.own_tools);
+        drop(st);
+        if cursor.is_some() {
+            self.protocol_error(
+                "server",
+                &format!("tools/list has more than {MAX_OWN_PAGES} pages: the tools after them are not pinned, and their calls are refused"),
+            );
+        }
+        self.tools_listed(json!({"result": {"tools": all}}));
+        vec![]
     }
 
     fn initialized(&self, mut msg: Value) -> Value {
@@ -519,9 +579,9 @@ impl Firewall {
             .to_string();
         if !VERSIONS.contains(&v.as_str()) {
             self.protocol_error("server", &format!("unsupported protocol version {v:?}"));
-            return jsonrpc::error(
+            return rpc::error_response(
                 &id,
-                jsonrpc::INTERNAL_ERROR,
+                rpc::INTERNAL_ERROR,
                 &format!(
                     "the wrapped server speaks protocol version {:?}, which the agentjail firewall does not ({})",
                     crate::text::shorten(&v, 64),
@@ -554,7 +614,7 @@ impl Firewall {
         let Some(id) = msg.pointer("/params/requestId") else {
             return;
         };
-        let p = self.state().pending.remove(&jsonrpc::id_key(id));
+        let p = self.state().pending.remove(&rpc::id_key(id));
         if let Some(Pending::ToolsCall { record, .. }) = p {
             let mut e = record.error_after(&format!("cancelled by {by}"), 0);
             e.detail("mcp", json!({"server": self.name, "event": "cancelled"}));
@@ -576,10 +636,10 @@ impl Firewall {
                     let _ = log.append(&e);
                 }
                 match p {
-                    Pending::ToolsList { own: true } => None,
-                    _ => Some(Out::Client(jsonrpc::error(
+                    Pending::ToolsList { own: true, .. } => None,
+                    _ => Some(Out::Client(rpc::error_response(
                         &id,
-                        jsonrpc::INTERNAL_ERROR,
+                        rpc::INTERNAL_ERROR,
                         "the wrapped server ended before answering",
                     ))),
                 }

@@ -4,7 +4,7 @@
 //! role's binds, limits, environment and network, with the server's command
 //! as the argv and `[mcp] session_timeout_seconds` as the time limit. The
 //! firewall forks a launcher process while it is still single-threaded;
-//! the launcher's stdin and stdout are pipes to the firewall, and it runs
+//! the launcher's stdin, stdout and stderr are pipes to the firewall, and it runs
 //! the sandbox (and the egress proxy) until the server ends, then audits
 //! the end and exits with the server's exit code.
 
@@ -24,6 +24,8 @@ pub struct Server {
     pub launcher: Pid,
     pub stdin: File,
     pub stdout: File,
+    /// The launcher's and the server's stderr (see `stderr.rs`).
+    pub stderr: File,
 }
 
 /// Plans, checks and starts the sandboxed server. Must be called before
@@ -70,6 +72,7 @@ pub fn start(
     };
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
     // SAFETY: the firewall has started no thread yet (see `start`'s contract),
     // so the child may run ordinary Rust code after fork.
     match unsafe { nix::unistd::fork() }.map_err(|e| WrapError::Os {
@@ -79,28 +82,31 @@ pub fn start(
         ForkResult::Child => {
             drop(in_w);
             drop(out_r);
-            let code = launcher(ctx, &prepared, in_r, out_w, log, session);
+            drop(err_r);
+            let code = launcher(ctx, &prepared, [in_r, out_w, err_w], log, session);
             std::process::exit(code)
         }
         ForkResult::Parent { child } => {
             drop(in_r);
             drop(out_w);
+            drop(err_w);
             Ok(Server {
                 launcher: child,
                 stdin: File::from(in_w),
                 stdout: File::from(out_r),
+                stderr: File::from(err_r),
             })
         }
     }
 }
 
-/// The launcher process: the pipes become its stdin and stdout (which the
-/// sandboxed server inherits), then the sandbox runs until the server ends.
+/// The launcher process: the pipes become its stdin, stdout and stderr
+/// (which the sandboxed server inherits), then the sandbox runs until the
+/// server ends.
 fn launcher(
     ctx: &Context,
     prepared: &sandbox::Prepared,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
+    stdio: [OwnedFd; 3],
     log: &AuditLog,
     session: &AuditRecord,
 ) -> i32 {
@@ -109,13 +115,12 @@ fn launcher(
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
     }
-    if nix::unistd::dup2(stdin.as_raw_fd(), 0).is_err()
-        || nix::unistd::dup2(stdout.as_raw_fd(), 1).is_err()
-    {
-        return crate::exit::LAUNCHER_FAILED;
+    for (fd, target) in stdio.iter().zip(0..) {
+        if nix::unistd::dup2(fd.as_raw_fd(), target).is_err() {
+            return crate::exit::LAUNCHER_FAILED;
+        }
     }
-    drop(stdin);
-    drop(stdout);
+    drop(stdio);
     sandbox::close_inherited_fds();
     let mut proxy: Option<crate::egress::Proxy> = None;
     let mut serve_egress = |listener: std::net::TcpListener| match run::egress::start_proxy(
@@ -140,6 +145,14 @@ fn launcher(
     let code = match launched {
         Ok(outcome) => {
             let code = run::outcome_exit(&outcome);
+            if outcome.timed_out {
+                // agentjail's decision, so one line says it (the server's
+                // own exit codes are the server's to explain).
+                eprintln!(
+                    "agentjail: mcp wrap: the server was stopped after [mcp] session_timeout_seconds ({}s)",
+                    prepared.plan.timeout.as_secs()
+                );
+            }
             end.result = Some(if code == 0 { "success" } else { "error" }.into());
             end.detail("exit_code", code)
                 .detail("duration_ms", outcome.duration_ms)

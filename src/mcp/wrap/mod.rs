@@ -8,7 +8,7 @@
 //! are decided like `run` calls (`check.rs`), tool definitions are pinned
 //! (`pins.rs`), results go through the output guards
 //! (`crate::policy::output`). Messages are handled as JSON values, framed
-//! by `jsonrpc.rs`, so fields the firewall does not look at pass unchanged.
+//! by `crate::mcp::rpc`, so fields the firewall does not look at pass unchanged.
 //!
 //! Threads: the launcher is forked first, while the process is
 //! single-threaded; then one thread reads the server and the main thread
@@ -17,16 +17,16 @@
 mod answers;
 pub mod check;
 pub mod firewall;
-pub mod jsonrpc;
 pub mod launch;
 pub mod pins;
+pub mod stderr;
 
 use crate::audit::AuditRecord;
+use crate::mcp::rpc::{self, Frame, LineReader};
 use crate::run::{CallError, Context};
 use firewall::{Firewall, Out};
-use jsonrpc::{Frame, LineReader};
 use serde_json::json;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,8 @@ pub enum WrapError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Failed(String),
     #[error("denied: {0}")]
     Denied(String),
     #[error("unknown role `{0}`")]
@@ -124,13 +126,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
         .get(&opts.role)
         .cloned()
         .ok_or_else(|| WrapError::UnknownRole(opts.role.clone()))?;
-    let max = crate::units::parse_size(&role.mcp.max_message_size)
-        .ok()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| WrapError::Setting {
-            role: role.name.clone(),
-            message: format!("{:?} is not a size", role.mcp.max_message_size),
-        })?;
+    let max = rpc::max_message(&role).map_err(|message| WrapError::Setting {
+        role: role.name.clone(),
+        message,
+    })?;
     // 2. The session's record: no record, no server. A sandbox that would
     //    show the state directory or the log is refused (77).
     let denied = check::session_guard(ctx, &set, &role.name, &name, &opts.command)?;
@@ -168,12 +167,12 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 let ok = match o {
                     Out::Client(m) => {
                         let mut c = to_client.lock().unwrap_or_else(PoisonError::into_inner);
-                        jsonrpc::write_message(&mut *c, &m).is_ok()
+                        rpc::send(&mut *c, &m).is_ok()
                     }
                     Out::Server(m) => {
                         let mut s = to_server.lock().unwrap_or_else(PoisonError::into_inner);
                         match s.as_mut() {
-                            Some(f) => jsonrpc::write_message(f, &m).is_ok(),
+                            Some(f) => rpc::send(f, &m).is_ok(),
                             None => true,
                         }
                     }
@@ -185,15 +184,20 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
             true
         }
     };
-    // 4. The server's side, on its own thread; it ends the process when
-    //    the server ends.
+    // 4. The server's stderr, bounded and escaped, on a thread of its own;
+    //    the server's side on another; it ends the process when the server
+    //    ends (after the last of its stderr is out).
+    let errors = {
+        let from = server.stderr;
+        std::thread::spawn(move || stderr::forward(from, &mut std::io::stderr()))
+    };
     let reader = {
         let fw = Arc::clone(&fw);
         let send = send.clone();
         let launcher = server.launcher;
         let stdout = server.stdout;
         std::thread::spawn(move || {
-            let mut r = LineReader::new(BufReader::new(stdout), max);
+            let mut r = LineReader::new(stdout, max);
             loop {
                 match r.next_frame() {
                     Ok(Frame::Line(l)) => {
@@ -224,6 +228,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 _ => crate::exit::LAUNCHER_FAILED,
             };
             let _ = std::io::stdout().flush();
+            let started = Instant::now();
+            while !errors.is_finished() && started.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             fw.log
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -242,9 +250,9 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
                 }
             }
             Ok(Frame::TooLarge(n)) => {
-                let e = jsonrpc::error(
+                let e = rpc::error_response(
                     &serde_json::Value::Null,
-                    jsonrpc::INVALID_REQUEST,
+                    rpc::INVALID_REQUEST,
                     &format!("a message of {n} bytes is over the limit of {max} bytes"),
                 );
                 fw.protocol_error(
@@ -273,7 +281,10 @@ pub fn wrap(ctx: &Context, opts: &Options) -> Result<i32, WrapError> {
         let _ = nix::sys::signal::kill(server.launcher, nix::sys::signal::Signal::SIGTERM);
     }
     let _ = reader.join();
-    Ok(crate::exit::LAUNCHER_FAILED)
+    // The reader thread exits the process; reaching here means it failed.
+    Err(WrapError::Failed(
+        "mcp wrap: the thread reading the server ended without its exit code".into(),
+    ))
 }
 
 /// `mcp pins show`: the pin file of a role and server as JSON.
