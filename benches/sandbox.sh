@@ -24,7 +24,7 @@ log=$dir/audit.jsonl
 aj_cmd="$aj --profiles benches/profiles --audit-log $log run --role bench true"
 # The run must have every mechanism on, or the comparison means nothing.
 steps=$($aj --profiles benches/profiles --audit-log "$log" -v run --role bench true 2>&1)
-for want in "synced in" "seccomp on" "Landlock full" "no_new_privs true" "sandbox: cgroup v"; do
+for want in "synced in" "before-exec step done" "seccomp on" "Landlock full" "no_new_privs true" "sandbox: cgroup v"; do
   grep -q "$want" <<<"$steps" || { echo "sandbox.sh: '$want' missing from the -v run:"; echo "$steps"; exit 1; } >&2
 done
 bwrap_cmd="bwrap --unshare-all --die-with-parent --new-session --cap-drop ALL \

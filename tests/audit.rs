@@ -1212,3 +1212,74 @@ fn a_user_log_is_private() {
     assert_eq!(mode(log.parent().unwrap()), 0o700);
     assert_eq!(mode(log.parent().unwrap().parent().unwrap()), 0o700);
 }
+
+/// A shared object that makes every `fdatasync` fail with EIO, for
+/// LD_PRELOAD: the launcher's real sync fails, nothing in agentjail is faked.
+fn failing_sync_shim(env: &Env) -> Option<PathBuf> {
+    let src = env.path("failsync.c");
+    let so = env.path("failsync.so");
+    std::fs::write(
+        &src,
+        "#include <errno.h>\nint fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n",
+    )
+    .unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .output()
+        .ok()?;
+    built.status.success().then_some(so)
+}
+
+#[test]
+fn a_failing_sync_of_the_decision_record_stops_the_run_before_exec() {
+    let env = Env::new();
+    let Some(shim) = failing_sync_shim(&env) else {
+        return skip_or_fail("no C compiler (cc) to build an fdatasync shim");
+    };
+    let marker_dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    // The sandbox's user may create the marker.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(marker_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let md = marker_dir.path().display().to_string();
+    let out = Out(
+        env.cmd()
+            .env("LD_PRELOAD", &shim)
+            .args(["run", "--role", "files_agent", "touch_file", "--param"])
+            .arg(format!("dir={md}"))
+            .args(["--param", "name=synced"])
+            .output()
+            .unwrap(),
+        "run (fdatasync fails)".into(),
+    );
+    out.code_is(125);
+    assert_eq!(out.stdout(), "");
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("agentjail: writing the audit record; the tool was not run: syncing")
+            && err.contains("Input/output error"),
+        "{err}"
+    );
+    assert!(!marker_dir.path().join("synced").exists(), "the tool ran");
+    // The unsynced line was taken back: no decision record claims a run.
+    assert!(
+        env.records().iter().all(|r| r["event"] != "decision"),
+        "{}",
+        env.text()
+    );
+    // Without the shim the same call runs, so the test can fail.
+    let ok = env.run(&[
+        "run",
+        "--role",
+        "files_agent",
+        "touch_file",
+        "--param",
+        &format!("dir={md}"),
+        "--param",
+        "name=synced",
+    ]);
+    ok.code_is(0);
+    assert!(marker_dir.path().join("synced").exists());
+}

@@ -3750,7 +3750,7 @@ fn verbose_run_shows_each_step_of_the_run_path() {
             "profiles: bundled profiles (3 roles, ",
             "decision: allow (risk read) in ",
             "budget: session (none): calls 2 of ",
-            &format!("audit: decision record #5 appended to {log} and synced in "),
+            &format!("audit: decision record #5 written to {log} in "),
             "approval: not needed",
             "sandbox: planned in ",
             "sandbox: mechanisms checked and filters built in ",
@@ -3764,6 +3764,19 @@ fn verbose_run_shows_each_step_of_the_run_path() {
             "result: exit 0 (verdict by tool); sandbox ",
         ],
         &out,
+    );
+    // The decision record's sync runs beside the sandbox's set-up: its line
+    // comes after the fork, among the set-up's lines.
+    let forked = info
+        .iter()
+        .position(|l| l.contains("sandbox: setup process "));
+    let synced = info
+        .iter()
+        .position(|l| l.contains("sandbox: before-exec step done in "));
+    assert!(
+        forked.is_some() && synced > forked,
+        "no before-exec line after the fork{}",
+        out.context()
     );
     assert!(
         log_lines(&out, "DEBUG").is_empty(),

@@ -191,34 +191,29 @@ impl AuditLog {
     /// before returning. Then starts the alert command when the record calls
     /// for one (without waiting for it).
     pub fn append(&self, record: &AuditRecord) -> Result<Appended, AuditError> {
-        let Ok(Value::Object(map)) = serde_json::to_value(record) else {
-            let source = std::io::Error::other("the record is not a JSON object");
-            let path = self.path.clone();
-            return Err(AuditError::Write { path, source });
-        };
-        self.append_map(map)
+        self.append_map(self.to_map(record)?)
+    }
+
+    fn to_map(&self, record: &AuditRecord) -> Result<Map<String, Value>, AuditError> {
+        match serde_json::to_value(record) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => {
+                let source = std::io::Error::other("the record is not a JSON object");
+                let path = self.path.clone();
+                Err(AuditError::Write { path, source })
+            }
+        }
     }
 
     /// Appends a record given as a JSON object (redacted here).
     pub fn append_map(&self, mut map: Map<String, Value>) -> Result<Appended, AuditError> {
-        redact_record(&mut map);
-        let replaced = bound_record(&mut map);
-        if !replaced.is_empty() {
-            tracing::warn!(
-                "an audit record was longer than {MAX_RECORD} bytes: stored the size and SHA-256 \
-                 of {} instead",
-                replaced.join(", ")
-            );
-        }
+        redact_and_bound(&mut map);
         let reason = alert::reason(&map);
         let who = reason.as_ref().map(|_| alert::Subject::of(&map));
         let sealed = self.write_chained(map)?;
         if let (Some(reason), Some(who)) = (reason, who) {
             // Only now that the record is durable.
-            let subject = who.clone();
-            if let Some(s) = self.alerts.fire(&self.path, &sealed, reason, who) {
-                self.audit_suppressed(&s, &subject);
-            }
+            self.fire_alert(&sealed, reason, who);
         }
         Ok(Appended {
             seq: sealed.seq,
@@ -280,7 +275,55 @@ impl AuditLog {
 
     /// Locks the log, finds the last record (and mends any damage after
     /// it), writes the new line with one `write(2)` and syncs it.
-    fn write_chained(&self, mut map: Map<String, Value>) -> Result<Sealed, AuditError> {
+    fn write_chained(&self, map: Map<String, Value>) -> Result<Sealed, AuditError> {
+        let w = self.write_locked(map)?;
+        w.sync()?;
+        Ok(w.sealed)
+    }
+
+    /// Appends one record like [`AuditLog::append`] but returns before the
+    /// `fdatasync`, still holding the log's lock: the caller overlaps the
+    /// sync with other work and calls [`Unsynced::sync`] (from any thread)
+    /// before anything that depends on the record happens, then
+    /// [`Unsynced::finish`]. No other record can be written (by anyone)
+    /// until the sync released the lock; a failed sync removes the line.
+    pub fn append_unsynced(&self, record: &AuditRecord) -> Result<Unsynced, AuditError> {
+        let mut map = self.to_map(record)?;
+        redact_and_bound(&mut map);
+        let alert = alert::reason(&map).map(|r| (r, alert::Subject::of(&map)));
+        let written = self.write_locked(map)?;
+        let sealed = written.sealed.clone();
+        // A record that alerts is synced now, so the alert is not held back
+        // until the caller's work is done.
+        let written = match alert {
+            Some((reason, who)) => {
+                written.sync()?;
+                drop(written);
+                self.fire_alert(&sealed, reason, who);
+                None
+            }
+            None => Some(written),
+        };
+        Ok(Unsynced {
+            sealed,
+            path: self.path.clone(),
+            written: std::sync::Mutex::new(written),
+            failed: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Starts the alert command for a durable record (and audits the alerts
+    /// the rate limit suppressed).
+    fn fire_alert(&self, sealed: &Sealed, reason: String, who: alert::Subject) {
+        let subject = who.clone();
+        if let Some(s) = self.alerts.fire(&self.path, sealed, reason, who) {
+            self.audit_suppressed(&s, &subject);
+        }
+    }
+
+    /// Locks the log, finds the last record (and mends any damage after
+    /// it) and writes the new line with one `write(2)`; not yet synced.
+    fn write_locked(&self, mut map: Map<String, Value>) -> Result<Written, AuditError> {
         let (file, created) = self.open_locked()?;
         let path = &self.path;
         let meta = file.metadata().map_err(|source| AuditError::Read {
@@ -356,22 +399,13 @@ impl AuditLog {
                 source,
             });
         }
-        if let Err(source) = file.sync_data() {
-            let _ = file.set_len(size);
-            return Err(AuditError::Sync {
-                path: path.clone(),
-                source,
-            });
-        }
-        // A new file's directory entry is made durable too.
-        let dir = path
-            .parent()
-            .filter(|d| created && !d.as_os_str().is_empty());
-        if let Some(d) = dir.and_then(|d| File::open(d).ok()) {
-            let _ = d.sync_all();
-        }
-        Ok(sealed)
-        // The lock is released when `file` is dropped, after the sync.
+        Ok(Written {
+            file,
+            path: path.clone(),
+            size,
+            created,
+            sealed,
+        })
     }
 
     /// For a new or emptied log: the last record of the rotated `PATH.1`
@@ -502,6 +536,19 @@ impl Drop for AuditLog {
     }
 }
 
+/// Redacts a record and replaces values that would make it too long.
+fn redact_and_bound(map: &mut Map<String, Value>) {
+    redact_record(map);
+    let replaced = bound_record(map);
+    if !replaced.is_empty() {
+        tracing::warn!(
+            "an audit record was longer than {MAX_RECORD} bytes: stored the size and SHA-256 \
+             of {} instead",
+            replaced.join(", ")
+        );
+    }
+}
+
 /// Takes a `flock`, polling without blocking until `timeout` has passed.
 pub fn lock_until(
     file: File,
@@ -604,6 +651,11 @@ fn write_once(file: &File, buf: &[u8]) -> std::io::Result<()> {
         buf.len()
     )))
 }
+
+#[path = "log_unsynced.rs"]
+mod unsynced;
+pub use unsynced::Unsynced;
+use unsynced::Written;
 
 #[cfg(test)]
 #[path = "log_tests.rs"]

@@ -569,6 +569,13 @@ const OUTPUT: &str = "Output";
 /// hidden from each command's help (they are listed once, in
 /// `agentjail --help`) but still accepted after the command name.
 pub fn command() -> clap::Command {
+    command_for(|_| true)
+}
+
+/// [`command`], with the hidden global copies added only to the subcommands
+/// `wanted` names (about a tenth of a `check` call's instructions went to
+/// adding them to every subcommand).
+fn command_for(wanted: impl Fn(&clap::Command) -> bool) -> clap::Command {
     use clap::CommandFactory;
     let cmd = Cli::command();
     // A command that already has an argument of a global's id does not get the
@@ -582,6 +589,7 @@ pub fn command() -> clap::Command {
         .collect();
     let names: Vec<String> = cmd
         .get_subcommands()
+        .filter(|s| wanted(s))
         .map(|s| s.get_name().to_string())
         .collect();
     names.iter().fold(cmd, |cmd, name| {
@@ -612,7 +620,16 @@ fn point_to_global_help(sub: clap::Command) -> clap::Command {
 /// Parses the process's arguments with [`command`].
 pub fn parse() -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let mut matches = command().try_get_matches()?;
+    // Only a subcommand named somewhere in the arguments can be the one
+    // parsed (or the one `help` shows); the others are left as they are.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let named = |sub: &clap::Command| {
+        args.iter().skip(1).any(|a| {
+            a.to_str()
+                .is_some_and(|a| sub.get_name() == a || sub.get_all_aliases().any(|n| n == a))
+        })
+    };
+    let mut matches = command_for(named).try_get_matches_from(args.iter())?;
     Cli::from_arg_matches_mut(&mut matches)
 }
 

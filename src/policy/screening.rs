@@ -15,6 +15,8 @@ use crate::profile::{InjectionAction, PatternRule, ScreeningSettings};
 use regex::{Regex, RegexBuilder};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The seed's injection patterns: (the name a finding shows, the regular
 /// expression matched case-insensitively against every form of a value).
@@ -92,11 +94,35 @@ pub struct Finding {
     pub critical: bool,
 }
 
+/// Compiled patterns, by their text, for the life of the process: a
+/// broker or MCP server decides many calls with the same profiles, and
+/// compiling a role's case-insensitive patterns costs about 1.8 ms per
+/// decision. (A `Regex` is a shared handle: a clone is cheap.) Bounded: when
+/// full (profiles changing under a long-lived server) it starts over.
+static COMPILED: Mutex<Option<HashMap<String, Option<Regex>>>> = Mutex::new(None);
+const MAX_COMPILED: usize = 1024;
+
 fn ci(pattern: &str) -> Option<Regex> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(true)
-        .build()
-        .ok()
+    let compile = || {
+        RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .ok()
+    };
+    // A poisoned lock (a panic elsewhere) only costs the cache.
+    let Ok(mut guard) = COMPILED.lock() else {
+        return compile();
+    };
+    let cache = guard.get_or_insert_with(HashMap::new);
+    if let Some(re) = cache.get(pattern) {
+        return re.clone();
+    }
+    if cache.len() >= MAX_COMPILED {
+        cache.clear();
+    }
+    let re = compile();
+    cache.insert(pattern.to_string(), re.clone());
+    re
 }
 
 /// A role's screening rules, compiled for one call.
@@ -548,6 +574,14 @@ mod tests {
         let s = ScreeningSettings::default();
         let f = screen_suspicious(&s, &Params::new(), &["rm -rf /".into()]);
         assert_eq!(f[0].param, "extra[1]");
+    }
+
+    #[test]
+    fn a_cached_pattern_matches_as_a_fresh_one() {
+        for _ in 0..2 {
+            assert!(ci("ab+c").is_some_and(|re| re.is_match("xABBCx")));
+            assert!(ci("(unclosed").is_none());
+        }
     }
 
     #[test]

@@ -452,9 +452,32 @@ pub fn call(
     // 4. Audit the decision before anything runs; no record, no run.
     let mut rec = records::decision(req, &d, false);
     gate.annotate(&admission, &mut rec);
+    //    An allowed call with nothing to follow up writes it now and syncs
+    //    it while the sandbox is built: the tool execs only once it is
+    //    durable (a failed sync kills the sandbox first, as a failed append
+    //    refuses the call).
     let started = Instant::now();
-    let at = early(log.append(&rec))?;
-    log_append("decision", &log, &at, started);
+    // (follow_up writes records only for expired or new approval requests.)
+    let overlap =
+        d.outcome == Outcome::Allow && admission.expired.is_empty() && admission.pending.is_none();
+    let unsynced = match overlap {
+        true => {
+            let u = early(log.append_unsynced(&rec))?;
+            tracing::info!(
+                "audit: decision record #{} written to {} in {}; synced while the sandbox is \
+                 built (its before-exec step)",
+                u.seq(),
+                log.path().display(),
+                ms(started)
+            );
+            Some(u)
+        }
+        false => {
+            let at = early(log.append(&rec))?;
+            log_append("decision", &log, &at, started);
+            None
+        }
+    };
     gate.follow_up(&admission, &log, &rec);
     // 4a. Still needs approval: ask the human, or report the queued request (75).
     let mut approval = ApprovalState::Settled;
@@ -537,7 +560,8 @@ pub fn call(
             }
         };
         let capture = req.stdio == Stdio::Capture;
-        let launched = sandbox::launch(&prepared, capture, &mut serve_egress);
+        let sync = || unsynced.as_ref().map_or(Ok(()), |u| u.sync());
+        let launched = sandbox::launch_with(&prepared, capture, &mut serve_egress, Some(&sync));
         if let Some(p) = proxy.take() {
             p.stop();
         }
@@ -575,7 +599,18 @@ pub fn call(
         })
     };
     let started = Instant::now();
-    match execute() {
+    let executed = execute();
+    // The decision record's sync: done by the sandbox before the exec, or
+    // (a call that failed before its sandbox got that far) here, before the
+    // error record. A failed sync fails the call as a failed append does.
+    if let Some(Err(e)) = unsynced.map(|u| u.finish()) {
+        return Err(Box::new(CallFailure {
+            error: e.into(),
+            audit_id: None,
+            decision: Some(d.outcome),
+        }));
+    }
+    match executed {
         Ok(run) => {
             let exit_code = outcome_exit(&run.outcome);
             tracing::info!(

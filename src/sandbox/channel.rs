@@ -28,6 +28,9 @@ pub enum Message {
     Unshared,
     /// The launcher has written the id maps.
     MapsWritten,
+    /// The launcher's before-exec step succeeded: the tool's process may
+    /// install its filter and exec (it waits for this; anything else ends it).
+    Proceed,
     /// The sandbox's pid 1, as the launcher sees it.
     InitPid(i32),
     /// A setup step failed; `error` is the OS error text.

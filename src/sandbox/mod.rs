@@ -77,6 +77,9 @@ pub enum SandboxError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
+    /// The caller's before-exec step failed: the tool never ran.
+    #[error("{0}")]
+    BeforeExec(String),
     #[error("the sandbox ended without reporting the tool's status ({0})")]
     NoStatus(String),
 }
@@ -150,17 +153,32 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
 /// namespace) when the role has an egress allow-list; the caller serves it.
 pub type ListenerHook<'a> = &'a mut dyn FnMut(std::net::TcpListener);
 
+/// A step the launcher runs (on a thread of its own, started after the
+/// only fork) while the sandbox is being built; the tool execs only after it
+/// returned `Ok`. An `Err` (its text) ends the sandbox before the exec.
+pub type BeforeExec<'a> = &'a (dyn Fn() -> Result<(), String> + Sync);
+
 pub fn launch(
     prep: &Prepared,
     capture: bool,
     on_listener: ListenerHook<'_>,
+) -> Result<RunOutcome, SandboxError> {
+    launch_with(prep, capture, on_listener, None)
+}
+
+/// [`launch`], with a step the tool's exec waits for.
+pub fn launch_with(
+    prep: &Prepared,
+    capture: bool,
+    on_listener: ListenerHook<'_>,
+    before_exec: Option<BeforeExec<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let signals = init::handled_signals();
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
         .map_err(os("blocking signals"))?;
-    let result = launch_blocked(prep, capture, started, on_listener);
+    let result = launch_blocked(prep, capture, started, on_listener, before_exec);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     result
 }
@@ -170,6 +188,7 @@ fn launch_blocked(
     capture: bool,
     started: Instant,
     on_listener: ListenerHook<'_>,
+    before_exec: Option<BeforeExec<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
     let mut sfd = SignalFd::with_flags(
         &init::handled_signals(),
@@ -275,38 +294,74 @@ fn launch_blocked(
         "sandbox: setup process {setup} forked in {}",
         watch::ms(step)
     );
-    let step = Instant::now();
-    // Step: the setup process has unshared; write its id maps.
-    match recv_msg(&parent_end) {
-        Ok(Some(Message::Unshared)) => {}
-        Ok(Some(Message::SetupFailed { step, error })) => {
+    // The before-exec step runs on its own thread while the sandbox is
+    // built (the launcher forks nothing after this point).
+    std::thread::scope(|scope| -> Result<(), SandboxError> {
+        let job = before_exec.map(|hook| {
+            let step = Instant::now();
+            let timed = move || {
+                let r = hook();
+                tracing::info!("sandbox: before-exec step done in {}", watch::ms(step));
+                r
+            };
+            std::thread::Builder::new()
+                .name("before-exec".into())
+                .spawn_scoped(scope, timed)
+                .map_err(|_| hook())
+        });
+        let built = (|| -> Result<(), SandboxError> {
+            let step = Instant::now();
+            // Step: the setup process has unshared; write its id maps.
+            match recv_msg(&parent_end) {
+                Ok(Some(Message::Unshared)) => {}
+                Ok(Some(Message::SetupFailed { step, error })) => {
+                    kill_setup();
+                    return Err(SandboxError::Setup { step, error });
+                }
+                other => {
+                    kill_setup();
+                    return Err(SandboxError::NoStatus(format!(
+                        "expected Unshared, got {other:?}"
+                    )));
+                }
+            }
+            tracing::info!(
+                "sandbox: namespaces unshared ({}) in {}{}",
+                prep.plan.namespaces.join(", "),
+                watch::ms(step),
+                if run_cgroup.is_some() {
+                    " (the setup process joined the cgroup first)"
+                } else {
+                    ""
+                }
+            );
+            let step = Instant::now();
+            if let Err(e) = namespaces::write_id_maps(setup, &map) {
+                kill_setup();
+                return Err(e.into());
+            }
+            tracing::info!("sandbox: id maps written in {}", watch::ms(step));
+            send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
+            Ok(())
+        })();
+        let hooked = match job {
+            None | Some(Err(Ok(()))) => Ok(()),
+            Some(Err(Err(e))) => Err(e),
+            Some(Ok(t)) => t
+                .join()
+                .unwrap_or_else(|_| Err("the before-exec step panicked".into())),
+        };
+        built?;
+        if let Err(e) = hooked {
             kill_setup();
-            return Err(SandboxError::Setup { step, error });
+            return Err(SandboxError::BeforeExec(e));
         }
-        other => {
+        if let Err(e) = send_msg(parent_end.as_raw_fd(), &Message::Proceed) {
             kill_setup();
-            return Err(SandboxError::NoStatus(format!(
-                "expected Unshared, got {other:?}"
-            )));
+            return Err(e.into());
         }
-    }
-    tracing::info!(
-        "sandbox: namespaces unshared ({}) in {}{}",
-        prep.plan.namespaces.join(", "),
-        watch::ms(step),
-        if run_cgroup.is_some() {
-            " (the setup process joined the cgroup first)"
-        } else {
-            ""
-        }
-    );
-    let step = Instant::now();
-    if let Err(e) = namespaces::write_id_maps(setup, &map) {
-        kill_setup();
-        return Err(e.into());
-    }
-    tracing::info!("sandbox: id maps written in {}", watch::ms(step));
-    send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
+        Ok(())
+    })?;
     let mut watch = Watch {
         channel: Some(parent_end),
         out: out_r.map(|fd| (fd, Captured::default())),

@@ -235,6 +235,13 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         fail("setting no_new_privs", &e);
     }
+    // The exec waits for the launcher's before-exec step (the decision
+    // record's sync): end here unless it succeeded.
+    match recv_msg(&BorrowedRaw(chan)) {
+        Ok(Some(Message::Proceed)) => {}
+        // SAFETY: the launcher refused or went away; end without unwinding.
+        _ => unsafe { libc::_exit(125) },
+    }
     if let Some(filters) = &prep.filters {
         if let Err(e) = filters.apply() {
             fail("installing the seccomp filter", &e);

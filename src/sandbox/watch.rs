@@ -212,7 +212,13 @@ impl Watch {
                 );
                 self.status = Some(m)
             }
-            Some((Message::Unshared | Message::MapsWritten | Message::ProxyListener, _)) => {}
+            Some((
+                Message::Unshared
+                | Message::MapsWritten
+                | Message::Proceed
+                | Message::ProxyListener,
+                _,
+            )) => {}
         }
         Ok(None)
     }
