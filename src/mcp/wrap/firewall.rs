@@ -15,6 +15,9 @@
 //! About 650 lines, over the usual bound: the routing of both directions
 //! and the table of requests in flight are one state machine, which reads
 //! best in one file; what is reviewed in answers is in `answers.rs`.
+//!
+//! Size: about 650 lines: one dispatch over the protocol's methods in each
+//! direction, kept together so no method is handled in two places.
 
 use super::check;
 use crate::audit::{AuditLog, AuditRecord};
