@@ -113,11 +113,15 @@ fn mcp(ctx: &Context, cmd: agentjail::cli::McpCommand) -> i32 {
             role,
             agent,
             session,
+            pool,
+            pool_plans,
         } => {
             let opts = agentjail::mcp::serve::Options {
                 role,
                 agent,
                 session,
+                pool,
+                pool_plans,
             };
             return agentjail::mcp::serve::serve(ctx, &opts).unwrap_or_else(|e| {
                 let code = e.exit_code();
@@ -176,6 +180,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         alert_command: cli.alert_command,
         state_dir: cli.state_dir,
         approval_hook: cli.approval_hook,
+        pool: None,
     };
     match cli.command {
         Command::Run {

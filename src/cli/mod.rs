@@ -299,6 +299,13 @@ pub enum McpCommand {
         /// a new session per server process (one MCP session)
         #[arg(long, env = "AGENTJAIL_SESSION", value_name = "ID")]
         session: Option<String>,
+        /// Prepared sandboxes kept ready per plan (0: none, every call builds its own);
+        /// each serves one call and is then destroyed
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=8))]
+        pool: u8,
+        /// Distinct plans (tool and bound paths) kept ready; the least recently used goes first
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+        pool_plans: u8,
     },
     /// Run a stdio MCP server in the role's sandbox, behind a policy-checking firewall
     ///

@@ -25,6 +25,7 @@ mod look;
 pub mod plan;
 pub mod records;
 mod trace;
+pub mod warm;
 
 pub use ask::{AskHuman, HumanAnswer, QueueOnly};
 pub use error::CallError;
@@ -59,6 +60,9 @@ pub struct Context {
     pub state_dir: Option<PathBuf>,
     /// Run for each new pending approval request (see `crate::approval::hook`).
     pub approval_hook: Option<String>,
+    /// Prepared sandboxes of a long-lived front-end (`serve`, `mcp serve`),
+    /// claimed by the calls it forks (see [`warm`]).
+    pub pool: Option<std::sync::Arc<std::sync::Mutex<sandbox::pool::Pool>>>,
 }
 
 impl Context {
@@ -565,7 +569,12 @@ pub fn call(
         };
         let capture = req.stdio == Stdio::Capture;
         let sync = || unsynced.as_ref().map_or(Ok(()), |u| u.sync());
-        let launched = sandbox::launch_with(&prepared, capture, &mut serve_egress, Some(&sync));
+        //    A prepared sandbox built from this same plan serves the call when
+        //    the front-end keeps a pool; otherwise (and then the front-end is
+        //    asked to prepare some) a new one.
+        let claimed = warm::claim(ctx, call, &prepared);
+        let launched =
+            sandbox::launch_in(&prepared, capture, &mut serve_egress, Some(&sync), claimed);
         if let Some(p) = proxy.take() {
             p.stop();
         }

@@ -184,6 +184,7 @@ pub(super) fn result(
                 "landlock_reason": o.confinement.as_ref().and_then(|c| c.landlock_reason.clone()),
                 "no_new_privs": o.confinement.as_ref().map(|c| c.no_new_privs),
                 "cgroup": o.cgroup,
+                "prepared": o.prepared,
             }),
         );
     if let Some(e) = o.exec_errno {

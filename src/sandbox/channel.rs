@@ -45,7 +45,27 @@ pub enum Message {
     Exited { code: i32 },
     /// The tool was killed by a signal.
     Signaled { signal: i32 },
+    /// A prepared sandbox (see `super::pool`): its pid 1 has built the view
+    /// and waits for a call.
+    Ready,
+    /// A call for a prepared sandbox, sent once by the process that claimed
+    /// it. Descriptors ride along (SCM_RIGHTS), in this order: the tool's
+    /// stdin, stdout and stderr, the claimer's lifeline (its end closes when
+    /// the claimer goes) and `cgroups` files to join (`tasks` or `cgroup.procs`).
+    Go {
+        program: String,
+        argv: Vec<String>,
+        env: Vec<String>,
+        cgroups: usize,
+    },
 }
+
+/// The most descriptors one message carries (a `Go`: three stdio, the
+/// lifeline and at most four cgroup files).
+pub const MAX_FDS: usize = 8;
+
+/// The largest message pid 1 takes as a `Go` (argv and environment).
+pub const MAX_GO: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -85,9 +105,18 @@ pub fn recv_msg(fd: &impl AsRawFd) -> Result<Option<Message>, ChannelError> {
 /// Receives one message and the descriptor passed with it (SCM_RIGHTS), if any.
 pub fn recv_msg_fd(fd: &impl AsRawFd) -> Result<Option<(Message, Option<OwnedFd>)>, ChannelError> {
     let mut buf = [0u8; 8192];
+    Ok(recv_msg_fds(fd, &mut buf)?.map(|(m, fds)| (m, fds.into_iter().next())))
+}
+
+/// Receives one message into `buf` and every descriptor passed with it.
+/// A message longer than `buf` is refused (it would arrive cut).
+pub fn recv_msg_fds(
+    fd: &impl AsRawFd,
+    buf: &mut [u8],
+) -> Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
     loop {
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let mut iov = [std::io::IoSliceMut::new(buf)];
         let r = recvmsg::<()>(
             fd.as_raw_fd(),
             &mut iov,
@@ -97,20 +126,26 @@ pub fn recv_msg_fd(fd: &impl AsRawFd) -> Result<Option<(Message, Option<OwnedFd>
         match r {
             Ok(msg) => {
                 let n = msg.bytes;
-                let mut passed = None;
+                let cut = msg.flags.contains(MsgFlags::MSG_TRUNC);
+                let mut passed = Vec::new();
                 if let Ok(cmsgs) = msg.cmsgs() {
                     for c in cmsgs {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             for f in fds {
                                 // SAFETY: the kernel just installed this descriptor for us.
-                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                                passed.get_or_insert(owned);
+                                passed.push(unsafe { OwnedFd::from_raw_fd(f) });
                             }
                         }
                     }
                 }
                 if n == 0 {
                     return Ok(None);
+                }
+                if cut {
+                    return Err(ChannelError::Decode(format!(
+                        "a message over {} bytes",
+                        buf.len()
+                    )));
                 }
                 let m = serde_json::from_slice(&buf[..n])
                     .map_err(|e| ChannelError::Decode(e.to_string()))?;
@@ -124,10 +159,19 @@ pub fn recv_msg_fd(fd: &impl AsRawFd) -> Result<Option<(Message, Option<OwnedFd>
 
 /// Sends a message with a descriptor attached (SCM_RIGHTS).
 pub fn send_msg_fd(fd: RawFd, msg: &Message, passed: RawFd) -> Result<(), ChannelError> {
+    send_msg_fds(fd, msg, &[passed])
+}
+
+/// Sends a message with descriptors attached (SCM_RIGHTS), at most [`MAX_FDS`].
+pub fn send_msg_fds(fd: RawFd, msg: &Message, fds: &[RawFd]) -> Result<(), ChannelError> {
     let bytes = serde_json::to_vec(msg).map_err(|e| ChannelError::Decode(e.to_string()))?;
-    let iov = [std::io::IoSlice::new(&bytes)];
-    let fds = [passed];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    send_bytes_fds(fd, &bytes, fds)
+}
+
+/// Sends an encoded message with descriptors attached.
+pub fn send_bytes_fds(fd: RawFd, bytes: &[u8], fds: &[RawFd]) -> Result<(), ChannelError> {
+    let iov = [std::io::IoSlice::new(bytes)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
     sendmsg::<()>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map_err(ChannelError::Send)?;
     Ok(())
 }

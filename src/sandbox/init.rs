@@ -1,6 +1,7 @@
 //! The sandbox's pid 1: forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the
 //! tool, reaps every zombie, and when the tool exits kills whatever is left
-//! and reports the tool's status to the launcher.
+//! and reports the tool's status to the launcher. A prepared sandbox's pid 1
+//! also watches its claimer's lifeline: when it closes, the sandbox ends.
 
 use super::channel::{send_msg, Message};
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -59,13 +60,38 @@ pub fn hide_cmdline() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs pid 1's loop until the tool has exited; never returns.
-pub fn supervise(tool: Pid, channel: RawFd) -> ! {
+/// Runs pid 1's loop until the tool has exited; never returns. With a
+/// `lifeline` (the read end of a pipe whose writer is the process that
+/// claimed this sandbox), the sandbox also ends when that writer goes.
+pub fn supervise(tool: Pid, channel: RawFd, lifeline: Option<RawFd>) -> ! {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::{AsFd, BorrowedFd};
     let sfd = match SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
         Err(e) => super::channel::fail(channel, "creating pid 1's signalfd", e),
     };
     let status = loop {
+        if let Some(l) = lifeline {
+            // SAFETY: `l` stays open for the whole loop (the caller owns it).
+            let line = unsafe { BorrowedFd::borrow_raw(l) };
+            let mut fds = [
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(line, PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(e) => super::channel::fail(channel, "waiting in pid 1", e),
+            }
+            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                // The claimer is gone: nobody waits for this call any more.
+                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+                // SAFETY: ending pid 1 without unwinding; the kernel kills the namespace.
+                unsafe { libc::_exit(0) }
+            }
+            if !fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                continue;
+            }
+        }
         match sfd.read_signal() {
             Ok(Some(info)) => {
                 let sig = info.ssi_signo as i32;

@@ -23,6 +23,7 @@ pub mod mounts;
 pub mod namespaces;
 pub mod net;
 pub mod plan;
+pub mod pool;
 mod prepare;
 mod process;
 pub mod seccomp;
@@ -38,7 +39,7 @@ use namespaces::IdMap;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 use serde::Serialize;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
@@ -127,6 +128,8 @@ pub struct RunOutcome {
     /// execve failed with this errno (the tool never ran).
     pub exec_errno: Option<i32>,
     pub confinement: Option<Confinement>,
+    /// The tool ran in a prepared sandbox from a pool (see [`pool`]).
+    pub prepared: bool,
     #[serde(skip)]
     pub stdout: Option<Captured>,
     #[serde(skip)]
@@ -173,12 +176,24 @@ pub fn launch_with(
     on_listener: ListenerHook<'_>,
     before_exec: Option<BeforeExec<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
+    launch_in(prep, capture, on_listener, before_exec, None)
+}
+
+/// [`launch_with`], in a prepared sandbox claimed from a [`pool::Pool`]
+/// (built from this same plan) instead of a new one.
+pub fn launch_in(
+    prep: &Prepared,
+    capture: bool,
+    on_listener: ListenerHook<'_>,
+    before_exec: Option<BeforeExec<'_>>,
+    warm: Option<pool::Claimed>,
+) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let signals = init::handled_signals();
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
         .map_err(os("blocking signals"))?;
-    let result = launch_blocked(prep, capture, started, on_listener, before_exec);
+    let result = launch_blocked(prep, capture, started, on_listener, before_exec, warm);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     result
 }
@@ -189,13 +204,13 @@ fn launch_blocked(
     started: Instant,
     on_listener: ListenerHook<'_>,
     before_exec: Option<BeforeExec<'_>>,
+    warm: Option<pool::Claimed>,
 ) -> Result<RunOutcome, SandboxError> {
     let mut sfd = SignalFd::with_flags(
         &init::handled_signals(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(os("creating the launcher's signalfd"))?;
-    let (parent_end, child_end) = channel::pair()?;
     // A caller's stdout or stderr that is a regular file is not handed to the
     // tool (it could ftruncate or rewrite it): the tool gets a pipe, and the
     // launcher appends what comes through to the caller's descriptor.
@@ -214,86 +229,56 @@ fn launch_blocked(
         },
     };
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
-    let launcher = nix::unistd::getpid();
+    // A prepared sandbox that ended while it waited is not used.
+    let warm = warm.filter(|c| c.alive());
     // The run's cgroup exists, with its limits, before any process does.
-    let limits = cgroup::Limits {
-        memory: prep.plan.memory,
-        cpu_millis: prep.plan.cpu_millis,
-        // The setup process sits in the cgroup beside the sandbox's processes.
-        pids: prep.plan.pids + 1,
-    };
-    let step = Instant::now();
-    let run_cgroup = match &prep.cgroup_layout {
-        Some(layout) => Some(cgroup::RunCgroup::create(
-            layout,
-            &cgroup::Request {
-                limits,
-                parent: prep.plan.cgroup_parent.clone(),
-                optional: prep.plan.optional.clone(),
-            },
-        )?),
-        None => None,
-    };
-    match &run_cgroup {
-        Some(cg) => {
-            tracing::info!(
-                "sandbox: cgroup {} created in {} (limits: {}; skipped: {})",
-                cg.version,
-                watch::ms(step),
-                names(&cg.applied()),
-                names(&cg.skipped)
-            );
-            for d in cg.dirs() {
-                tracing::debug!("sandbox: cgroup directory {}", d.display());
-            }
-            tracing::debug!(
-                "sandbox: cgroup limits: memory {} bytes, cpu {}m, pids {} (the setup process included)",
-                limits.memory,
-                limits.cpu_millis,
-                limits.pids
-            );
-        }
-        None => tracing::info!("sandbox: no cgroup (every limit optional, none mounted)"),
-    }
+    let (mut run_cgroup, mut limits) = run_cgroup_for(prep, warm.is_none())?;
     tracing::debug!(
         "sandbox: uid map {:?}, gid map {:?}",
         map.uid_map_line().trim_end(),
         map.gid_map_line().trim_end()
     );
-    let cgroup_files = run_cgroup
-        .as_ref()
-        .map(|c| c.join_files())
-        .unwrap_or_default();
-    let step = Instant::now();
-    // SAFETY: the launcher is single-threaded (nothing here starts threads),
-    // so the child may allocate and run ordinary Rust code after fork.
-    let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
-        ForkResult::Child => {
-            drop(parent_end);
-            process::setup_process(
-                prep,
-                child_end.as_raw_fd(),
-                &pipes,
-                map,
-                launcher,
-                &cgroup_files,
-            )
+    let mut prepared = warm.is_some();
+    let started_in = match warm {
+        Some(claimed) => match start_warm(prep, claimed, &pipes, run_cgroup.as_ref()) {
+            Ok(mut s) => {
+                // The sandbox holds the write ends now; keep the read ends.
+                let Pipes { out, err } = pipes;
+                s.out_r = out.map(|(r, _w)| r);
+                s.err_r = err.map(|(r, _w)| r);
+                s
+            }
+            Err(e) => {
+                // It ended between the check and the call: a new sandbox
+                // (and a cgroup sized for it) serves the call instead.
+                tracing::warn!("sandbox: the prepared sandbox was gone ({e}); a new one");
+                prepared = false;
+                if let Some(cg) = run_cgroup.take() {
+                    let _ = cg.remove();
+                }
+                (run_cgroup, limits) = run_cgroup_for(prep, true)?;
+                start_fresh(prep, pipes, map, run_cgroup.as_ref())?
+            }
+        },
+        None => start_fresh(prep, pipes, map, run_cgroup.as_ref())?,
+    };
+    let Started {
+        chan: parent_end,
+        lifeline,
+        setup,
+        init,
+        init_fd,
+        out_r,
+        err_r,
+    } = started_in;
+    let kill_setup = || match (setup, &init_fd) {
+        (Some(setup), _) => {
+            let _ = kill(setup, Signal::SIGKILL);
+            let _ = waitpid(setup, None);
         }
-        ForkResult::Parent { child } => child,
+        (None, Some(fd)) => pool::pidfd_kill(fd, Signal::SIGKILL),
+        (None, None) => {}
     };
-    drop(child_end);
-    // The children hold the write ends now; the launcher keeps only the read ends.
-    let Pipes { out, err } = pipes;
-    let out_r = out.map(|(r, _w)| r);
-    let err_r = err.map(|(r, _w)| r);
-    let kill_setup = || {
-        let _ = kill(setup, Signal::SIGKILL);
-        let _ = waitpid(setup, None);
-    };
-    tracing::info!(
-        "sandbox: setup process {setup} forked in {}",
-        watch::ms(step)
-    );
     // The before-exec step runs on its own thread while the sandbox is
     // built (the launcher forks nothing after this point).
     std::thread::scope(|scope| -> Result<(), SandboxError> {
@@ -307,41 +292,14 @@ fn launch_blocked(
                 .spawn_scoped(scope, timed)
                 .map_err(|_| hook())
         });
-        let built = (|| -> Result<(), SandboxError> {
-            let step = Instant::now();
-            // Step: the setup process has unshared; write its id maps.
-            match recv_msg(&parent_end) {
-                Ok(Some(Message::Unshared)) => {}
-                Ok(Some(Message::SetupFailed { step, error })) => {
-                    kill_setup();
-                    return Err(SandboxError::Setup { step, error });
-                }
-                other => {
-                    kill_setup();
-                    return Err(SandboxError::NoStatus(format!(
-                        "expected Unshared, got {other:?}"
-                    )));
-                }
-            }
-            tracing::info!(
-                "sandbox: namespaces unshared ({}) in {}{}",
-                prep.plan.namespaces.join(", "),
-                watch::ms(step),
-                if run_cgroup.is_some() {
-                    " (the setup process joined the cgroup first)"
-                } else {
-                    ""
-                }
-            );
-            let step = Instant::now();
-            if let Err(e) = namespaces::write_id_maps(setup, &map) {
-                kill_setup();
-                return Err(e.into());
-            }
-            tracing::info!("sandbox: id maps written in {}", watch::ms(step));
-            send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
-            Ok(())
-        })();
+        let built = match setup {
+            Some(setup) => ids_for(setup, &parent_end, &map, prep, run_cgroup.is_some()),
+            // A prepared sandbox had its id maps written when it was made.
+            None => Ok(()),
+        };
+        if built.is_err() {
+            kill_setup();
+        }
         let hooked = match job {
             None | Some(Err(Ok(()))) => Ok(()),
             Some(Err(Err(e))) => Err(e),
@@ -371,8 +329,9 @@ fn launch_blocked(
         channel: Some(parent_end),
         out: out_r.map(|fd| (fd, Captured::default())),
         err: err_r.map(|fd| (fd, Captured::default())),
-        setup: Some(setup),
-        init: None,
+        setup,
+        init,
+        init_fd,
         status: None,
         failure: None,
         exec_errno: None,
@@ -385,7 +344,26 @@ fn launch_blocked(
         err_done: None,
         started,
     };
-    watch.run(&mut sfd, started + prep.plan.timeout, on_listener)?;
+    let watched = watch.run(&mut sfd, started + prep.plan.timeout, on_listener);
+    // A prepared sandbox's pid 1 ends (if it had not) once this closes.
+    drop(lifeline);
+    watched?;
+    if prepared
+        && watch.confinement.is_none()
+        && watch.status.is_none()
+        && watch.failure.is_none()
+        && watch.exec_errno.is_none()
+        && !watch.timed_out
+    {
+        // The prepared sandbox ended before its tool was even confined
+        // (killed while it waited, between the check and the call): nothing
+        // of the call ran, so a new sandbox serves it.
+        tracing::warn!("sandbox: the prepared sandbox ended before the call started; a new one");
+        if let Some(cg) = run_cgroup.take() {
+            let _ = cg.remove();
+        }
+        return launch_blocked(prep, capture, started, on_listener, before_exec, None);
+    }
     let duration_ms = started.elapsed().as_millis() as u64;
     let step = Instant::now();
     // Usage, then the cgroup goes (whatever is left in it is killed first).
@@ -441,9 +419,217 @@ fn launch_blocked(
         duration_ms,
         exec_errno: watch.exec_errno,
         confinement: watch.confinement,
+        prepared,
         stdout: watch.out_done.filter(|_| capture),
         stderr: watch.err_done.filter(|_| capture),
     })
+}
+
+/// The run's cgroup with its limits (none when no controller is mounted
+/// and every limit is optional); `with_setup` counts the setup process.
+fn run_cgroup_for(
+    prep: &Prepared,
+    with_setup: bool,
+) -> Result<(Option<cgroup::RunCgroup>, cgroup::Limits), SandboxError> {
+    let limits = cgroup::Limits {
+        memory: prep.plan.memory,
+        cpu_millis: prep.plan.cpu_millis,
+        // The setup process sits in the cgroup beside the sandbox's
+        // processes (a prepared sandbox's stays outside).
+        pids: prep.plan.pids + u64::from(with_setup),
+    };
+    let step = Instant::now();
+    let run_cgroup = match &prep.cgroup_layout {
+        Some(layout) => Some(cgroup::RunCgroup::create(
+            layout,
+            &cgroup::Request {
+                limits,
+                parent: prep.plan.cgroup_parent.clone(),
+                optional: prep.plan.optional.clone(),
+            },
+        )?),
+        None => None,
+    };
+    match &run_cgroup {
+        Some(cg) => {
+            tracing::info!(
+                "sandbox: cgroup {} created in {} (limits: {}; skipped: {})",
+                cg.version,
+                watch::ms(step),
+                names(&cg.applied()),
+                names(&cg.skipped)
+            );
+            for d in cg.dirs() {
+                tracing::debug!("sandbox: cgroup directory {}", d.display());
+            }
+            tracing::debug!(
+                "sandbox: cgroup limits: memory {} bytes, cpu {}m, pids {} (the setup process included)",
+                limits.memory,
+                limits.cpu_millis,
+                limits.pids
+            );
+        }
+        None => tracing::info!("sandbox: no cgroup (every limit optional, none mounted)"),
+    }
+    Ok((run_cgroup, limits))
+}
+
+/// A started sandbox, as the launcher holds it.
+struct Started {
+    chan: OwnedFd,
+    /// The write end of a prepared sandbox's lifeline: held until the run ends.
+    lifeline: Option<OwnedFd>,
+    /// The setup process, when the launcher forked it (it reaps it).
+    setup: Option<Pid>,
+    /// pid 1, when known before the sandbox reports it.
+    init: Option<Pid>,
+    /// A pidfd of pid 1 (a prepared sandbox, whose processes the launcher
+    /// did not fork: it signals and watches pid 1 through this).
+    init_fd: Option<OwnedFd>,
+    out_r: Option<OwnedFd>,
+    err_r: Option<OwnedFd>,
+}
+
+/// A new sandbox: forks the setup process.
+fn start_fresh(
+    prep: &Prepared,
+    pipes: Pipes,
+    map: IdMap,
+    run_cgroup: Option<&cgroup::RunCgroup>,
+) -> Result<Started, SandboxError> {
+    let (parent_end, child_end) = channel::pair()?;
+    let launcher = nix::unistd::getpid();
+    let cgroup_files = run_cgroup.map(|c| c.join_files()).unwrap_or_default();
+    let step = Instant::now();
+    // SAFETY: the launcher is single-threaded (nothing here starts threads),
+    // so the child may allocate and run ordinary Rust code after fork.
+    let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
+        ForkResult::Child => {
+            drop(parent_end);
+            process::setup_process(
+                prep,
+                child_end.as_raw_fd(),
+                &pipes,
+                map,
+                launcher,
+                &cgroup_files,
+                false,
+            )
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    tracing::info!(
+        "sandbox: setup process {setup} forked in {}",
+        watch::ms(step)
+    );
+    // The children hold the write ends now; the launcher keeps only the read ends.
+    let Pipes { out, err } = pipes;
+    Ok(Started {
+        chan: parent_end,
+        lifeline: None,
+        setup: Some(setup),
+        init: None,
+        init_fd: None,
+        out_r: out.map(|(r, _w)| r),
+        err_r: err.map(|(r, _w)| r),
+    })
+}
+
+/// A prepared sandbox: sends it the call (stdio, lifeline, cgroup files).
+fn start_warm(
+    prep: &Prepared,
+    claimed: pool::Claimed,
+    pipes: &Pipes,
+    run_cgroup: Option<&cgroup::RunCgroup>,
+) -> Result<Started, SandboxError> {
+    let step = Instant::now();
+    let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+    let go = Message::Go {
+        program: text(&prep.c_program),
+        argv: prep.c_argv.iter().map(|a| text(a)).collect(),
+        env: prep.c_env.iter().map(|a| text(a)).collect(),
+        cgroups: run_cgroup.map_or(0, |c| c.dirs().len()),
+    };
+    let mut joins = Vec::new();
+    for f in run_cgroup.map(|c| c.join_files()).unwrap_or_default() {
+        joins.push(cgroup::open_join_file(&f).map_err(|e| SandboxError::Setup {
+            step: format!("opening {}", f.to_string_lossy()),
+            error: e.to_string(),
+        })?);
+    }
+    // The lifeline: pid 1 ends the sandbox when this launcher's end closes.
+    let (life_r, life_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the lifeline"))?;
+    let out_w = pipes.out.as_ref().map_or(1, |(_, w)| w.as_raw_fd());
+    let err_w = pipes.err.as_ref().map_or(2, |(_, w)| w.as_raw_fd());
+    let mut fds = vec![0, out_w, err_w, life_r.as_raw_fd()];
+    fds.extend(joins.iter().map(|j| j.as_raw_fd()));
+    let bytes = serde_json::to_vec(&go).map_err(|e| ChannelError::Decode(e.to_string()))?;
+    if bytes.len() > channel::MAX_GO {
+        pool::pidfd_kill(&claimed.init_fd, Signal::SIGKILL);
+        return Err(SandboxError::NoStatus(format!(
+            "the call is {} bytes, over a prepared sandbox's {} (the pool should not have offered it)",
+            bytes.len(),
+            channel::MAX_GO
+        )));
+    }
+    if let Err(e) = channel::send_bytes_fds(claimed.chan.as_raw_fd(), &bytes, &fds) {
+        pool::pidfd_kill(&claimed.init_fd, Signal::SIGKILL);
+        return Err(e.into());
+    }
+    tracing::info!(
+        "sandbox: prepared sandbox (pid 1 is host pid {}) given the call in {}",
+        claimed.init,
+        watch::ms(step)
+    );
+    Ok(Started {
+        chan: claimed.chan,
+        lifeline: Some(life_w),
+        setup: None,
+        init: Some(claimed.init),
+        init_fd: Some(claimed.init_fd),
+        out_r: None,
+        err_r: None,
+    })
+}
+
+/// One-shot: waits for the setup process to unshare and writes its id maps.
+fn ids_for(
+    setup: Pid,
+    parent_end: &OwnedFd,
+    map: &IdMap,
+    prep: &Prepared,
+    in_cgroup: bool,
+) -> Result<(), SandboxError> {
+    let step = Instant::now();
+    // Step: the setup process has unshared; write its id maps.
+    match recv_msg(parent_end) {
+        Ok(Some(Message::Unshared)) => {}
+        Ok(Some(Message::SetupFailed { step, error })) => {
+            return Err(SandboxError::Setup { step, error });
+        }
+        other => {
+            return Err(SandboxError::NoStatus(format!(
+                "expected Unshared, got {other:?}"
+            )));
+        }
+    }
+    tracing::info!(
+        "sandbox: namespaces unshared ({}) in {}{}",
+        prep.plan.namespaces.join(", "),
+        watch::ms(step),
+        if in_cgroup {
+            " (the setup process joined the cgroup first)"
+        } else {
+            ""
+        }
+    );
+    let step = Instant::now();
+    namespaces::write_id_maps(setup, map)?;
+    tracing::info!("sandbox: id maps written in {}", watch::ms(step));
+    send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
+    Ok(())
 }
 
 /// Controller names for the `-v` lines (`-` for none).

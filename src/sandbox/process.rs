@@ -1,6 +1,8 @@
 //! The three processes of a sandbox, after the launcher's fork: the setup
 //! process (namespaces, identity), pid 1 (the view, then supervision) and the
 //! tool's process (descriptors, limits, privileges, Landlock, seccomp, exec).
+//! A prepared sandbox (`super::pool`) runs the same steps; its pid 1 stops
+//! after the view, reports `Ready` and waits for the one call it will serve.
 
 use super::channel::{self, recv_msg, send_msg, Confinement, Message};
 use super::namespaces::{self, IdMap};
@@ -22,7 +24,13 @@ pub(super) fn setup_process(
     map: IdMap,
     launcher: Pid,
     cgroup_files: &[std::ffi::CString],
+    prepared: bool,
 ) -> ! {
+    if prepared {
+        // A prepared sandbox is forked from a long-lived owner: keep only the
+        // channel (the owner's sockets and other sandboxes' channels stay out).
+        keep_only(chan);
+    }
     // The launcher's death kills the sandbox.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         channel::fail(chan, "setting the parent-death signal", e);
@@ -80,7 +88,7 @@ pub(super) fn setup_process(
     // SAFETY: single-threaded process; see launch_blocked.
     match unsafe { nix::unistd::fork() } {
         Err(e) => channel::fail(chan, "forking the sandbox's pid 1", e),
-        Ok(ForkResult::Child) => init_process(prep, chan, pipes),
+        Ok(ForkResult::Child) => init_process(prep, chan, pipes, prepared),
         Ok(ForkResult::Parent { child }) => {
             let _ = send_msg(chan, &Message::InitPid(child.as_raw()));
             let code = match waitpid(child, None) {
@@ -101,8 +109,30 @@ impl AsRawFd for BorrowedRaw {
     }
 }
 
+/// Closes every descriptor above 2 but `chan`.
+fn keep_only(chan: RawFd) {
+    let chan = chan as u32;
+    // SAFETY: close_range on descriptor ranges that exclude `chan`; no
+    // memory is touched.
+    unsafe {
+        if chan > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, chan - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, chan + 1, u32::MAX, 0u32);
+    }
+}
+
+/// What the tool's process execs, with the descriptors it gets as stdio (a
+/// prepared sandbox's call brings its own; a one-shot run's are inherited).
+pub(super) struct Exec<'a> {
+    program: &'a std::ffi::CStr,
+    argv: &'a [std::ffi::CString],
+    env: &'a [std::ffi::CString],
+    stdio: &'a [std::os::fd::OwnedFd],
+}
+
 /// The sandbox's pid 1: builds the view, forks the tool, supervises it.
-fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
+fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> ! {
     let plan = &prep.plan;
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         channel::fail(chan, "setting pid 1's parent-death signal", e);
@@ -151,15 +181,100 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
         channel::fail(chan, &e.step, e.source);
     }
     drop(sources);
+    if prepared {
+        let _ = send_msg(chan, &Message::Ready);
+        serve_one_call(prep, chan)
+    }
+    let exec = Exec {
+        program: &prep.c_program,
+        argv: &prep.c_argv,
+        env: &prep.c_env,
+        stdio: &[],
+    };
     // SAFETY: single-threaded process; see launch_blocked.
     match unsafe { nix::unistd::fork() } {
         Err(e) => channel::fail(chan, "forking the tool", e),
-        Ok(ForkResult::Child) => tool_process(prep, chan, pipes),
+        Ok(ForkResult::Child) => tool_process(prep, chan, pipes, &exec),
         Ok(ForkResult::Parent { child }) => {
             for fd in [&pipes.out, &pipes.err].into_iter().flatten() {
                 let _ = nix::unistd::close(fd.1.as_raw_fd());
             }
-            init::supervise(child, chan)
+            init::supervise(child, chan, None)
+        }
+    }
+}
+
+/// A prepared sandbox's pid 1 after `Ready`: takes one `Go` (anything else,
+/// or the owner's end closing, ends the sandbox), joins the call's cgroup,
+/// forks the tool with the call's stdio and supervises it while the
+/// claimer's lifeline holds.
+fn serve_one_call(prep: &Prepared, chan: RawFd) -> ! {
+    use std::ffi::CString;
+    let mut buf = vec![0u8; channel::MAX_GO];
+    let (go, mut fds) = match channel::recv_msg_fds(&BorrowedRaw(chan), &mut buf) {
+        Ok(Some((m @ Message::Go { .. }, fds))) => (m, fds),
+        Ok(Some((other, _))) => channel::fail(
+            chan,
+            "waiting for a call",
+            format!("expected Go, got {other:?}"),
+        ),
+        // SAFETY: the owner went away before any call; end without unwinding.
+        Ok(None) => unsafe { libc::_exit(0) },
+        Err(e) => channel::fail(chan, "receiving a call", e),
+    };
+    drop(buf);
+    let Message::Go {
+        program,
+        argv,
+        env,
+        cgroups,
+    } = go
+    else {
+        // SAFETY: matched as Go above; end without unwinding.
+        unsafe { libc::_exit(125) }
+    };
+    if fds.len() != 4 + cgroups {
+        channel::fail(
+            chan,
+            "receiving a call",
+            format!("{} descriptors, expected {}", fds.len(), 4 + cgroups),
+        );
+    }
+    let joins = fds.split_off(4);
+    let lifeline = fds.pop();
+    if let Err(e) = cgroup::join_self_fds(&joins) {
+        channel::fail(chan, "joining the call's cgroup", e);
+    }
+    drop(joins);
+    let c = |s: String| CString::new(s).map_err(|_| "a NUL byte in the call");
+    let built = (|| -> Result<_, &str> {
+        Ok((
+            c(program)?,
+            argv.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
+            env.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
+        ))
+    })();
+    let (program, argv, env) = match built {
+        Ok(b) => b,
+        Err(e) => channel::fail(chan, "receiving a call", e),
+    };
+    let exec = Exec {
+        program: &program,
+        argv: &argv,
+        env: &env,
+        stdio: &fds,
+    };
+    let none = Pipes {
+        out: None,
+        err: None,
+    };
+    // SAFETY: single-threaded process; see launch_blocked.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => channel::fail(chan, "forking the tool", e),
+        Ok(ForkResult::Child) => tool_process(prep, chan, &none, &exec),
+        Ok(ForkResult::Parent { child }) => {
+            drop(fds);
+            init::supervise(child, chan, lifeline.as_ref().map(|l| l.as_raw_fd()))
         }
     }
 }
@@ -170,7 +285,7 @@ fn set_rlimit(res: nix::sys::resource::Resource, v: u64) -> nix::Result<()> {
 
 /// The tool's process: new session, clean descriptors, limits, no
 /// privileges, Landlock, no_new_privs, seccomp; then exec.
-fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
+fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) -> ! {
     use nix::sys::resource::Resource;
     let plan = &prep.plan;
     let fail = |step: &str, e: &dyn std::fmt::Display| -> ! { channel::fail(chan, step, e) };
@@ -184,6 +299,11 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
             if let Err(e) = nix::unistd::dup2(w.as_raw_fd(), target) {
                 fail("connecting the output pipe", &e);
             }
+        }
+    }
+    for (target, fd) in exec.stdio.iter().enumerate() {
+        if let Err(e) = nix::unistd::dup2(fd.as_raw_fd(), target as RawFd) {
+            fail("connecting the call's stdio", &e);
         }
     }
     if let Err(e) = nix::unistd::chdir(plan.workdir) {
@@ -261,7 +381,7 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> ! {
             no_new_privs: true,
         }),
     );
-    let err = nix::unistd::execve(&prep.c_program, &prep.c_argv, &prep.c_env)
+    let err = nix::unistd::execve(exec.program, exec.argv, exec.env)
         .err()
         .unwrap_or(Errno::UnknownErrno);
     let _ = send_msg(chan, &Message::ExecFailed { errno: err as i32 });

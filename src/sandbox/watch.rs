@@ -20,6 +20,10 @@ pub(super) struct Watch {
     pub(super) err: Option<(OwnedFd, Captured)>,
     pub(super) setup: Option<Pid>,
     pub(super) init: Option<Pid>,
+    /// A prepared sandbox's pid 1 (not the launcher's descendant): signalled
+    /// through this pidfd, and its end closes the channel's watch, since the
+    /// pool's owner still holds a copy of the channel.
+    pub(super) init_fd: Option<OwnedFd>,
     pub(super) status: Option<Message>,
     pub(super) failure: Option<(String, String)>,
     pub(super) exec_errno: Option<i32>,
@@ -43,8 +47,20 @@ pub(super) fn ms(t: Instant) -> String {
 
 impl Watch {
     pub(super) fn kill_all(&self) {
-        for pid in [self.init, self.setup].into_iter().flatten() {
+        self.signal(Signal::SIGKILL);
+        if let Some(pid) = self.setup {
             let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+
+    /// Signals pid 1 (or the setup process before pid 1 is known).
+    fn signal(&self, s: Signal) {
+        match (&self.init_fd, self.init.or(self.setup)) {
+            (Some(fd), _) => super::pool::pidfd_kill(fd, s),
+            (None, Some(pid)) => {
+                let _ = kill(pid, s);
+            }
+            (None, None) => {}
         }
     }
 
@@ -73,11 +89,17 @@ impl Watch {
                 PollTimeout::from(ms.max(1))
             };
             let chan_fd = self.channel.as_ref().map(|c| c.as_raw_fd());
+            let init_fd = self
+                .init_fd
+                .as_ref()
+                .filter(|_| chan_fd.is_some())
+                .map(|f| f.as_raw_fd());
             let fds: Vec<RawFd> = [
                 Some(sfd.as_fd().as_raw_fd()),
                 chan_fd,
                 out_open(self),
                 err_open(self),
+                init_fd,
             ]
             .into_iter()
             .flatten()
@@ -104,7 +126,17 @@ impl Watch {
                 .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
                 .map(|(_, fd)| *fd)
                 .collect();
+            // A prepared sandbox's pid 1 has ended: what it sent is read
+            // first (the channel is ready too), then the channel is done.
+            let init_ended = init_fd.is_some_and(|f| ready.contains(&f));
+            let chan_ready = chan_fd.is_some_and(|f| ready.contains(&f));
+            if init_ended && !chan_ready {
+                self.channel = None;
+            }
             for fd in ready {
+                if Some(fd) == init_fd {
+                    continue;
+                }
                 if fd == sfd.as_fd().as_raw_fd() {
                     self.on_signals(sfd);
                 } else if Some(fd) == chan_fd {
@@ -155,8 +187,8 @@ impl Watch {
             if sig == libc::SIGCHLD {
                 continue;
             }
-            if let (Ok(s), Some(target)) = (Signal::try_from(sig), self.init.or(self.setup)) {
-                let _ = kill(target, s);
+            if let Ok(s) = Signal::try_from(sig) {
+                self.signal(s);
             }
         }
     }
@@ -210,13 +242,20 @@ impl Watch {
                     },
                     ms(self.started)
                 );
-                self.status = Some(m)
+                self.status = Some(m);
+                // pid 1 sends nothing after the status; a prepared
+                // sandbox's channel has other holders and never closes.
+                if self.init_fd.is_some() {
+                    self.channel = None;
+                }
             }
             Some((
                 Message::Unshared
                 | Message::MapsWritten
                 | Message::Proceed
-                | Message::ProxyListener,
+                | Message::ProxyListener
+                | Message::Ready
+                | Message::Go { .. },
                 _,
             )) => {}
         }

@@ -24,6 +24,10 @@
 //!
 //! [[auditors]]            # `audit verify|head|tail` on the broker's log
 //! group = "sre"
+//!
+//! [pool]                  # prepared sandboxes (0 turns them off)
+//! size = 2                # ready per plan
+//! plans = 4               # plans kept ready, least recently used out first
 //! ```
 
 use serde::Deserialize;
@@ -53,6 +57,13 @@ struct RawGrant {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPool {
+    size: Option<usize>,
+    plans: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     profiles: Option<PathBuf>,
     state_dir: Option<PathBuf>,
@@ -71,6 +82,7 @@ struct Raw {
     cgroup_parent: Option<PathBuf>,
     user: Option<Id>,
     group: Option<Id>,
+    pool: Option<RawPool>,
     #[serde(default)]
     callers: Vec<RawGrant>,
     #[serde(default)]
@@ -172,6 +184,8 @@ pub struct Config {
     /// `user` (and `group`): the account the broker runs as once its
     /// socket is bound.
     pub user: Option<Account>,
+    /// `[pool]`: prepared sandboxes kept ready for the calls.
+    pub pool: crate::sandbox::pool::Settings,
     pub callers: Vec<Grant>,
     pub approvers: Vec<Grant>,
     /// `[[auditors]]`: who may read and verify the whole log (no roles).
@@ -206,7 +220,16 @@ impl Config {
             path: shown.clone(),
             message,
         };
-        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.to_string().trim().into()))?;
+        // One line: where, and what (toml's own text quotes the line).
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            bad(match line {
+                Some(n) => format!("line {n}: {}", e.message().trim()),
+                None => e.message().trim().to_string(),
+            })
+        })?;
         let mode = match &raw.socket_mode {
             None => 0o666,
             Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -292,6 +315,7 @@ impl Config {
             approval_hook: raw.approval_hook,
             cgroup_parent: raw.cgroup_parent,
             user: account(raw.user.as_ref(), raw.group.as_ref()).map_err(bad)?,
+            pool: pool_settings(raw.pool.as_ref()).map_err(bad)?,
             callers: grants(&raw.callers, "callers")?,
             approvers: grants(&raw.approvers, "approvers")?,
             auditors: grants(&raw.auditors, "auditors")?,
@@ -443,6 +467,14 @@ fn resolve(id: &Id, user: bool) -> Result<u32, String> {
             if user { "user" } else { "group" }
         )
     })
+}
+
+/// `[pool]`, with the defaults for what it leaves out.
+fn pool_settings(raw: Option<&RawPool>) -> Result<crate::sandbox::pool::Settings, String> {
+    let d = crate::sandbox::pool::Settings::default();
+    let size = raw.and_then(|p| p.size).unwrap_or(d.size);
+    let plans = raw.and_then(|p| p.plans).unwrap_or(d.plans);
+    crate::sandbox::pool::Settings::checked(size, plans).map_err(|e| format!("[pool] {e}"))
 }
 
 #[cfg(test)]

@@ -89,7 +89,23 @@ pub fn context(cfg: &Config) -> Context {
         alert_command: cfg.alert_command.clone(),
         state_dir: Some(cfg.state_dir.clone()),
         approval_hook: cfg.approval_hook.clone(),
+        pool: None,
     }
+}
+
+/// The pool of prepared sandboxes `[pool]` asks for, shared with `ctx`.
+fn start_pool(
+    cfg: &Config,
+    ctx: &mut Context,
+) -> Result<Option<std::sync::Arc<std::sync::Mutex<crate::sandbox::pool::Pool>>>, ServeError> {
+    if cfg.pool.size == 0 {
+        return Ok(None);
+    }
+    let pool = crate::sandbox::pool::Pool::new(cfg.pool)
+        .map_err(|e| ServeError::Setup(format!("starting the pool of prepared sandboxes: {e}")))?;
+    let pool = std::sync::Arc::new(std::sync::Mutex::new(pool));
+    ctx.pool = Some(pool.clone());
+    Ok(Some(pool))
 }
 
 /// Runs the broker until SIGTERM or SIGINT; returns the exit code.
@@ -176,13 +192,25 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     if let Err(e) = notifier.notify(&format!("READY=1\nMAINPID={}", std::process::id())) {
         tracing::warn!("{e}");
     }
+    // Prepared sandboxes, claimed by the workers (src/sandbox/pool.rs).
+    let mut ctx = ctx;
+    let prepared = start_pool(&cfg, &mut ctx)?;
     let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
-        let mut fds = [
+        // The pool (and its wish pipe) lives until after the loop.
+        let wish_fd = prepared
+            .as_ref()
+            .and_then(|p| p.lock().ok().map(|p| p.wish_fd().as_raw_fd()));
+        let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
         ];
+        if let Some(w) = wish_fd {
+            // SAFETY: `w` belongs to the pool, which outlives this loop turn.
+            let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(w) };
+            fds.push(PollFd::new(w, PollFlags::POLLIN));
+        }
         // Wake up for the first queued connection's deadline.
         let timeout = match pool.queue.front() {
             None => PollTimeout::NONE,
@@ -198,6 +226,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (conn_ready, sig_ready) = (ready(&fds[0]), ready(&fds[1]));
+        drop(fds);
         let spawn = |conn: UnixStream, pool: &mut Pool, uid: u32| {
             start_worker(
                 conn,
@@ -227,6 +256,17 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
             if let Some((conn, uid)) = admit(&listener, &cfg, &mut pool) {
                 spawn(conn, &mut pool, uid);
             }
+        }
+        // Between connections: prepare what the workers wished for.
+        if let Some(p) = &prepared {
+            if let Ok(mut p) = p.lock() {
+                crate::run::warm::tend(&ctx, &mut p);
+            }
+        }
+    }
+    if let Some(p) = &prepared {
+        if let Ok(mut p) = p.lock() {
+            p.shutdown();
         }
     }
     for q in pool.queue.drain(..) {

@@ -44,6 +44,10 @@ pub struct Options {
     /// Fixes the agentjail session; default: one new session per server
     /// process (one MCP session over stdio).
     pub session: Option<String>,
+    /// Prepared sandboxes per plan (`crate::sandbox::pool`; 0: none).
+    pub pool: u8,
+    /// Plans kept ready.
+    pub pool_plans: u8,
 }
 
 /// Why the server could not start.
@@ -134,8 +138,19 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         ),
     };
     tracing::info!("mcp serve: role {}, session {session}", opts.role);
+    // Prepared sandboxes, claimed by the forked calls (src/sandbox/pool.rs).
+    let mut ctx = ctx.clone();
+    if opts.pool > 0 {
+        let settings =
+            crate::sandbox::pool::Settings::checked(opts.pool.into(), opts.pool_plans.into())
+                .map_err(|e| McpError::Usage(format!("--pool: {e}")))?;
+        let pool = crate::sandbox::pool::Pool::new(settings).map_err(|e| {
+            McpError::Setup(format!("starting the pool of prepared sandboxes: {e}"))
+        })?;
+        ctx.pool = Some(std::sync::Arc::new(std::sync::Mutex::new(pool)));
+    }
     let mut server = Server {
-        ctx,
+        ctx: &ctx,
         opts,
         session,
         client: None,
@@ -144,7 +159,13 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         max_message,
         set,
     };
-    server.run()
+    let served = server.run();
+    if let Some(p) = &ctx.pool {
+        if let Ok(mut p) = p.lock() {
+            p.shutdown();
+        }
+    }
+    served
 }
 
 /// A request waiting for the call in flight to end.
@@ -207,6 +228,14 @@ impl Server<'_> {
             }
             if eof && running.is_none() {
                 return Ok(crate::exit::OK);
+            }
+            // Between calls: prepare what the calls wished for.
+            if running.is_none() {
+                if let Some(p) = &self.ctx.pool {
+                    if let Ok(mut p) = p.lock() {
+                        crate::run::warm::tend(self.ctx, &mut p);
+                    }
+                }
             }
             let stdin_fd = stdin.as_fd();
             let mut fds = Vec::with_capacity(2);

@@ -360,23 +360,38 @@ impl Drop for RunCgroup {
 /// `join_files` (writes "0", meaning "the caller"). Run in the setup process
 /// before it unshares; an error is fatal to the run (the caller fails closed).
 pub fn join_self(files: &[CString]) -> Result<(), (&CString, nix::Error)> {
-    use nix::fcntl::{open, OFlag};
     for f in files {
-        let fd = open(
-            f.as_c_str(),
-            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| (f, e))?;
-        // SAFETY: `fd` was just opened here and is closed by the OwnedFd.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        match nix::unistd::write(&fd, b"0") {
-            Ok(1) => {}
-            Ok(_) => return Err((f, nix::Error::EIO)),
-            Err(e) => return Err((f, e)),
-        }
+        let fd = open_join_file(f).map_err(|e| (f, e))?;
+        write_zero(&fd).map_err(|e| (f, e))?;
     }
     Ok(())
+}
+
+/// Opens one of [`RunCgroup::join_files`] for writing.
+pub fn open_join_file(f: &CString) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    let fd = open(
+        f.as_c_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `fd` was just opened here and is owned by the OwnedFd alone.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Moves the calling process into the cgroup of each file already opened
+/// (by the launcher, for a prepared sandbox's pid 1; see `super::pool`).
+pub fn join_self_fds(fds: &[std::os::fd::OwnedFd]) -> nix::Result<()> {
+    fds.iter().try_for_each(write_zero)
+}
+
+/// "0" in `tasks` or `cgroup.procs` is the writer itself.
+fn write_zero(fd: &std::os::fd::OwnedFd) -> nix::Result<()> {
+    match nix::unistd::write(fd, b"0") {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(nix::Error::EIO),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a single number from a cgroup file ("max" is None).

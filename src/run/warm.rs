@@ -1,0 +1,83 @@
+//! The call core's side of the pool of prepared sandboxes
+//! (`crate::sandbox::pool`): a call claims one built from its own plan, or
+//! runs one-shot and wishes for some; the front-end that owns the pool turns
+//! the wishes into plans between calls ([`tend`]).
+//!
+//! A wish is the call itself (role, tool, parameters): the owner decides it
+//! again against the profiles as they are then and plans it, writing
+//! nothing (no audit record, no budget, no approval), so a sandbox is only
+//! ever prepared from what the policy would allow now. A prepared sandbox
+//! is claimed only by a call whose own plan, made after its own decision,
+//! equals the one it was built from.
+
+use super::{plan_for, CallError, Context};
+use crate::policy::{self, Outcome, ToolCall};
+use crate::sandbox::{self, pool::Claimed, pool::Pool, Prepared};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// What a call sends its front-end so that the next call like it is served warm.
+#[derive(Serialize, Deserialize)]
+struct Wish {
+    call: ToolCall,
+    json_params: BTreeSet<String>,
+}
+
+/// Claims a prepared sandbox for this call's plan; on a miss, wishes for one.
+pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Option<Claimed> {
+    let pool = ctx.pool.as_ref()?;
+    let mut pool = pool.lock().ok()?;
+    if let Some(c) = pool.take(prepared) {
+        tracing::info!("sandbox: a prepared sandbox serves this call");
+        return Some(c);
+    }
+    if sandbox::pool::key_of(prepared).is_some() {
+        let wish = Wish {
+            call: call.clone(),
+            json_params: call.json_params.clone(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&wish) {
+            pool.wish(&bytes);
+        }
+        tracing::info!(
+            "sandbox: no prepared sandbox for this plan: a new one (and a wish for more)"
+        );
+    }
+    None
+}
+
+/// In the owner, between calls: prepares the wished plans and brings the
+/// pool back to its size. A wish that does not decide to an allowed call
+/// with a plan is dropped (logged at debug level).
+pub fn tend(ctx: &Context, pool: &mut Pool) {
+    for bytes in pool.wishes() {
+        match plan_wish(ctx, &bytes) {
+            Ok(Some(prep)) => pool.want(prep),
+            Ok(None) => {}
+            Err(e) => tracing::debug!("pool: a wish not prepared: {e}"),
+        }
+    }
+    pool.maintain();
+}
+
+/// Decides and plans a wished call, as `call` would, without recording anything.
+fn plan_wish(ctx: &Context, bytes: &[u8]) -> Result<Option<Prepared>, CallError> {
+    let Ok(wish) = serde_json::from_slice::<Wish>(bytes) else {
+        return Ok(None);
+    };
+    let mut call = wish.call;
+    call.json_params = wish.json_params;
+    let set = ctx.load_profiles()?;
+    if !set.roles.contains_key(&call.role) || !set.catalog.tools.contains_key(&call.tool) {
+        return Ok(None);
+    }
+    let d = policy::decide(&set, &call);
+    if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) || d.argv.is_empty() {
+        return Ok(None);
+    }
+    let mut p = plan_for(&set, &call, &d)?;
+    let program = sandbox::resolve_program(&p).map_err(CallError::Resolve)?;
+    p.program = Some(program.clone());
+    p.cgroup_parent = ctx.cgroup_parent.clone();
+    Ok(Some(sandbox::prepare(p, program)?))
+}

@@ -1,0 +1,564 @@
+//! Prepared sandboxes, for a long-lived owner (`agentjail serve`, `agentjail
+//! mcp serve`) whose forked per-call children run the calls.
+//!
+//! A prepared sandbox is a one-shot sandbox stopped half-way: its setup
+//! process has unshared every namespace, the owner has written its id maps,
+//! and its pid 1 has built the filesystem view, set the hostname and brought
+//! up loopback; then pid 1 reports `Ready` and waits. A call that claims it
+//! sends one `Go` (argv, environment, stdio, a lifeline and the call's cgroup
+//! files); pid 1 joins the cgroup, forks the tool, which confines itself
+//! (capabilities, Landlock, no_new_privs, seccomp) exactly as in a one-shot
+//! run and execs. When the tool ends, pid 1 ends and the namespaces go with
+//! it: each prepared sandbox serves one call, so nothing of one call's
+//! isolation is there for the next.
+//!
+//! A sandbox is claimed only for a plan that equals the one it was built
+//! from (every field but the program, argv and environment, and the identity
+//! of every bind source), else the call runs one-shot. The owner learns
+//! which plans to keep ready from its children: after a call, the child
+//! writes a wish (opaque bytes, the call core's to read) into a pipe the
+//! owner polls. Claims go through words in memory shared with every child
+//! (`MAP_SHARED`): a compare-and-swap from ready to taken, so two children
+//! never get the same sandbox. Plans with an egress allow-list are not
+//! prepared (their proxy is per call).
+//!
+//! Mechanism layer: plans and processes only; it knows nothing of calls.
+
+use super::channel::{self, recv_msg, send_msg, Message};
+use super::namespaces::{self, IdMap};
+use super::{os, process, Pipes, Prepared, SandboxError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How many sandboxes to keep ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// Ready sandboxes per plan (0 turns the pool off).
+    pub size: usize,
+    /// Distinct plans kept ready; the least recently wished goes first.
+    pub plans: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { size: 2, plans: 4 }
+    }
+}
+
+/// The most ready sandboxes one owner keeps (`size` times `plans`).
+pub const MAX_READY: usize = 32;
+
+impl Settings {
+    /// Settings within the bounds, or why not (for a configuration's error).
+    pub fn checked(size: usize, plans: usize) -> Result<Settings, String> {
+        if size > 8 {
+            return Err(format!("size = {size}: must be 0 (no pool) to 8"));
+        }
+        if plans == 0 || plans > 8 {
+            return Err(format!("plans = {plans}: must be 1 to 8"));
+        }
+        Ok(Settings { size, plans })
+    }
+}
+
+/// How long the owner waits for a new sandbox's steps before giving up on it.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest wish a child may send (one write of a pipe is atomic up to this).
+pub const MAX_WISH: usize = libc::PIPE_BUF;
+
+const READY: u64 = 1;
+const TAKEN: u64 = 2;
+
+/// One word per slot, `generation << 2 | state`, shared with every child.
+struct Slots {
+    base: NonNull<AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only reached through `&AtomicU64`, which any
+// thread (or process) may use at once; `Slots` owns it until dropped.
+unsafe impl Send for Slots {}
+// SAFETY: as above: shared access is atomic only.
+unsafe impl Sync for Slots {}
+
+impl Slots {
+    fn new(len: usize) -> Result<Slots, SandboxError> {
+        let bytes = len * std::mem::size_of::<AtomicU64>();
+        // SAFETY: a fresh anonymous shared mapping; nothing else refers to
+        // it. Zero pages are valid AtomicU64 values (state empty).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(SandboxError::Os {
+                what: "mapping the prepared sandboxes' claim words",
+                source: nix::Error::last(),
+            });
+        }
+        let base = NonNull::new(p.cast::<AtomicU64>()).ok_or(SandboxError::Os {
+            what: "mapping the prepared sandboxes' claim words",
+            source: nix::Error::EFAULT,
+        })?;
+        Ok(Slots { base, len })
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.len, "slot index within the mapping");
+        // SAFETY: `i` is within the mapping, which lives as long as `self`;
+        // AtomicU64 is valid for shared access from several processes.
+        unsafe { &*self.base.as_ptr().add(i) }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // SAFETY: unmaps this process's view of the mapping made in `new`;
+        // no reference into it outlives `self`.
+        unsafe {
+            libc::munmap(
+                self.base.as_ptr().cast(),
+                self.len * std::mem::size_of::<AtomicU64>(),
+            );
+        }
+    }
+}
+
+/// One ready sandbox, as its owner (and every child forked since) sees it.
+struct Ready {
+    slot: usize,
+    /// The slot's word while this sandbox is ready in it.
+    word: u64,
+    key: String,
+    chan: OwnedFd,
+    setup: Pid,
+    init: Pid,
+    /// A pidfd of pid 1: the claimer signals and watches it through this.
+    init_fd: OwnedFd,
+}
+
+/// A sandbox a call has claimed: the launcher sends it the call.
+pub struct Claimed {
+    pub(super) chan: OwnedFd,
+    pub(super) init: Pid,
+    pub(super) init_fd: OwnedFd,
+}
+
+impl Claimed {
+    /// Whether its pid 1 still runs (a pidfd turns readable when it ends).
+    pub fn alive(&self) -> bool {
+        let mut fds = [PollFd::new(self.init_fd.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+}
+
+/// What `doctor` and the owner's log show of the pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub settings: Settings,
+    pub ready: usize,
+    pub plans: usize,
+    pub served: u64,
+    pub failed: u64,
+}
+
+/// The owner's pool of prepared sandboxes. A forked child holds a copy: it
+/// may only [`Pool::take`] and [`Pool::wish`].
+pub struct Pool {
+    settings: Settings,
+    slots: Slots,
+    ready: Vec<Ready>,
+    /// Setup processes of claimed or dropped sandboxes, not yet reaped.
+    draining: Vec<Pid>,
+    /// Plans to keep ready, least recently wished first.
+    wanted: Vec<(String, Prepared)>,
+    wish_r: OwnedFd,
+    wish_w: OwnedFd,
+    served: u64,
+    failed: u64,
+    /// The owner's pid: it never claims (only its children do).
+    owner: Pid,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("settings", &self.settings)
+            .field("ready", &self.ready.len())
+            .field("plans", &self.wanted.len())
+            .finish()
+    }
+}
+
+/// The plan a sandbox was built from, as a comparable text; `None` for a
+/// plan that is never prepared (an egress allow-list).
+pub fn key_of(prep: &Prepared) -> Option<String> {
+    if !prep.plan.egress.is_empty() {
+        return None;
+    }
+    let mut plan = prep.plan.clone();
+    plan.program = None;
+    plan.argv.clear();
+    plan.env.clear();
+    let sources: Vec<(u64, u64, u32)> = prep
+        .sources
+        .iter()
+        .map(|s| (s.dev, s.ino, s.file_type))
+        .collect();
+    serde_json::to_string(&(plan, sources, &prep.mechanisms, prep.filters.is_some())).ok()
+}
+
+fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `sig` to the process behind a pidfd (never to a reused pid).
+pub(super) fn pidfd_kill(fd: &OwnedFd, sig: Signal) {
+    // SAFETY: pidfd_send_signal with a valid descriptor, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// Waits up to `left` for the next message on `chan`.
+fn recv_within(chan: &OwnedFd, until: Instant) -> Result<Option<Message>, SandboxError> {
+    let left = until.saturating_duration_since(Instant::now());
+    let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX).max(1);
+    let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::from(ms)) {
+        Ok(0) => Err(SandboxError::NoStatus(
+            "a prepared sandbox did not answer in time".into(),
+        )),
+        Ok(_) => Ok(recv_msg(chan)?),
+        Err(e) => Err(os("waiting for a prepared sandbox")(e)),
+    }
+}
+
+impl Pool {
+    pub fn new(settings: Settings) -> Result<Pool, SandboxError> {
+        let settings = Settings {
+            size: settings.size.min(8),
+            plans: settings.plans.clamp(1, 8),
+        };
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(os("creating the pool's wish pipe"))?;
+        Ok(Pool {
+            settings,
+            slots: Slots::new(MAX_READY)?,
+            ready: Vec::new(),
+            draining: Vec::new(),
+            wanted: Vec::new(),
+            wish_r: r,
+            wish_w: w,
+            served: 0,
+            failed: 0,
+            owner: nix::unistd::getpid(),
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            settings: self.settings,
+            ready: self.ready.len(),
+            plans: self.wanted.len(),
+            served: self.served,
+            failed: self.failed,
+        }
+    }
+
+    /// The descriptor the owner polls for wishes.
+    pub fn wish_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.wish_r.as_fd()
+    }
+
+    /// In a child: asks the owner to keep sandboxes ready for a call like
+    /// this one (`bytes` is the call core's encoding). Best effort: a wish
+    /// over [`MAX_WISH`] or a full pipe is dropped.
+    pub fn wish(&self, bytes: &[u8]) {
+        if self.settings.size == 0 || bytes.len() > MAX_WISH || bytes.is_empty() {
+            return;
+        }
+        let _ = nix::unistd::write(&self.wish_w, bytes);
+    }
+
+    /// In the owner: the wishes that arrived (each one write of a child).
+    pub fn wishes(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; MAX_WISH];
+        while let Ok(n) = nix::unistd::read(self.wish_r.as_raw_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.push(buf[..n].to_vec());
+        }
+        out
+    }
+
+    /// In a child: claims a ready sandbox built from this plan, if there is one.
+    pub fn take(&mut self, prep: &Prepared) -> Option<Claimed> {
+        if nix::unistd::getpid() == self.owner {
+            // The owner never runs calls itself: its claims would race the refill.
+            return None;
+        }
+        let key = key_of(prep)?;
+        let mut i = 0;
+        while i < self.ready.len() {
+            let r = &self.ready[i];
+            if r.key == key {
+                let word = self.slots.word(r.slot);
+                let taken = (r.word & !3) | TAKEN;
+                if word
+                    .compare_exchange(r.word, taken, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    let r = self.ready.swap_remove(i);
+                    return Some(Claimed {
+                        chan: r.chan,
+                        init: r.init,
+                        init_fd: r.init_fd,
+                    });
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// In the owner: keep sandboxes ready for this plan (most recently
+    /// wished now); the oldest plan beyond `plans` goes, with its sandboxes.
+    pub fn want(&mut self, prep: Prepared) {
+        let Some(key) = key_of(&prep) else { return };
+        if self.settings.size == 0 {
+            return;
+        }
+        self.wanted.retain(|(k, _)| *k != key);
+        self.wanted.push((key, prep));
+        while self.wanted.len() > self.settings.plans {
+            let (old, _) = self.wanted.remove(0);
+            self.drop_where(|r| r.key == old);
+        }
+    }
+
+    /// In the owner: forget claimed sandboxes, reap ended ones, and bring
+    /// every wanted plan back to `size` ready sandboxes.
+    pub fn maintain(&mut self) {
+        // Claimed: the claimer runs the call; the owner only reaps.
+        let mut i = 0;
+        while i < self.ready.len() {
+            let r = &self.ready[i];
+            if self.slots.word(r.slot).load(Ordering::Acquire) != r.word {
+                let r = self.ready.swap_remove(i);
+                self.served += 1;
+                self.draining.push(r.setup);
+            } else {
+                i += 1;
+            }
+        }
+        // A ready sandbox whose setup process ended cannot serve.
+        let mut dead = Vec::new();
+        for r in &self.ready {
+            if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) =
+                waitpid(r.setup, Some(WaitPidFlag::WNOHANG))
+            {
+                dead.push(r.setup);
+            }
+        }
+        for pid in dead {
+            if let Some(at) = self.ready.iter().position(|r| r.setup == pid) {
+                let r = self.ready.swap_remove(at);
+                self.release(&r);
+                tracing::warn!("pool: a prepared sandbox ended before any call (setup {pid})");
+            }
+        }
+        self.draining.retain(|pid| {
+            matches!(
+                waitpid(*pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            )
+        });
+        self.refill();
+    }
+
+    fn refill(&mut self) {
+        let mut n = 0;
+        while n < self.wanted.len() {
+            let have = self
+                .ready
+                .iter()
+                .filter(|r| r.key == self.wanted[n].0)
+                .count();
+            if have >= self.settings.size {
+                n += 1;
+                continue;
+            }
+            let Some(slot) = self.free_slot() else { return };
+            let started = Instant::now();
+            match spawn(&self.wanted[n].1) {
+                Ok((chan, setup, init, init_fd)) => {
+                    let word = self.slots.word(slot);
+                    let gen = (word.load(Ordering::Acquire) >> 2) + 1;
+                    let ready = (gen << 2) | READY;
+                    word.store(ready, Ordering::Release);
+                    tracing::debug!(
+                        "pool: sandbox prepared in {:.2} ms (setup {setup}, pid 1 {init})",
+                        started.elapsed().as_secs_f64() * 1e3
+                    );
+                    self.ready.push(Ready {
+                        slot,
+                        word: ready,
+                        key: self.wanted[n].0.clone(),
+                        chan,
+                        setup,
+                        init,
+                        init_fd,
+                    });
+                }
+                Err(e) => {
+                    // Not retried: the plan goes until a call wishes it again.
+                    self.failed += 1;
+                    tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
+                    self.wanted.remove(n);
+                }
+            }
+        }
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        (0..self.slots.len).find(|i| !self.ready.iter().any(|r| r.slot == *i))
+    }
+
+    fn drop_where(&mut self, f: impl Fn(&Ready) -> bool) {
+        let (gone, keep): (Vec<Ready>, Vec<Ready>) = self.ready.drain(..).partition(|r| f(r));
+        self.ready = keep;
+        for r in gone {
+            // Claimed meanwhile? Then its claimer owns it now.
+            let word = self.slots.word(r.slot);
+            let empty = r.word & !3;
+            if word
+                .compare_exchange(r.word, empty, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.release(&r);
+            } else {
+                self.served += 1;
+                self.draining.push(r.setup);
+            }
+        }
+    }
+
+    /// Ends an unclaimed sandbox (its pid 1 follows its setup process).
+    fn release(&mut self, r: &Ready) {
+        let _ = kill(r.setup, Signal::SIGKILL);
+        self.draining.push(r.setup);
+    }
+
+    /// In the owner, at the end: every unclaimed sandbox goes.
+    pub fn shutdown(&mut self) {
+        self.wanted.clear();
+        self.drop_where(|_| true);
+        for pid in self.draining.drain(..) {
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+/// Builds one prepared sandbox: the one-shot steps up to pid 1's `Ready`.
+fn spawn(prep: &Prepared) -> Result<(OwnedFd, Pid, Pid, OwnedFd), SandboxError> {
+    let until = Instant::now() + SPAWN_TIMEOUT;
+    let (parent_end, child_end) = channel::pair()?;
+    let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
+    let owner = nix::unistd::getpid();
+    let none = Pipes {
+        out: None,
+        err: None,
+    };
+    // The sandbox's processes take their signals from signalfds: they must
+    // start with them blocked, whatever the owner's mask is.
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&super::init::handled_signals()),
+        Some(&mut old),
+    )
+    .map_err(os("blocking signals"))?;
+    // SAFETY: the owner is single-threaded (the broker checks this at start;
+    // `mcp serve` starts no threads), so the child may run ordinary code.
+    let forked = unsafe { nix::unistd::fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    let setup = match forked.map_err(os("forking a prepared sandbox"))? {
+        ForkResult::Child => {
+            drop(parent_end);
+            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &[], true)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    let fail = |e: SandboxError| {
+        let _ = kill(setup, Signal::SIGKILL);
+        let _ = waitpid(setup, None);
+        e
+    };
+    let expect = |m: Option<Message>, want: &str| -> Result<Message, SandboxError> {
+        match m {
+            Some(Message::SetupFailed { step, error }) => Err(SandboxError::Setup { step, error }),
+            Some(m) => Ok(m),
+            None => Err(SandboxError::NoStatus(format!(
+                "a prepared sandbox ended before {want}"
+            ))),
+        }
+    };
+    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "unsharing"));
+    match step.map_err(fail)? {
+        Message::Unshared => {}
+        other => return Err(fail(unexpected(other))),
+    }
+    namespaces::write_id_maps(setup, &map).map_err(|e| fail(e.into()))?;
+    send_msg(parent_end.as_raw_fd(), &Message::MapsWritten).map_err(|e| fail(e.into()))?;
+    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "forking pid 1"));
+    let init = match step.map_err(fail)? {
+        Message::InitPid(p) => Pid::from_raw(p),
+        other => return Err(fail(unexpected(other))),
+    };
+    let init_fd = pidfd_open(init).map_err(|e| fail(os("opening a pidfd of pid 1")(e)))?;
+    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "building its view"));
+    match step.map_err(fail)? {
+        Message::Ready => Ok((parent_end, setup, init, init_fd)),
+        other => Err(fail(unexpected(other))),
+    }
+}
+
+fn unexpected(m: Message) -> SandboxError {
+    SandboxError::NoStatus(format!("a prepared sandbox sent {m:?} out of turn"))
+}

@@ -1,0 +1,378 @@
+//! The pool of prepared sandboxes (`mcp serve --pool`, the broker's
+//! `[pool]`): a call served from the pool finds nothing of an earlier call
+//! (file, process, socket, SysV object), a sandbox is never reused for a
+//! changed plan (a profile edited, a bind source swapped), an idle sandbox
+//! killed from outside costs nothing but its warmth, and a call whose
+//! claimer dies takes its sandbox along.
+//!
+//! Every call here runs inside the sandbox; the first assertion on each
+//! result is that it was confined (seccomp, Landlock, no_new_privs).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "mcp_serve_support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{Server, BIN};
+
+const TOOLS: &str = r#"
+[tools.leave]
+description = "Leave things behind: a file, a process, sockets, SysV objects"
+risk = "read"
+command = ["sh", "-c", """
+echo left > /tmp/left-behind
+echo left > /dev/shm/left-behind
+setsid sleep 600 < /dev/null > /dev/null 2>&1 &
+ipcmk -M 4096 > /dev/null
+ipcmk -Q > /dev/null
+ipcmk -S 1 > /dev/null
+python3 -c '
+import os, socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.bind(b"\\0agentjail-left"); u.listen()
+print("bound", flush=True)
+if os.fork() == 0:
+    os.setsid(); sys.stdout = open(os.devnull, "w"); time.sleep(600)
+' < /dev/null
+echo "ipc $(ipcs -m -q -s | grep -c '^0x')"
+echo "done"
+"""]
+
+[tools.look]
+description = "Report what is there"
+risk = "read"
+command = ["sh", "-c", """
+ls -A /tmp /dev/shm
+echo "procs: $(ps -eo comm= | grep -v -x -e init -e ps -e sh -e sort -e tr -e grep | sort | tr '\\n' ' ')"
+
+ipcs -m -q -s | grep -c '^0x' || true
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(b"\\0agentjail-left"); print("connected")
+except OSError as e:
+    print("refused")
+'
+"""]
+
+[tools.show]
+description = "List the bound directory"
+risk = "read"
+command = ["ls", "/data"]
+
+[tools.nap]
+description = "Sleep"
+risk = "read"
+command = ["sleep", "{seconds}"]
+params.seconds = { type = "integer", min = 0, max = 1000 }
+"#;
+
+fn role(data: &Path, tmp_size: &str) -> String {
+    format!(
+        r#"
+allowed_tools = ["leave", "look", "show", "nap"]
+[limits]
+timeout_seconds = 20
+[sandbox]
+network = "none"
+unix_sockets = true
+tmp_size = "{tmp_size}"
+binds = [{{ source = "{}", target = "/data" }}]
+"#,
+        data.display()
+    )
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let parent = if target.starts_with("/tmp") {
+            Path::new("/var/tmp")
+        } else {
+            target
+        };
+        let dir = tempfile::tempdir_in(parent).unwrap();
+        let s = Setup { dir };
+        std::fs::create_dir_all(s.path("profiles/roles")).unwrap();
+        std::fs::create_dir_all(s.path("data")).unwrap();
+        std::fs::write(s.path("data/first"), "1").unwrap();
+        std::fs::write(s.path("profiles/tools.toml"), TOOLS).unwrap();
+        s.write_role("64M");
+        s
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn write_role(&self, tmp_size: &str) {
+        let text = role(&self.path("data"), tmp_size);
+        std::fs::write(self.path("profiles/roles/pooled.toml"), text).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        for v in [
+            "AGENTJAIL_ROLE",
+            "AGENTJAIL_AGENT",
+            "AGENTJAIL_SESSION",
+            "AGENTJAIL_PROFILES",
+            "AGENTJAIL_AUDIT_LOG",
+            "AGENTJAIL_STATE_DIR",
+            "AGENTJAIL_BROKER",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
+            .arg("--profiles")
+            .arg(self.path("profiles"))
+            .arg("--audit-log")
+            .arg(self.path("audit.jsonl"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(args);
+        c
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["mcp", "serve", "--role", "pooled"];
+        args.extend_from_slice(extra);
+        let mut s = Server::start(self.command(&args));
+        s.initialize();
+        s
+    }
+
+    /// The tool_result records, oldest first.
+    fn results(&self) -> Vec<Value> {
+        support::peer::read_records(&self.path("audit.jsonl"))
+            .into_iter()
+            .filter(|r| r["event_type"] == "tool_result")
+            .collect()
+    }
+}
+
+/// The pool's cgroup per call needs root here (cgroup v1 delegation).
+fn sandbox_or_skip() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        common::skip("the pool tests run as root (the calls' cgroups)");
+        return false;
+    }
+    true
+}
+
+/// Calls `tool`, asserts it succeeded confined, returns its stdout and
+/// whether a prepared sandbox served it.
+fn call(s: &mut Server, setup: &Setup, tool: &str, args: Value) -> (String, bool) {
+    let r = s.call(tool, args);
+    let text = support::text(&r);
+    assert_eq!(r["isError"], false, "{tool} failed: {r}");
+    let rec = setup.results().pop().expect("a tool_result record");
+    assert_eq!(rec["tool"], tool);
+    let sb = &rec["sandbox"];
+    assert_eq!(sb["seccomp"], true, "{rec}");
+    assert_eq!(sb["no_new_privs"], true, "{rec}");
+    assert_ne!(sb["landlock"], "none", "{rec}");
+    (text, sb["prepared"] == true)
+}
+
+#[test]
+fn nothing_of_one_call_is_there_for_the_next() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "2"]);
+    // The first call of its kind is built new; it asks for prepared ones.
+    let (before, warm) = call(&mut s, &setup, "look", json!({}));
+    assert!(!warm, "the first call cannot have found a prepared sandbox");
+    let (left, warm) = call(&mut s, &setup, "leave", json!({}));
+    assert!(warm, "the second call of the same plan is served prepared");
+    // Everything was really made (and lives on past the script's end).
+    assert!(
+        left.contains("bound") && left.contains("ipc 3") && left.contains("done"),
+        "{left}"
+    );
+    let (after, warm) = call(&mut s, &setup, "look", json!({}));
+    assert!(warm, "the third call is served prepared too");
+    for gone in ["left-behind", "sleep", "python3", "connected"] {
+        assert!(
+            !after.contains(gone),
+            "`{gone}` survived into the next call:\n{after}"
+        );
+    }
+    assert!(after.contains("refused"), "{after}");
+    // SysV objects: none in the next call's ipc namespace.
+    let counts: Vec<&str> = after.lines().filter(|l| l.trim() == "0").collect();
+    assert!(!counts.is_empty(), "SysV objects survived:\n{after}");
+    assert_eq!(
+        before, after,
+        "a served call must see what a fresh one sees"
+    );
+    assert_eq!(s.finish(), 0);
+}
+
+#[test]
+fn a_changed_plan_is_not_served_by_a_stale_sandbox() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "1"]);
+    call(&mut s, &setup, "show", json!({}));
+    let (out, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(warm && out.contains("first"), "{out}");
+    // The bind source swapped for another directory at the same path.
+    std::fs::rename(setup.path("data"), setup.path("data-old")).unwrap();
+    std::fs::create_dir(setup.path("data")).unwrap();
+    std::fs::write(setup.path("data/second"), "2").unwrap();
+    let (out, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(
+        !warm,
+        "a sandbox built on the old directory served the call"
+    );
+    assert!(out.contains("second") && !out.contains("first"), "{out}");
+    // The profile edited: the sandboxes prepared from the old plan do not serve.
+    call(&mut s, &setup, "show", json!({}));
+    setup.write_role("32M");
+    let (_, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(!warm, "a sandbox of the old profile served the call");
+    let (_, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(warm, "the new plan is prepared in its turn");
+    assert_eq!(s.finish(), 0);
+}
+
+/// The server's descendants whose command line contains `needle`.
+fn descendants_with(root: u32, needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                found.push(c);
+            }
+            queue.push(c);
+        }
+    }
+    found
+}
+
+#[test]
+fn an_idle_sandbox_killed_from_outside_costs_only_its_warmth() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "1"]);
+    call(&mut s, &setup, "show", json!({}));
+    // Kill every prepared sandbox's pid 1 (named agentjail-init), once
+    // the server has prepared one after the call.
+    let mut inits = Vec::new();
+    for _ in 0..200 {
+        inits = descendants_with(s.peer.child.id(), "agentjail-init");
+        if !inits.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(!inits.is_empty(), "no prepared sandbox to kill");
+    for pid in &inits {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    // The next call still runs (on a new sandbox, or one prepared since).
+    let (out, _) = call(&mut s, &setup, "show", json!({}));
+    assert!(out.contains("first"), "{out}");
+    let (out, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(out.contains("first") && warm, "{out}");
+    assert_eq!(s.finish(), 0);
+}
+
+#[test]
+fn a_claimer_that_dies_takes_its_sandbox_along() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "1"]);
+    call(&mut s, &setup, "nap", json!({"seconds": 0}));
+    // A long call, served prepared; then its claimer (the server's forked
+    // call process) is killed.
+    s.send_raw(
+        format!(
+            "{}\n",
+            json!({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                   "params": {"name": "nap", "arguments": {"seconds": 777}}})
+        )
+        .as_bytes(),
+    );
+    let server = s.peer.child.id();
+    let mut sleeper = Vec::new();
+    for _ in 0..200 {
+        sleeper = descendants_with(server, "777");
+        if !sleeper.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(!sleeper.is_empty(), "the long call never started");
+    let children =
+        std::fs::read_to_string(format!("/proc/{server}/task/{server}/children")).unwrap();
+    // The call process is the server's child that is not a prepared
+    // sandbox's setup process (those lead their own namespaces).
+    let own_ns = std::fs::read_link(format!("/proc/{server}/ns/pid")).unwrap();
+    let mut killed = 0;
+    for c in children.split_whitespace() {
+        let ns = std::fs::read_link(format!("/proc/{c}/ns/user")).ok();
+        let server_user = std::fs::read_link(format!("/proc/{server}/ns/user")).ok();
+        if ns == server_user
+            && std::fs::read_link(format!("/proc/{c}/ns/pid")).ok() == Some(own_ns.clone())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.parse().unwrap()),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            killed += 1;
+        }
+    }
+    assert!(killed >= 1, "no call process found among {children}");
+    let mut gone = false;
+    for _ in 0..200 {
+        if sleeper
+            .iter()
+            .all(|p| !Path::new(&format!("/proc/{p}")).exists() || is_zombie(*p))
+        {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(gone, "the tool outlived its claimer: {sleeper:?}");
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
