@@ -72,6 +72,9 @@ fn plan_wish(ctx: &Context, bytes: &[u8]) -> Result<Option<Prepared>, CallError>
         return Ok(None);
     }
     let d = policy::decide(&set, &call);
+    // The output guards' patterns compiled here, in the owner, are
+    // compiled once for every call it forks (caches are per process).
+    let _ = crate::policy::output::guard_output(&set.roles[&call.role], "stdout", "primed");
     if !matches!(d.outcome, Outcome::Allow | Outcome::NeedsApproval) || d.argv.is_empty() {
         return Ok(None);
     }

@@ -277,39 +277,43 @@ mod tests {
 
 #[cfg(test)]
 pub mod tests_support {
-    use super::*;
-
     /// A plan with the seed's defaults and nothing bound, for unit tests.
-    pub fn empty_plan() -> SandboxPlan {
-        SandboxPlan {
-            program: None,
-            argv: vec!["true".into()],
-            env: vec![],
-            uid: 65534,
-            gid: 65534,
-            hostname: "agentjail".into(),
-            network: NetworkMode::None,
-            egress: vec![],
-            max_connections: 32,
-            namespaces: vec![],
-            binds: vec![],
-            tmp_size: 50 << 20,
-            shm_size: 50 << 20,
-            memory: 256 << 20,
-            cpu_millis: 500,
-            pids: 128,
-            nofile: 1024,
-            max_file_size: 50 << 20,
-            timeout: Duration::from_secs(300),
-            max_output: 1 << 20,
-            workdir: WORKDIR,
-            optional: vec![],
-            cgroup_parent: None,
-            unix_sockets: false,
-            sys: false,
-            keep_groups: false,
-            max_ptys: DEFAULT_MAX_PTYS,
-            user_limits: UserLimits::default(),
-        }
+    pub fn empty_plan() -> super::SandboxPlan {
+        super::minimal()
+    }
+}
+
+/// A plan with the seed's defaults and nothing bound (`true` as its argv):
+/// what unit tests and `doctor`'s measurements start from.
+pub fn minimal() -> SandboxPlan {
+    SandboxPlan {
+        program: None,
+        argv: vec!["true".into()],
+        env: vec![],
+        uid: 65534,
+        gid: 65534,
+        hostname: "agentjail".into(),
+        network: NetworkMode::None,
+        egress: vec![],
+        max_connections: 32,
+        namespaces: vec![],
+        binds: vec![],
+        tmp_size: 50 << 20,
+        shm_size: 50 << 20,
+        memory: 256 << 20,
+        cpu_millis: 500,
+        pids: 128,
+        nofile: 1024,
+        max_file_size: 50 << 20,
+        timeout: Duration::from_secs(300),
+        max_output: 1 << 20,
+        workdir: WORKDIR,
+        optional: vec![],
+        cgroup_parent: None,
+        unix_sockets: false,
+        sys: false,
+        keep_groups: false,
+        max_ptys: DEFAULT_MAX_PTYS,
+        user_limits: UserLimits::default(),
     }
 }

@@ -492,6 +492,39 @@ impl Pool {
     }
 }
 
+/// Proportional set size of a process, in KiB (0 when unreadable).
+fn pss_kib(pid: Pid) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What one prepared sandbox costs while it waits, measured now: the Pss
+/// (KiB) of its setup process and pid 1 (kernel memory for its namespaces
+/// and empty tmpfs mounts is not counted). For `doctor`.
+pub fn idle_cost() -> Result<u64, SandboxError> {
+    let mut plan = super::plan::minimal();
+    plan.namespaces = vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"];
+    plan.optional = vec![super::plan::Mechanism::Cgroup];
+    let program = super::resolve_program(&plan).map_err(|e| SandboxError::Setup {
+        step: "finding true for the measurement".into(),
+        error: e.to_string(),
+    })?;
+    plan.program = Some(program.clone());
+    let prep = super::prepare(plan, program)?;
+    let (chan, setup, init, _fd) = spawn(&prep)?;
+    let kib = pss_kib(setup) + pss_kib(init);
+    let _ = kill(setup, Signal::SIGKILL);
+    let _ = waitpid(setup, None);
+    drop(chan);
+    Ok(kib)
+}
+
 /// Builds one prepared sandbox: the one-shot steps up to pid 1's `Ready`.
 fn spawn(prep: &Prepared) -> Result<(OwnedFd, Pid, Pid, OwnedFd), SandboxError> {
     let until = Instant::now() + SPAWN_TIMEOUT;

@@ -246,7 +246,11 @@ pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     let kill_file = dir.join("cgroup.kill");
-    for _ in 0..200 {
+    // EBUSY while the last process is being reaped (a prepared sandbox's
+    // pid 1 is reaped by its setup process, not by us): retry soon, then
+    // less often (50 us doubling to 10 ms, about 2 s in all).
+    let mut pause = std::time::Duration::from_micros(50);
+    for _ in 0..220 {
         if kill_file.exists() {
             let _ = fs::write(&kill_file, "1");
         } else if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
@@ -261,7 +265,8 @@ pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
             Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(10));
             }
             Err(e) => return Err(e),
         }
