@@ -193,6 +193,7 @@ fn nothing_of_one_call_is_there_for_the_next() {
     // The first call of its kind is built new; it asks for prepared ones.
     let (before, warm) = call(&mut s, &setup, "look", json!({}));
     assert!(!warm, "the first call cannot have found a prepared sandbox");
+    common::wait_prepared(s.peer.child.id(), 2);
     let (left, warm) = call(&mut s, &setup, "leave", json!({}));
     assert!(warm, "the second call of the same plan is served prepared");
     // Everything was really made (and lives on past the script's end).
@@ -226,9 +227,12 @@ fn a_changed_plan_is_not_served_by_a_stale_sandbox() {
     }
     let setup = Setup::new();
     let mut s = setup.serve(&["--pool", "1"]);
+    let owner = s.peer.child.id();
     call(&mut s, &setup, "show", json!({}));
+    common::wait_prepared(owner, 1);
     let (out, warm) = call(&mut s, &setup, "show", json!({}));
     assert!(warm && out.contains("first"), "{out}");
+    common::wait_prepared(owner, 1);
     // The bind source swapped for another directory at the same path.
     std::fs::rename(setup.path("data"), setup.path("data-old")).unwrap();
     std::fs::create_dir(setup.path("data")).unwrap();
@@ -240,34 +244,16 @@ fn a_changed_plan_is_not_served_by_a_stale_sandbox() {
     );
     assert!(out.contains("second") && !out.contains("first"), "{out}");
     // The profile edited: the sandboxes prepared from the old plan do not serve.
+    common::wait_prepared(owner, 1);
     call(&mut s, &setup, "show", json!({}));
+    common::wait_prepared(owner, 1);
     setup.write_role("32M");
     let (_, warm) = call(&mut s, &setup, "show", json!({}));
     assert!(!warm, "a sandbox of the old profile served the call");
+    common::wait_prepared(owner, 1);
     let (_, warm) = call(&mut s, &setup, "show", json!({}));
     assert!(warm, "the new plan is prepared in its turn");
     assert_eq!(s.finish(), 0);
-}
-
-/// The server's descendants whose command line contains `needle`.
-fn descendants_with(root: u32, needle: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut queue = vec![root];
-    while let Some(pid) = queue.pop() {
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        for c in children
-            .split_whitespace()
-            .filter_map(|c| c.parse::<u32>().ok())
-        {
-            let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(needle) {
-                found.push(c);
-            }
-            queue.push(c);
-        }
-    }
-    found
 }
 
 #[test]
@@ -282,7 +268,7 @@ fn an_idle_sandbox_killed_from_outside_costs_only_its_warmth() {
     // the server has prepared one after the call.
     let mut inits = Vec::new();
     for _ in 0..200 {
-        inits = descendants_with(s.peer.child.id(), "agentjail-init");
+        inits = common::descendants_with(s.peer.child.id(), "agentjail-init");
         if !inits.is_empty() {
             break;
         }
@@ -298,6 +284,7 @@ fn an_idle_sandbox_killed_from_outside_costs_only_its_warmth() {
     // The next call still runs (on a new sandbox, or one prepared since).
     let (out, _) = call(&mut s, &setup, "show", json!({}));
     assert!(out.contains("first"), "{out}");
+    common::wait_prepared(s.peer.child.id(), 1);
     let (out, warm) = call(&mut s, &setup, "show", json!({}));
     assert!(out.contains("first") && warm, "{out}");
     assert_eq!(s.finish(), 0);
@@ -311,6 +298,7 @@ fn a_claimer_that_dies_takes_its_sandbox_along() {
     let setup = Setup::new();
     let mut s = setup.serve(&["--pool", "1"]);
     call(&mut s, &setup, "nap", json!({"seconds": 0}));
+    common::wait_prepared(s.peer.child.id(), 1);
     // A long call, served prepared; then its claimer (the server's forked
     // call process) is killed.
     s.send_raw(
@@ -324,7 +312,7 @@ fn a_claimer_that_dies_takes_its_sandbox_along() {
     let server = s.peer.child.id();
     let mut sleeper = Vec::new();
     for _ in 0..200 {
-        sleeper = descendants_with(server, "777");
+        sleeper = common::descendants_with(server, "777");
         if !sleeper.is_empty() {
             break;
         }

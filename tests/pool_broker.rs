@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker_support;
+mod common;
 
 use broker_support::*;
 use serde_json::Value;
@@ -27,6 +28,9 @@ fn the_second_call_of_a_plan_is_served_prepared() {
     }
     let b = Broker::start_with(4, "queue = 0", "[pool]\nsize = 1\nplans = 2\n", &[], &[]);
     for word in ["one", "two", "three"] {
+        if word != "one" {
+            common::wait_prepared(b.pid().as_raw() as u32, 1);
+        }
         let o = b.echo(AGENT, word);
         assert_eq!(code(&o), 0, "{}", text_of(&o));
         assert_eq!(text(&o.stdout), format!("{word}\n"));
@@ -47,6 +51,7 @@ fn concurrent_calls_each_get_their_own_sandbox() {
     }
     let b = Broker::start_with(8, "queue = 16", "[pool]\nsize = 2\n", &[], &[]);
     assert_eq!(code(&b.echo(AGENT, "warm")), 0);
+    common::wait_prepared(b.pid().as_raw() as u32, 2);
     let children: Vec<_> = (0..8)
         .map(|i| {
             b.client(

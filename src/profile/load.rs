@@ -211,13 +211,16 @@ fn load_dir(dir: &Path) -> Result<ProfileSet, ProfileErrors> {
             }
         }
     }
-    build_set(
-        ProfileSource::Directory(dir.to_path_buf()),
-        &tools_path.display().to_string(),
-        &tools_text,
-        roles,
-        errors,
-    )
+    let source = ProfileSource::Directory(dir.to_path_buf());
+    super::cache::built(&source, &tools_text, &roles, !errors.is_empty(), || {
+        build_set(
+            source.clone(),
+            &tools_path.display().to_string(),
+            &tools_text,
+            roles.clone(),
+            errors,
+        )
+    })
 }
 
 /// Parses and validates a catalog and roles given as (file label, role name, text).

@@ -7,6 +7,7 @@
 use crate::units;
 
 pub mod approval;
+mod cache;
 pub mod diff;
 mod load;
 pub mod mcp;

@@ -198,17 +198,27 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
-        // The pool (and its wish pipe) lives until after the loop.
-        let wish_fd = prepared
+        // The pool's descriptors (its wish pipe, the sandboxes being built);
+        // the pool lives until after the loop.
+        let pool_fds: Vec<i32> = prepared
             .as_ref()
-            .and_then(|p| p.lock().ok().map(|p| p.wish_fd().as_raw_fd()));
+            .and_then(|p| {
+                p.lock().ok().map(|p| {
+                    p.poll_fds()
+                        .iter()
+                        .map(std::os::fd::AsRawFd::as_raw_fd)
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
         let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(w) = wish_fd {
-            // SAFETY: `w` belongs to the pool, which outlives this loop turn.
-            let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(w) };
+        for w in &pool_fds {
+            // SAFETY: `w` belongs to the pool, which outlives this loop turn
+            // (it changes only in `tend`, after the poll).
+            let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(*w) };
             fds.push(PollFd::new(w, PollFlags::POLLIN));
         }
         // Wake up for the first queued connection's deadline.
@@ -227,6 +237,14 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (conn_ready, sig_ready) = (ready(&fds[0]), ready(&fds[1]));
         drop(fds);
+        // Prepare what the workers wished for, before any worker is forked
+        // (it sees every sandbox made ready so far); never waiting for a
+        // sandbox: its steps come in as its channel turns readable.
+        if let Some(p) = &prepared {
+            if let Ok(mut p) = p.lock() {
+                crate::run::warm::tend(&ctx, &mut p);
+            }
+        }
         let spawn = |conn: UnixStream, pool: &mut Pool, uid: u32| {
             start_worker(
                 conn,
@@ -255,12 +273,6 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         if conn_ready && !stopping {
             if let Some((conn, uid)) = admit(&listener, &cfg, &mut pool) {
                 spawn(conn, &mut pool, uid);
-            }
-        }
-        // Between connections: prepare what the workers wished for.
-        if let Some(p) = &prepared {
-            if let Ok(mut p) = p.lock() {
-                crate::run::warm::tend(&ctx, &mut p);
             }
         }
     }

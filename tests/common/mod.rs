@@ -866,3 +866,46 @@ pub fn kill_pids(pids: &[i32]) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
+
+/// The server's descendants whose command line contains `needle`.
+pub fn descendants_with(root: u32, needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                found.push(c);
+            }
+            queue.push(c);
+        }
+    }
+    found
+}
+
+/// Waits until at least `n` prepared sandboxes under `owner` wait for a
+/// call (their pid 1 blocked in recvmsg, which it first calls for its
+/// `Go`), so that the next call can be served by one.
+pub fn wait_prepared(owner: u32, n: usize) {
+    for _ in 0..400 {
+        let waiting = descendants_with(owner, "agentjail-init")
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/syscall"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+                    == Some(libc::SYS_recvmsg)
+            })
+            .count();
+        if waiting >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("no {n} prepared sandboxes under {owner} after 4 s");
+}

@@ -229,14 +229,19 @@ impl Server<'_> {
             if eof && running.is_none() {
                 return Ok(crate::exit::OK);
             }
-            // Between calls: prepare what the calls wished for.
-            if running.is_none() {
-                if let Some(p) = &self.ctx.pool {
-                    if let Ok(mut p) = p.lock() {
-                        crate::run::warm::tend(self.ctx, &mut p);
-                    }
-                }
-            }
+            let pool_fds: Vec<i32> = self
+                .ctx
+                .pool
+                .as_ref()
+                .and_then(|p| {
+                    p.lock().ok().map(|p| {
+                        p.poll_fds()
+                            .iter()
+                            .map(std::os::fd::AsRawFd::as_raw_fd)
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
             let stdin_fd = stdin.as_fd();
             let mut fds = Vec::with_capacity(2);
             if !eof {
@@ -245,9 +250,24 @@ impl Server<'_> {
             if let Some(r) = &running {
                 fds.push(PollFd::new(r.fd(), PollFlags::POLLIN));
             }
+            let ours = fds.len();
+            for w in &pool_fds {
+                // SAFETY: `w` belongs to the pool, which lives as long as
+                // the server; it changes only in `tend`, after this poll.
+                let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(*w) };
+                fds.push(PollFd::new(w, PollFlags::POLLIN));
+            }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(McpError::Setup(format!("poll: {e}"))),
+            }
+            // Prepare what the calls wished for, before any new request is
+            // read (a call forked now sees every sandbox made ready so far);
+            // never waiting for a sandbox: its steps come in on its channel.
+            if let Some(p) = &self.ctx.pool {
+                if let Ok(mut p) = p.lock() {
+                    crate::run::warm::tend(self.ctx, &mut p);
+                }
             }
             let ready = |f: &PollFd| {
                 f.revents().is_some_and(|r| {
@@ -261,7 +281,7 @@ impl Server<'_> {
                 })
             };
             let stdin_ready = !eof && ready(&fds[0]);
-            let call_ready = running.is_some() && fds.last().is_some_and(ready);
+            let call_ready = running.is_some() && fds[..ours].last().is_some_and(ready);
             drop(fds);
             if stdin_ready {
                 let n = match nix::unistd::read(libc::STDIN_FILENO, &mut chunk) {

@@ -24,17 +24,17 @@
 //!
 //! Mechanism layer: plans and processes only; it knows nothing of calls.
 
-use super::channel::{self, recv_msg, send_msg, Message};
-use super::namespaces::{self, IdMap};
-use super::{os, process, Pipes, Prepared, SandboxError};
+mod spawn;
+
+use super::{os, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use nix::unistd::Pid;
+use spawn::{Building, Progress};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 /// How many sandboxes to keep ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,9 +66,6 @@ impl Settings {
         Ok(Settings { size, plans })
     }
 }
-
-/// How long the owner waits for a new sandbox's steps before giving up on it.
-const SPAWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest wish a child may send (one write of a pipe is atomic up to this).
 pub const MAX_WISH: usize = libc::PIPE_BUF;
@@ -181,6 +178,8 @@ pub struct Pool {
     settings: Settings,
     slots: Slots,
     ready: Vec<Ready>,
+    /// Sandboxes on their way to ready: (slot, plan key, progress).
+    building: Vec<(usize, String, Building)>,
     /// Setup processes of claimed or dropped sandboxes, not yet reaped.
     draining: Vec<Pid>,
     /// Plans to keep ready, least recently wished first.
@@ -221,16 +220,6 @@ pub fn key_of(prep: &Prepared) -> Option<String> {
     serde_json::to_string(&(plan, sources, &prep.mechanisms, prep.filters.is_some())).ok()
 }
 
-fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: the kernel just returned this descriptor to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// Sends `sig` to the process behind a pidfd (never to a reused pid).
 pub(super) fn pidfd_kill(fd: &OwnedFd, sig: Signal) {
     // SAFETY: pidfd_send_signal with a valid descriptor, no siginfo, no flags.
@@ -242,20 +231,6 @@ pub(super) fn pidfd_kill(fd: &OwnedFd, sig: Signal) {
             std::ptr::null::<libc::siginfo_t>(),
             0,
         );
-    }
-}
-
-/// Waits up to `left` for the next message on `chan`.
-fn recv_within(chan: &OwnedFd, until: Instant) -> Result<Option<Message>, SandboxError> {
-    let left = until.saturating_duration_since(Instant::now());
-    let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX).max(1);
-    let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, PollTimeout::from(ms)) {
-        Ok(0) => Err(SandboxError::NoStatus(
-            "a prepared sandbox did not answer in time".into(),
-        )),
-        Ok(_) => Ok(recv_msg(chan)?),
-        Err(e) => Err(os("waiting for a prepared sandbox")(e)),
     }
 }
 
@@ -272,6 +247,7 @@ impl Pool {
             settings,
             slots: Slots::new(MAX_READY)?,
             ready: Vec::new(),
+            building: Vec::new(),
             draining: Vec::new(),
             wanted: Vec::new(),
             wish_r: r,
@@ -296,9 +272,13 @@ impl Pool {
         }
     }
 
-    /// The descriptor the owner polls for wishes.
-    pub fn wish_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.wish_r.as_fd()
+    /// The descriptors the owner polls: the wish pipe and the channels of
+    /// the sandboxes being built; when one is readable, [`Pool::maintain`]
+    /// (through the call core's `tend`) has work.
+    pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = vec![self.wish_r.as_fd()];
+        fds.extend(self.building.iter().map(|(_, _, b)| b.chan.as_fd()));
+        fds
     }
 
     /// In a child: asks the owner to keep sandboxes ready for a call like
@@ -366,6 +346,7 @@ impl Pool {
         while self.wanted.len() > self.settings.plans {
             let (old, _) = self.wanted.remove(0);
             self.drop_where(|r| r.key == old);
+            self.stop_building(|k| *k == old);
         }
     }
 
@@ -406,45 +387,65 @@ impl Pool {
                 Ok(WaitStatus::StillAlive)
             )
         });
+        self.advance();
         self.refill();
     }
 
-    fn refill(&mut self) {
-        let mut n = 0;
-        while n < self.wanted.len() {
-            let have = self
-                .ready
-                .iter()
-                .filter(|r| r.key == self.wanted[n].0)
-                .count();
-            if have >= self.settings.size {
-                n += 1;
-                continue;
-            }
-            let Some(slot) = self.free_slot() else { return };
-            let started = Instant::now();
-            match spawn(&self.wanted[n].1) {
-                Ok((chan, setup, init, init_fd)) => {
+    /// Moves the sandboxes being built along; the ready ones join `ready`.
+    fn advance(&mut self) {
+        for (slot, key, b) in std::mem::take(&mut self.building) {
+            match b.advance() {
+                Progress::Waiting(b) => self.building.push((slot, key, b)),
+                Progress::Done(m) => {
                     let word = self.slots.word(slot);
                     let gen = (word.load(Ordering::Acquire) >> 2) + 1;
                     let ready = (gen << 2) | READY;
                     word.store(ready, Ordering::Release);
                     tracing::debug!(
-                        "pool: sandbox prepared in {:.2} ms (setup {setup}, pid 1 {init})",
-                        started.elapsed().as_secs_f64() * 1e3
+                        "pool: sandbox prepared (setup {}, pid 1 {})",
+                        m.setup,
+                        m.init
                     );
                     self.ready.push(Ready {
                         slot,
                         word: ready,
-                        key: self.wanted[n].0.clone(),
-                        chan,
-                        setup,
-                        init,
-                        init_fd,
+                        key,
+                        chan: m.chan,
+                        setup: m.setup,
+                        init: m.init,
+                        init_fd: m.init_fd,
                     });
                 }
-                Err(e) => {
+                Progress::Failed(setup, e) => {
                     // Not retried: the plan goes until a call wishes it again.
+                    self.failed += 1;
+                    tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
+                    let _ = kill(setup, Signal::SIGKILL);
+                    self.draining.push(setup);
+                    self.wanted.retain(|(k, _)| *k != key);
+                }
+            }
+        }
+    }
+
+    /// Starts building what the wanted plans lack.
+    fn refill(&mut self) {
+        let mut n = 0;
+        while n < self.wanted.len() {
+            let key = &self.wanted[n].0;
+            let have = self.ready.iter().filter(|r| r.key == *key).count()
+                + self.building.iter().filter(|(_, k, _)| k == key).count();
+            if have >= self.settings.size {
+                n += 1;
+                continue;
+            }
+            let Some(slot) = self.free_slot() else { return };
+            match spawn::start(&self.wanted[n].1) {
+                Ok(b) => {
+                    let key = self.wanted[n].0.clone();
+                    self.building.push((slot, key, b));
+                }
+                Err(e) => {
                     self.failed += 1;
                     tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
                     self.wanted.remove(n);
@@ -454,7 +455,10 @@ impl Pool {
     }
 
     fn free_slot(&self) -> Option<usize> {
-        (0..self.slots.len).find(|i| !self.ready.iter().any(|r| r.slot == *i))
+        (0..self.slots.len).find(|i| {
+            !self.ready.iter().any(|r| r.slot == *i)
+                && !self.building.iter().any(|(s, _, _)| s == i)
+        })
     }
 
     fn drop_where(&mut self, f: impl Fn(&Ready) -> bool) {
@@ -482,10 +486,22 @@ impl Pool {
         self.draining.push(r.setup);
     }
 
+    fn stop_building(&mut self, f: impl Fn(&String) -> bool) {
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.building)
+            .into_iter()
+            .partition(|(_, k, _)| f(k));
+        self.building = keep;
+        for (_, _, b) in gone {
+            let _ = kill(b.setup, Signal::SIGKILL);
+            self.draining.push(b.setup);
+        }
+    }
+
     /// In the owner, at the end: every unclaimed sandbox goes.
     pub fn shutdown(&mut self) {
         self.wanted.clear();
         self.drop_where(|_| true);
+        self.stop_building(|_| true);
         for pid in self.draining.drain(..) {
             let _ = waitpid(pid, None);
         }
@@ -517,81 +533,21 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
     })?;
     plan.program = Some(program.clone());
     let prep = super::prepare(plan, program)?;
-    let (chan, setup, init, _fd) = spawn(&prep)?;
-    let kib = pss_kib(setup) + pss_kib(init);
-    let _ = kill(setup, Signal::SIGKILL);
-    let _ = waitpid(setup, None);
-    drop(chan);
-    Ok(kib)
-}
-
-/// Builds one prepared sandbox: the one-shot steps up to pid 1's `Ready`.
-fn spawn(prep: &Prepared) -> Result<(OwnedFd, Pid, Pid, OwnedFd), SandboxError> {
-    let until = Instant::now() + SPAWN_TIMEOUT;
-    let (parent_end, child_end) = channel::pair()?;
-    let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
-    let owner = nix::unistd::getpid();
-    let none = Pipes {
-        out: None,
-        err: None,
-    };
-    // The sandbox's processes take their signals from signalfds: they must
-    // start with them blocked, whatever the owner's mask is.
-    let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(
-        SigmaskHow::SIG_BLOCK,
-        Some(&super::init::handled_signals()),
-        Some(&mut old),
-    )
-    .map_err(os("blocking signals"))?;
-    // SAFETY: the owner is single-threaded (the broker checks this at start;
-    // `mcp serve` starts no threads), so the child may run ordinary code.
-    let forked = unsafe { nix::unistd::fork() };
-    if !matches!(forked, Ok(ForkResult::Child)) {
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    }
-    let setup = match forked.map_err(os("forking a prepared sandbox"))? {
-        ForkResult::Child => {
-            drop(parent_end);
-            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &[], true)
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(child_end);
-    let fail = |e: SandboxError| {
-        let _ = kill(setup, Signal::SIGKILL);
-        let _ = waitpid(setup, None);
-        e
-    };
-    let expect = |m: Option<Message>, want: &str| -> Result<Message, SandboxError> {
-        match m {
-            Some(Message::SetupFailed { step, error }) => Err(SandboxError::Setup { step, error }),
-            Some(m) => Ok(m),
-            None => Err(SandboxError::NoStatus(format!(
-                "a prepared sandbox ended before {want}"
-            ))),
+    let end = |setup: Pid| {
+        if setup.as_raw() > 0 {
+            let _ = kill(setup, Signal::SIGKILL);
+            let _ = waitpid(setup, None);
         }
     };
-    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "unsharing"));
-    match step.map_err(fail)? {
-        Message::Unshared => {}
-        other => return Err(fail(unexpected(other))),
+    match spawn::blocking(&prep) {
+        Ok(m) => {
+            let kib = pss_kib(m.setup) + pss_kib(m.init);
+            end(m.setup);
+            Ok(kib)
+        }
+        Err((setup, e)) => {
+            end(setup);
+            Err(e)
+        }
     }
-    namespaces::write_id_maps(setup, &map).map_err(|e| fail(e.into()))?;
-    send_msg(parent_end.as_raw_fd(), &Message::MapsWritten).map_err(|e| fail(e.into()))?;
-    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "forking pid 1"));
-    let init = match step.map_err(fail)? {
-        Message::InitPid(p) => Pid::from_raw(p),
-        other => return Err(fail(unexpected(other))),
-    };
-    let init_fd = pidfd_open(init).map_err(|e| fail(os("opening a pidfd of pid 1")(e)))?;
-    let step = recv_within(&parent_end, until).and_then(|m| expect(m, "building its view"));
-    match step.map_err(fail)? {
-        Message::Ready => Ok((parent_end, setup, init, init_fd)),
-        other => Err(fail(unexpected(other))),
-    }
-}
-
-fn unexpected(m: Message) -> SandboxError {
-    SandboxError::NoStatus(format!("a prepared sandbox sent {m:?} out of turn"))
 }

@@ -1,0 +1,178 @@
+//! Making one prepared sandbox, a step at a time, so that its owner (a
+//! single-threaded event loop) never waits for it: [`start`] forks the setup
+//! process; [`Building::advance`] takes whatever the sandbox has sent since
+//! (it unshared: write its id maps; pid 1's pid: open a pidfd; ready: done)
+//! without blocking; the owner calls it when the channel is readable.
+
+use super::super::channel::{self, recv_msg, send_msg, Message};
+use super::super::namespaces::{self, IdMap};
+use super::super::{os, process, Pipes, Prepared, SandboxError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::unistd::{ForkResult, Pid};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How long a sandbox may take to get ready before it is given up.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A sandbox on its way to ready.
+pub(super) struct Building {
+    pub(super) chan: OwnedFd,
+    pub(super) setup: Pid,
+    pub(super) started: Instant,
+    map: IdMap,
+    init: Option<(Pid, OwnedFd)>,
+}
+
+/// A ready sandbox's handles.
+pub(super) struct Made {
+    pub(super) chan: OwnedFd,
+    pub(super) setup: Pid,
+    pub(super) init: Pid,
+    pub(super) init_fd: OwnedFd,
+}
+
+pub(super) enum Progress {
+    Waiting(Building),
+    Done(Made),
+    /// Given up; its setup process is `setup` (to be killed and reaped).
+    Failed(Pid, SandboxError),
+}
+
+fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Forks the setup process of a prepared sandbox built from `prep`.
+pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
+    let (parent_end, child_end) = channel::pair()?;
+    let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
+    let owner = nix::unistd::getpid();
+    let none = Pipes {
+        out: None,
+        err: None,
+    };
+    // The sandbox's processes take their signals from signalfds: they must
+    // start with them blocked, whatever the owner's mask is.
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&super::super::init::handled_signals()),
+        Some(&mut old),
+    )
+    .map_err(os("blocking signals"))?;
+    // SAFETY: the owner is single-threaded (the broker checks this at start;
+    // `mcp serve` too), so the child may run ordinary code.
+    let forked = unsafe { nix::unistd::fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    let setup = match forked.map_err(os("forking a prepared sandbox"))? {
+        ForkResult::Child => {
+            drop(parent_end);
+            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &[], true)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    Ok(Building {
+        chan: parent_end,
+        setup,
+        started: Instant::now(),
+        map,
+        init: None,
+    })
+}
+
+/// Is a message waiting on `chan` (or has it closed)?
+fn readable(chan: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+impl Building {
+    /// Takes every message that has arrived and does the owner's part.
+    pub(super) fn advance(mut self) -> Progress {
+        loop {
+            if self.started.elapsed() > SPAWN_TIMEOUT {
+                return Progress::Failed(
+                    self.setup,
+                    SandboxError::NoStatus("a prepared sandbox did not get ready in time".into()),
+                );
+            }
+            if !readable(&self.chan) {
+                return Progress::Waiting(self);
+            }
+            let m = match recv_msg(&self.chan) {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    return Progress::Failed(
+                        self.setup,
+                        SandboxError::NoStatus(
+                            "a prepared sandbox ended before it was ready".into(),
+                        ),
+                    )
+                }
+                Err(e) => return Progress::Failed(self.setup, e.into()),
+            };
+            let step = match m {
+                Message::Unshared => namespaces::write_id_maps(self.setup, &self.map)
+                    .map_err(SandboxError::from)
+                    .and_then(|()| {
+                        send_msg(self.chan.as_raw_fd(), &Message::MapsWritten)
+                            .map_err(SandboxError::from)
+                    }),
+                Message::InitPid(p) => {
+                    let pid = Pid::from_raw(p);
+                    pidfd_open(pid)
+                        .map(|fd| self.init = Some((pid, fd)))
+                        .map_err(|e| os("opening a pidfd of pid 1")(e))
+                }
+                Message::Ready => {
+                    return match self.init.take() {
+                        Some((init, init_fd)) => Progress::Done(Made {
+                            chan: self.chan,
+                            setup: self.setup,
+                            init,
+                            init_fd,
+                        }),
+                        None => Progress::Failed(
+                            self.setup,
+                            SandboxError::NoStatus(
+                                "a prepared sandbox was ready before pid 1 was known".into(),
+                            ),
+                        ),
+                    }
+                }
+                Message::SetupFailed { step, error } => Err(SandboxError::Setup { step, error }),
+                other => Err(SandboxError::NoStatus(format!(
+                    "a prepared sandbox sent {other:?} out of turn"
+                ))),
+            };
+            if let Err(e) = step {
+                return Progress::Failed(self.setup, e);
+            }
+        }
+    }
+}
+
+/// Builds one prepared sandbox and waits for it (for `doctor`'s measurement).
+pub(super) fn blocking(prep: &Prepared) -> Result<Made, (Pid, SandboxError)> {
+    let mut b = start(prep).map_err(|e| (Pid::from_raw(0), e))?;
+    loop {
+        let mut fds = [PollFd::new(b.chan.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        match b.advance() {
+            Progress::Waiting(next) => b = next,
+            Progress::Done(m) => return Ok(m),
+            Progress::Failed(pid, e) => return Err((pid, e)),
+        }
+    }
+}
