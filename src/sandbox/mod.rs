@@ -230,9 +230,16 @@ fn launch_blocked(
     };
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     // A prepared sandbox that ended while it waited is not used.
-    let warm = warm.filter(|c| c.alive());
-    // The run's cgroup exists, with its limits, before any process does.
-    let (mut run_cgroup, mut limits) = run_cgroup_for(prep, warm.is_none())?;
+    let mut warm = warm.filter(|c| c.alive());
+    // The run's cgroup exists, with its limits, before any process does (a
+    // prepared sandbox's setup process joined its cgroup when it was made).
+    let (mut run_cgroup, mut limits) = match warm.as_mut().and_then(|c| c.cgroup.take()) {
+        Some(cg) => (Some(RunCg::Pooled(cg)), limits_for(prep, true)),
+        None => {
+            let (cg, limits) = run_cgroup_for(prep, warm.is_none())?;
+            (cg.map(RunCg::Own), limits)
+        }
+    };
     tracing::debug!(
         "sandbox: uid map {:?}, gid map {:?}",
         map.uid_map_line().trim_end(),
@@ -240,7 +247,12 @@ fn launch_blocked(
     );
     let mut prepared = warm.is_some();
     let started_in = match warm {
-        Some(claimed) => match start_warm(prep, claimed, &pipes, run_cgroup.as_ref()) {
+        Some(claimed) => match start_warm(
+            prep,
+            claimed,
+            &pipes,
+            run_cgroup.as_ref().and_then(|c| c.own()),
+        ) {
             Ok(mut s) => {
                 // The sandbox holds the write ends now; keep the read ends.
                 let Pipes { out, err } = pipes;
@@ -254,13 +266,14 @@ fn launch_blocked(
                 tracing::warn!("sandbox: the prepared sandbox was gone ({e}); a new one");
                 prepared = false;
                 if let Some(cg) = run_cgroup.take() {
-                    let _ = cg.remove();
+                    let _ = cg.finish();
                 }
-                (run_cgroup, limits) = run_cgroup_for(prep, true)?;
-                start_fresh(prep, pipes, map, run_cgroup.as_ref())?
+                let (cg, l) = run_cgroup_for(prep, true)?;
+                (run_cgroup, limits) = (cg.map(RunCg::Own), l);
+                start_fresh(prep, pipes, map, run_cgroup.as_deref())?
             }
         },
-        None => start_fresh(prep, pipes, map, run_cgroup.as_ref())?,
+        None => start_fresh(prep, pipes, map, run_cgroup.as_deref())?,
     };
     let Started {
         chan: parent_end,
@@ -360,7 +373,7 @@ fn launch_blocked(
         // of the call ran, so a new sandbox serves it.
         tracing::warn!("sandbox: the prepared sandbox ended before the call started; a new one");
         if let Some(cg) = run_cgroup.take() {
-            let _ = cg.remove();
+            let _ = cg.finish();
         }
         return launch_blocked(prep, capture, started, on_listener, before_exec, None);
     }
@@ -384,7 +397,7 @@ fn launch_blocked(
         },
     };
     if let Some(cg) = run_cgroup {
-        if let Err(e) = cg.remove() {
+        if let Err(e) = cg.finish() {
             tracing::warn!("removing the run's cgroup: {e}");
         }
     }
@@ -425,19 +438,57 @@ fn launch_blocked(
     })
 }
 
+/// The limits of the run's cgroup; `with_setup` counts the setup process,
+/// which sits in the cgroup beside the sandbox's processes.
+fn limits_for(prep: &Prepared, with_setup: bool) -> cgroup::Limits {
+    cgroup::Limits {
+        memory: prep.plan.memory,
+        cpu_millis: prep.plan.cpu_millis,
+        pids: prep.plan.pids + u64::from(with_setup),
+    }
+}
+
+/// The run's cgroup: made for this run (removed at its end), or made with
+/// a prepared sandbox (its pool's owner removes it).
+enum RunCg {
+    Own(cgroup::RunCgroup),
+    Pooled(std::mem::ManuallyDrop<cgroup::RunCgroup>),
+}
+
+impl std::ops::Deref for RunCg {
+    type Target = cgroup::RunCgroup;
+    fn deref(&self) -> &cgroup::RunCgroup {
+        match self {
+            RunCg::Own(c) => c,
+            RunCg::Pooled(c) => c,
+        }
+    }
+}
+
+impl RunCg {
+    /// Removes it if it is this run's own.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            RunCg::Own(c) => c.remove(),
+            RunCg::Pooled(_) => Ok(()),
+        }
+    }
+
+    fn own(&self) -> Option<&cgroup::RunCgroup> {
+        match self {
+            RunCg::Own(c) => Some(c),
+            RunCg::Pooled(_) => None,
+        }
+    }
+}
+
 /// The run's cgroup with its limits (none when no controller is mounted
 /// and every limit is optional); `with_setup` counts the setup process.
-fn run_cgroup_for(
+pub(super) fn run_cgroup_for(
     prep: &Prepared,
     with_setup: bool,
 ) -> Result<(Option<cgroup::RunCgroup>, cgroup::Limits), SandboxError> {
-    let limits = cgroup::Limits {
-        memory: prep.plan.memory,
-        cpu_millis: prep.plan.cpu_millis,
-        // The setup process sits in the cgroup beside the sandbox's
-        // processes (a prepared sandbox's stays outside).
-        pids: prep.plan.pids + u64::from(with_setup),
-    };
+    let limits = limits_for(prep, with_setup);
     let step = Instant::now();
     let run_cgroup = match &prep.cgroup_layout {
         Some(layout) => Some(cgroup::RunCgroup::create(

@@ -120,7 +120,7 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
         deny_unix_sockets: !(plan.unix_sockets || landlock_unix),
     };
     let filters = if seccomp_available() {
-        Some(seccomp::build_filters_with(options)?)
+        Some(compiled_filters(options)?)
     } else if optional(Mechanism::Seccomp) {
         None
     } else {
@@ -241,6 +241,27 @@ pub fn thread_count() -> String {
         .find_map(|l| l.strip_prefix("Threads:"))
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// The filter for `options`, compiled once per process (a long-lived
+/// front-end compiles it once for every call it forks).
+fn compiled_filters(
+    options: seccomp::FilterOptions,
+) -> Result<seccomp::SeccompFilters, SandboxError> {
+    use std::sync::Mutex;
+    static BUILT: Mutex<Vec<(seccomp::FilterOptions, seccomp::SeccompFilters)>> =
+        Mutex::new(Vec::new());
+    if let Ok(built) = BUILT.lock() {
+        if let Some((_, f)) = built.iter().find(|(o, _)| *o == options) {
+            return Ok(f.clone());
+        }
+    }
+    let f = seccomp::build_filters_with(options)?;
+    // A poisoned lock (a panic elsewhere) only costs the cache.
+    if let Ok(mut built) = BUILT.lock() {
+        built.push((options, f.clone()));
+    }
+    Ok(f)
 }
 
 /// Marks every descriptor above 2 close-on-exec and closes those we did not open.

@@ -26,12 +26,14 @@
 
 mod spawn;
 
+use super::cgroup::RunCgroup;
 use super::{os, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use spawn::{Building, Progress};
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,13 +147,22 @@ struct Ready {
     init: Pid,
     /// A pidfd of pid 1: the claimer signals and watches it through this.
     init_fd: OwnedFd,
+    /// The cgroup its setup process joined before unsharing (the call's
+    /// own: the sandbox serves one call). Removed by the owner only, once
+    /// the setup process is reaped: a child's copy never removes it.
+    cgroup: Option<ManuallyDrop<RunCgroup>>,
 }
+
+/// A setup process to reap, and the cgroup to remove after it.
+type Draining = (Pid, Option<ManuallyDrop<RunCgroup>>);
 
 /// A sandbox a call has claimed: the launcher sends it the call.
 pub struct Claimed {
     pub(super) chan: OwnedFd,
     pub(super) init: Pid,
     pub(super) init_fd: OwnedFd,
+    /// The call's cgroup, made with the sandbox (its owner removes it).
+    pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
 }
 
 impl Claimed {
@@ -181,7 +192,7 @@ pub struct Pool {
     /// Sandboxes on their way to ready: (slot, plan key, progress).
     building: Vec<(usize, String, Building)>,
     /// Setup processes of claimed or dropped sandboxes, not yet reaped.
-    draining: Vec<Pid>,
+    draining: Vec<Draining>,
     /// Plans to keep ready, least recently wished first.
     wanted: Vec<(String, Prepared)>,
     wish_r: OwnedFd,
@@ -326,6 +337,7 @@ impl Pool {
                         chan: r.chan,
                         init: r.init,
                         init_fd: r.init_fd,
+                        cgroup: r.cgroup,
                     });
                 }
             }
@@ -360,7 +372,7 @@ impl Pool {
             if self.slots.word(r.slot).load(Ordering::Acquire) != r.word {
                 let r = self.ready.swap_remove(i);
                 self.served += 1;
-                self.draining.push(r.setup);
+                self.draining.push((r.setup, r.cgroup));
             } else {
                 i += 1;
             }
@@ -377,16 +389,16 @@ impl Pool {
         for pid in dead {
             if let Some(at) = self.ready.iter().position(|r| r.setup == pid) {
                 let r = self.ready.swap_remove(at);
-                self.release(&r);
+                self.release(r);
                 tracing::warn!("pool: a prepared sandbox ended before any call (setup {pid})");
             }
         }
-        self.draining.retain(|pid| {
-            matches!(
-                waitpid(*pid, Some(WaitPidFlag::WNOHANG)),
-                Ok(WaitStatus::StillAlive)
-            )
-        });
+        for (pid, cg) in std::mem::take(&mut self.draining) {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => self.draining.push((pid, cg)),
+                _ => remove_cgroup(cg),
+            }
+        }
         self.advance();
         self.refill();
     }
@@ -414,14 +426,15 @@ impl Pool {
                         setup: m.setup,
                         init: m.init,
                         init_fd: m.init_fd,
+                        cgroup: m.cgroup,
                     });
                 }
-                Progress::Failed(setup, e) => {
+                Progress::Failed(setup, cgroup, e) => {
                     // Not retried: the plan goes until a call wishes it again.
                     self.failed += 1;
                     tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
                     let _ = kill(setup, Signal::SIGKILL);
-                    self.draining.push(setup);
+                    self.draining.push((setup, cgroup));
                     self.wanted.retain(|(k, _)| *k != key);
                 }
             }
@@ -472,18 +485,18 @@ impl Pool {
                 .compare_exchange(r.word, empty, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                self.release(&r);
+                self.release(r);
             } else {
                 self.served += 1;
-                self.draining.push(r.setup);
+                self.draining.push((r.setup, r.cgroup));
             }
         }
     }
 
     /// Ends an unclaimed sandbox (its pid 1 follows its setup process).
-    fn release(&mut self, r: &Ready) {
+    fn release(&mut self, r: Ready) {
         let _ = kill(r.setup, Signal::SIGKILL);
-        self.draining.push(r.setup);
+        self.draining.push((r.setup, r.cgroup));
     }
 
     fn stop_building(&mut self, f: impl Fn(&String) -> bool) {
@@ -493,7 +506,7 @@ impl Pool {
         self.building = keep;
         for (_, _, b) in gone {
             let _ = kill(b.setup, Signal::SIGKILL);
-            self.draining.push(b.setup);
+            self.draining.push((b.setup, b.cgroup));
         }
     }
 
@@ -502,8 +515,19 @@ impl Pool {
         self.wanted.clear();
         self.drop_where(|_| true);
         self.stop_building(|_| true);
-        for pid in self.draining.drain(..) {
+        for (pid, cg) in self.draining.drain(..) {
             let _ = waitpid(pid, None);
+            remove_cgroup(cg);
+        }
+    }
+}
+
+/// Removes a prepared sandbox's cgroup (the owner, after its setup process
+/// was reaped: whatever is left in it is killed first).
+fn remove_cgroup(cg: Option<ManuallyDrop<RunCgroup>>) {
+    if let Some(cg) = cg {
+        if let Err(e) = ManuallyDrop::into_inner(cg).remove() {
+            tracing::warn!("pool: removing a used sandbox's cgroup: {e}");
         }
     }
 }
@@ -543,10 +567,12 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
         Ok(m) => {
             let kib = pss_kib(m.setup) + pss_kib(m.init);
             end(m.setup);
+            remove_cgroup(m.cgroup);
             Ok(kib)
         }
-        Err((setup, e)) => {
+        Err((setup, cgroup, e)) => {
             end(setup);
+            remove_cgroup(cgroup);
             Err(e)
         }
     }

@@ -4,12 +4,14 @@
 //! (it unshared: write its id maps; pid 1's pid: open a pidfd; ready: done)
 //! without blocking; the owner calls it when the channel is readable.
 
+use super::super::cgroup::RunCgroup;
 use super::super::channel::{self, recv_msg, send_msg, Message};
 use super::super::namespaces::{self, IdMap};
 use super::super::{os, process, Pipes, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::unistd::{ForkResult, Pid};
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ pub(super) struct Building {
     pub(super) chan: OwnedFd,
     pub(super) setup: Pid,
     pub(super) started: Instant,
+    /// The call's cgroup, joined by the setup process before it unshared.
+    pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
     map: IdMap,
     init: Option<(Pid, OwnedFd)>,
 }
@@ -31,13 +35,17 @@ pub(super) struct Made {
     pub(super) setup: Pid,
     pub(super) init: Pid,
     pub(super) init_fd: OwnedFd,
+    pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
 }
+
+/// A cgroup the pool's owner removes itself (see `super::Ready`).
+type Cg = Option<ManuallyDrop<RunCgroup>>;
 
 pub(super) enum Progress {
     Waiting(Building),
     Done(Made),
-    /// Given up; its setup process is `setup` (to be killed and reaped).
-    Failed(Pid, SandboxError),
+    /// Given up; its setup process (to be killed and reaped) and cgroup.
+    Failed(Pid, Cg, SandboxError),
 }
 
 fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
@@ -50,8 +58,32 @@ fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Forks the setup process of a prepared sandbox built from `prep`.
+/// Creates the call's cgroup and forks the setup process of a prepared
+/// sandbox built from `prep`; the setup process joins the cgroup first.
 pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
+    let (cgroup, _) = super::super::run_cgroup_for(prep, true)?;
+    let cgroup = cgroup.map(ManuallyDrop::new);
+    let join = cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
+    let built = start_in(prep, &join);
+    match built {
+        Ok((chan, setup)) => Ok(Building {
+            chan,
+            setup,
+            started: Instant::now(),
+            cgroup,
+            map: IdMap::for_caller(prep.plan.uid, prep.plan.gid),
+            init: None,
+        }),
+        Err(e) => {
+            if let Some(cg) = cgroup {
+                let _ = ManuallyDrop::into_inner(cg).remove();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn start_in(prep: &Prepared, join: &[std::ffi::CString]) -> Result<(OwnedFd, Pid), SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     let owner = nix::unistd::getpid();
@@ -77,18 +109,12 @@ pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
     let setup = match forked.map_err(os("forking a prepared sandbox"))? {
         ForkResult::Child => {
             drop(parent_end);
-            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &[], true)
+            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, join, true)
         }
         ForkResult::Parent { child } => child,
     };
     drop(child_end);
-    Ok(Building {
-        chan: parent_end,
-        setup,
-        started: Instant::now(),
-        map,
-        init: None,
-    })
+    Ok((parent_end, setup))
 }
 
 /// Is a message waiting on `chan` (or has it closed)?
@@ -104,6 +130,7 @@ impl Building {
             if self.started.elapsed() > SPAWN_TIMEOUT {
                 return Progress::Failed(
                     self.setup,
+                    self.cgroup.take(),
                     SandboxError::NoStatus("a prepared sandbox did not get ready in time".into()),
                 );
             }
@@ -115,12 +142,13 @@ impl Building {
                 Ok(None) => {
                     return Progress::Failed(
                         self.setup,
+                        self.cgroup.take(),
                         SandboxError::NoStatus(
                             "a prepared sandbox ended before it was ready".into(),
                         ),
                     )
                 }
-                Err(e) => return Progress::Failed(self.setup, e.into()),
+                Err(e) => return Progress::Failed(self.setup, self.cgroup.take(), e.into()),
             };
             let step = match m {
                 Message::Unshared => namespaces::write_id_maps(self.setup, &self.map)
@@ -142,9 +170,11 @@ impl Building {
                             setup: self.setup,
                             init,
                             init_fd,
+                            cgroup: self.cgroup,
                         }),
                         None => Progress::Failed(
                             self.setup,
+                            self.cgroup.take(),
                             SandboxError::NoStatus(
                                 "a prepared sandbox was ready before pid 1 was known".into(),
                             ),
@@ -157,22 +187,22 @@ impl Building {
                 ))),
             };
             if let Err(e) = step {
-                return Progress::Failed(self.setup, e);
+                return Progress::Failed(self.setup, self.cgroup.take(), e);
             }
         }
     }
 }
 
 /// Builds one prepared sandbox and waits for it (for `doctor`'s measurement).
-pub(super) fn blocking(prep: &Prepared) -> Result<Made, (Pid, SandboxError)> {
-    let mut b = start(prep).map_err(|e| (Pid::from_raw(0), e))?;
+pub(super) fn blocking(prep: &Prepared) -> Result<Made, (Pid, Cg, SandboxError)> {
+    let mut b = start(prep).map_err(|e| (Pid::from_raw(0), None, e))?;
     loop {
         let mut fds = [PollFd::new(b.chan.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match b.advance() {
             Progress::Waiting(next) => b = next,
             Progress::Done(m) => return Ok(m),
-            Progress::Failed(pid, e) => return Err((pid, e)),
+            Progress::Failed(pid, cg, e) => return Err((pid, cg, e)),
         }
     }
 }
