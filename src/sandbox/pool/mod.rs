@@ -570,7 +570,8 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
             remove_cgroup(m.cgroup);
             Ok(kib)
         }
-        Err((setup, cgroup, e)) => {
+        Err(failed) => {
+            let (setup, cgroup, e) = *failed;
             end(setup);
             remove_cgroup(cgroup);
             Err(e)

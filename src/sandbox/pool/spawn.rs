@@ -27,6 +27,9 @@ pub(super) struct Building {
     pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
     map: IdMap,
     init: Option<(Pid, OwnedFd)>,
+    /// pid 1 said `Ready` (it may come before the setup process's
+    /// `InitPid`: two processes write to the channel).
+    ready: bool,
 }
 
 /// A ready sandbox's handles.
@@ -73,6 +76,7 @@ pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
             cgroup,
             map: IdMap::for_caller(prep.plan.uid, prep.plan.gid),
             init: None,
+            ready: false,
         }),
         Err(e) => {
             if let Some(cg) = cgroup {
@@ -164,22 +168,8 @@ impl Building {
                         .map_err(|e| os("opening a pidfd of pid 1")(e))
                 }
                 Message::Ready => {
-                    return match self.init.take() {
-                        Some((init, init_fd)) => Progress::Done(Made {
-                            chan: self.chan,
-                            setup: self.setup,
-                            init,
-                            init_fd,
-                            cgroup: self.cgroup,
-                        }),
-                        None => Progress::Failed(
-                            self.setup,
-                            self.cgroup.take(),
-                            SandboxError::NoStatus(
-                                "a prepared sandbox was ready before pid 1 was known".into(),
-                            ),
-                        ),
-                    }
+                    self.ready = true;
+                    Ok(())
                 }
                 Message::SetupFailed { step, error } => Err(SandboxError::Setup { step, error }),
                 other => Err(SandboxError::NoStatus(format!(
@@ -189,20 +179,31 @@ impl Building {
             if let Err(e) = step {
                 return Progress::Failed(self.setup, self.cgroup.take(), e);
             }
+            if self.ready {
+                if let Some((init, init_fd)) = self.init.take() {
+                    return Progress::Done(Made {
+                        chan: self.chan,
+                        setup: self.setup,
+                        init,
+                        init_fd,
+                        cgroup: self.cgroup,
+                    });
+                }
+            }
         }
     }
 }
 
 /// Builds one prepared sandbox and waits for it (for `doctor`'s measurement).
-pub(super) fn blocking(prep: &Prepared) -> Result<Made, (Pid, Cg, SandboxError)> {
-    let mut b = start(prep).map_err(|e| (Pid::from_raw(0), None, e))?;
+pub(super) fn blocking(prep: &Prepared) -> Result<Made, Box<(Pid, Cg, SandboxError)>> {
+    let mut b = start(prep).map_err(|e| Box::new((Pid::from_raw(0), None, e)))?;
     loop {
         let mut fds = [PollFd::new(b.chan.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match b.advance() {
             Progress::Waiting(next) => b = next,
             Progress::Done(m) => return Ok(m),
-            Progress::Failed(pid, cg, e) => return Err((pid, cg, e)),
+            Progress::Failed(pid, cg, e) => return Err(Box::new((pid, cg, e))),
         }
     }
 }
