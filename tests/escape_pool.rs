@@ -57,8 +57,7 @@ fn pooled(s: &mut Server, dir: &tempfile::TempDir, tool: &str, args: Value) -> S
     assert_eq!(r["isError"], false, "{r}");
     let rec = support::peer::read_records(&dir.path().join("audit.jsonl"))
         .into_iter()
-        .filter(|r| r["event_type"] == "tool_result")
-        .next_back()
+        .rfind(|r| r["event_type"] == "tool_result")
         .unwrap();
     assert_eq!(
         rec["sandbox"]["prepared"], true,
