@@ -201,9 +201,21 @@ pub enum Command {
     /// For agent frameworks that start MCP servers as subprocesses (Claude
     /// Desktop and Code, the OpenAI Agents SDK, LangChain): see the README's MCP
     /// section for their configuration.
+    ///
+    /// `mcp serve --pool N` (default 2; 0 turns it off) keeps N prepared sandboxes ready per
+    /// plan for the `--pool-plans` (default 4) most recently used plans: namespaces, id maps,
+    /// filesystem view and cgroup made before the call; each serves exactly one tools/call and
+    /// is then destroyed. A call whose plan differs builds its own sandbox.
     #[command(subcommand)]
     Mcp(McpCommand),
     /// Run the broker: serve calls on a unix socket with its own policy, state and log
+    ///
+    /// The configuration (`/etc/agentjail/broker.toml`) names the profiles, state directory,
+    /// audit log and socket, maps caller, approver and auditor uids and groups to roles, and
+    /// sizes the pool of prepared sandboxes (`[pool] size`, ready per plan, default 2, 0 turns
+    /// it off; `plans`, default 4): each is made before a call needs it (namespaces, id maps,
+    /// filesystem view, the call's cgroup) and serves exactly one call, whose plan must equal
+    /// the one it was made from; other calls build their own. See the README's Broker section.
     Serve {
         /// The broker's configuration (TOML)
         #[arg(long, value_name = "PATH", default_value = crate::serve::config::DEFAULT_CONFIG)]
