@@ -12,10 +12,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from bwrap import BWRAP
+from bwrap import BWRAP, rate
 
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 args = sys.argv[1:]
@@ -32,33 +31,19 @@ for name, path in bins.items():
         "run", "--role", "bench", "true"])(path, name)
 
 
-def rate(make, clients):
-    done = [0] * clients
-    failed = []
-    stop = time.monotonic() + seconds
-
+def one_by_one(make):
     def client(i):
         cmd = make(i)
-        while time.monotonic() < stop:
-            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            if r.returncode != 0:
-                failed.append(r.returncode)
-                return
-            done[i] += 1
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failed:
-        sys.exit(f"a call failed with exit code {failed[0]}")
-    return sum(done) / (time.monotonic() - start)
+        def call():
+            r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            return r.returncode == 0
+        return call, lambda: None
+    return client
 
 
 levels = [1, 2, 4]
-rows = {name: [rate(make, n) for n in levels] for name, make in cmds.items()}
+rows = {name: [rate(one_by_one(make), n, seconds) for n in levels] for name, make in cmds.items()}
 print("| command | " + " | ".join(f"{n} client{'s' if n > 1 else ''}" for n in levels) + " |")
 print("|---" * (len(levels) + 1) + "|")
 for name, r in rows.items():

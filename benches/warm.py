@@ -27,10 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from bwrap import BWRAP
+from bwrap import BWRAP, rate
 
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 calls = int(sys.argv[1]) if len(sys.argv) > 1 else 200
@@ -155,26 +154,6 @@ for k in kinds:
     print(f"| {k} | {med[k]:.2f} ms | {med[k] / med['bwrap']:.2f} |")
 
 
-def rate(make_client, clients):
-    done = [0] * clients
-    stop = time.monotonic() + seconds
-
-    def client(i):
-        call, close = make_client(i)
-        while time.monotonic() < stop:
-            call()
-            done[i] += 1
-        close()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / (time.monotonic() - start)
-
-
 def mcp_client(i):
     m = Mcp(100 + i)
     m.call()
@@ -188,7 +167,7 @@ makers = {
     "mcp call": mcp_client,
 }
 levels = [1, 2, 4]
-rows = {k: [rate(m, n) for n in levels] for k, m in makers.items()}
+rows = {k: [rate(m, n, seconds) for n in levels] for k, m in makers.items()}
 print(f"\nSustained calls per second ({seconds:.0f} s per cell; ratio to bwrap):\n")
 print("| call | " + " | ".join(f"{n} client{'s' if n > 1 else ''}" for n in levels) + " |")
 print("|---" * (len(levels) + 1) + "|")
