@@ -6,7 +6,7 @@ that every kind of call meets the same machine:
                one-shot baseline
   run          `agentjail run` of the bench role, one-shot
   broker run   `agentjail --broker SOCK run ...` (client start included),
-               the broker keeping prepared sandboxes ([pool] size 2)
+               the broker keeping prepared sandboxes ([pool] size 4)
   mcp call     one tools/call round trip over a running `mcp serve
                --pool 2` session (the line protocol, no SDK in the way)
 
@@ -51,7 +51,7 @@ max_concurrent = 8
 uid = 0
 roles = ["bench"]
 [pool]
-size = 2
+size = 4
 plans = 1
 """)
 broker = subprocess.Popen([AJ, "serve", "--config", os.path.join(base, "broker.toml")],
@@ -104,10 +104,10 @@ def spawn(cmd):
         sys.exit(f"{cmd[0]} failed ({r.returncode}): {r.stderr.decode()[-400:]}")
 
 
-def pss_kib(pid):
+def pss_kib(pid, field="Pss:"):
     try:
         for line in open(f"/proc/{pid}/smaps_rollup"):
-            if line.startswith("Pss:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -131,7 +131,8 @@ for _ in range(3):
 time.sleep(0.2)
 zygotes = children(broker.pid)
 sandbox_kib = [pss_kib(z) + sum(pss_kib(c) for c in children(z)) for z in zygotes]
-idle = {"broker": pss_kib(broker.pid), "sandboxes": sandbox_kib}
+idle = {"broker": pss_kib(broker.pid), "broker_rss": pss_kib(broker.pid, "Rss:"),
+        "sandboxes": sandbox_kib}
 
 kinds = {
     "bwrap": lambda: spawn(BWRAP),
@@ -173,7 +174,7 @@ print("| call | " + " | ".join(f"{n} client{'s' if n > 1 else ''}" for n in leve
 print("|---" * (len(levels) + 1) + "|")
 for k, r in rows.items():
     print(f"| {k} | " + " | ".join(f"{x:.0f}/s ({x / b:.2f}x)" for x, b in zip(r, rows["bwrap"])) + " |")
-print(f"\nIdle: broker Pss {idle['broker']} KiB; each prepared sandbox (setup process and "
-      f"pid 1) Pss {idle['sandboxes']} KiB")
+print(f"\nIdle, [pool] size 4: broker RSS {idle['broker_rss']} KiB (Pss {idle['broker']} KiB); "
+      f"each prepared sandbox (setup process and pid 1) Pss {idle['sandboxes']} KiB")
 broker.terminate()
 broker.wait()
