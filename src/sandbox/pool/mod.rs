@@ -29,10 +29,9 @@ mod spawn;
 use super::cgroup::RunCgroup;
 use super::{os, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use spawn::{Building, Progress};
+use spawn::{Building, Proc, Progress};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
@@ -143,7 +142,7 @@ struct Ready {
     word: u64,
     key: String,
     chan: OwnedFd,
-    setup: Pid,
+    setup: Proc,
     init: Pid,
     /// A pidfd of pid 1: the claimer signals and watches it through this.
     init_fd: OwnedFd,
@@ -154,7 +153,7 @@ struct Ready {
 }
 
 /// A setup process to reap, and the cgroup to remove after it.
-type Draining = (Pid, Option<ManuallyDrop<RunCgroup>>);
+type Draining = (Proc, Option<ManuallyDrop<RunCgroup>>);
 
 /// A sandbox a call has claimed: the launcher sends it the call.
 pub struct Claimed {
@@ -378,25 +377,24 @@ impl Pool {
             }
         }
         // A ready sandbox whose setup process ended cannot serve.
-        let mut dead = Vec::new();
-        for r in &self.ready {
-            if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) =
-                waitpid(r.setup, Some(WaitPidFlag::WNOHANG))
-            {
-                dead.push(r.setup);
+        let mut i = 0;
+        while i < self.ready.len() {
+            if self.ready[i].setup.gone() {
+                let r = self.ready.swap_remove(i);
+                tracing::warn!(
+                    "pool: a prepared sandbox ended before any call (setup {})",
+                    r.setup.pid
+                );
+                remove_cgroup(r.cgroup);
+            } else {
+                i += 1;
             }
         }
-        for pid in dead {
-            if let Some(at) = self.ready.iter().position(|r| r.setup == pid) {
-                let r = self.ready.swap_remove(at);
-                self.release(r);
-                tracing::warn!("pool: a prepared sandbox ended before any call (setup {pid})");
-            }
-        }
-        for (pid, cg) in std::mem::take(&mut self.draining) {
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => self.draining.push((pid, cg)),
-                _ => remove_cgroup(cg),
+        for (setup, cg) in std::mem::take(&mut self.draining) {
+            if setup.gone() {
+                remove_cgroup(cg);
+            } else {
+                self.draining.push((setup, cg));
             }
         }
         self.advance();
@@ -415,7 +413,7 @@ impl Pool {
                     word.store(ready, Ordering::Release);
                     tracing::debug!(
                         "pool: sandbox prepared (setup {}, pid 1 {})",
-                        m.setup,
+                        m.setup.pid,
                         m.init
                     );
                     self.ready.push(Ready {
@@ -433,7 +431,7 @@ impl Pool {
                     // Not retried: the plan goes until a call wishes it again.
                     self.failed += 1;
                     tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
-                    let _ = kill(setup, Signal::SIGKILL);
+                    setup.kill();
                     self.draining.push((setup, cgroup));
                     self.wanted.retain(|(k, _)| *k != key);
                 }
@@ -495,7 +493,7 @@ impl Pool {
 
     /// Ends an unclaimed sandbox (its pid 1 follows its setup process).
     fn release(&mut self, r: Ready) {
-        let _ = kill(r.setup, Signal::SIGKILL);
+        r.setup.kill();
         self.draining.push((r.setup, r.cgroup));
     }
 
@@ -505,7 +503,7 @@ impl Pool {
             .partition(|(_, k, _)| f(k));
         self.building = keep;
         for (_, _, b) in gone {
-            let _ = kill(b.setup, Signal::SIGKILL);
+            b.setup.kill();
             self.draining.push((b.setup, b.cgroup));
         }
     }
@@ -515,8 +513,8 @@ impl Pool {
         self.wanted.clear();
         self.drop_where(|_| true);
         self.stop_building(|_| true);
-        for (pid, cg) in self.draining.drain(..) {
-            let _ = waitpid(pid, None);
+        for (setup, cg) in self.draining.drain(..) {
+            setup.reap();
             remove_cgroup(cg);
         }
     }
@@ -557,16 +555,16 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
     })?;
     plan.program = Some(program.clone());
     let prep = super::prepare(plan, program)?;
-    let end = |setup: Pid| {
-        if setup.as_raw() > 0 {
-            let _ = kill(setup, Signal::SIGKILL);
-            let _ = waitpid(setup, None);
+    let end = |setup: Option<Proc>| {
+        if let Some(p) = setup {
+            p.kill();
+            p.reap();
         }
     };
     match spawn::blocking(&prep) {
         Ok(m) => {
-            let kib = pss_kib(m.setup) + pss_kib(m.init);
-            end(m.setup);
+            let kib = pss_kib(m.setup.pid) + pss_kib(m.init);
+            end(Some(m.setup));
             remove_cgroup(m.cgroup);
             Ok(kib)
         }

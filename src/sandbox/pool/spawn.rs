@@ -10,6 +10,7 @@ use super::super::namespaces::{self, IdMap};
 use super::super::{os, process, Pipes, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -18,10 +19,61 @@ use std::time::{Duration, Instant};
 /// How long a sandbox may take to get ready before it is given up.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A setup process the owner forked, held through a pidfd, so that neither
+/// a signal nor a wait can reach a recycled pid (the broker's own reaper,
+/// `waitpid(-1)`, may have reaped it first).
+pub(super) struct Proc {
+    pub(super) pid: Pid,
+    fd: Option<OwnedFd>,
+}
+
+impl Proc {
+    fn new(pid: Pid) -> Proc {
+        Proc {
+            pid,
+            fd: pidfd_open(pid).ok(),
+        }
+    }
+
+    /// SIGKILL, through the pidfd.
+    pub(super) fn kill(&self) {
+        match &self.fd {
+            Some(fd) => super::pidfd_kill(fd, nix::sys::signal::Signal::SIGKILL),
+            // (pidfd_open failed right after the fork: the pid is still ours.)
+            None => {
+                let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Has it ended (and been reaped, here or by another reaper)?
+    pub(super) fn gone(&self) -> bool {
+        self.wait(WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG)
+    }
+
+    /// Waits for it to end.
+    pub(super) fn reap(&self) {
+        self.wait(WaitPidFlag::WEXITED);
+    }
+
+    fn wait(&self, flags: WaitPidFlag) -> bool {
+        let Some(fd) = &self.fd else {
+            return !matches!(
+                nix::sys::wait::waitpid(self.pid, Some(flags - WaitPidFlag::WEXITED)),
+                Ok(WaitStatus::StillAlive)
+            );
+        };
+        !matches!(
+            waitid(Id::PIDFd(fd.as_fd()), flags),
+            Ok(WaitStatus::StillAlive)
+        )
+    }
+}
+
 /// A sandbox on its way to ready.
 pub(super) struct Building {
     pub(super) chan: OwnedFd,
-    pub(super) setup: Pid,
+    pub(super) setup: Proc,
     pub(super) started: Instant,
     /// The call's cgroup, joined by the setup process before it unshared.
     pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
@@ -35,7 +87,7 @@ pub(super) struct Building {
 /// A ready sandbox's handles.
 pub(super) struct Made {
     pub(super) chan: OwnedFd,
-    pub(super) setup: Pid,
+    pub(super) setup: Proc,
     pub(super) init: Pid,
     pub(super) init_fd: OwnedFd,
     pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
@@ -48,7 +100,7 @@ pub(super) enum Progress {
     Waiting(Building),
     Done(Made),
     /// Given up; its setup process (to be killed and reaped) and cgroup.
-    Failed(Pid, Cg, SandboxError),
+    Failed(Proc, Cg, SandboxError),
 }
 
 fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
@@ -71,7 +123,7 @@ pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
     match built {
         Ok((chan, setup)) => Ok(Building {
             chan,
-            setup,
+            setup: Proc::new(setup),
             started: Instant::now(),
             cgroup,
             map: IdMap::for_caller(prep.plan.uid, prep.plan.gid),
@@ -155,7 +207,7 @@ impl Building {
                 Err(e) => return Progress::Failed(self.setup, self.cgroup.take(), e.into()),
             };
             let step = match m {
-                Message::Unshared => namespaces::write_id_maps(self.setup, &self.map)
+                Message::Unshared => namespaces::write_id_maps(self.setup.pid, &self.map)
                     .map_err(SandboxError::from)
                     .and_then(|()| {
                         send_msg(self.chan.as_raw_fd(), &Message::MapsWritten)
@@ -195,15 +247,15 @@ impl Building {
 }
 
 /// Builds one prepared sandbox and waits for it (for `doctor`'s measurement).
-pub(super) fn blocking(prep: &Prepared) -> Result<Made, Box<(Pid, Cg, SandboxError)>> {
-    let mut b = start(prep).map_err(|e| Box::new((Pid::from_raw(0), None, e)))?;
+pub(super) fn blocking(prep: &Prepared) -> Result<Made, Box<(Option<Proc>, Cg, SandboxError)>> {
+    let mut b = start(prep).map_err(|e| Box::new((None, None, e)))?;
     loop {
         let mut fds = [PollFd::new(b.chan.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match b.advance() {
             Progress::Waiting(next) => b = next,
             Progress::Done(m) => return Ok(m),
-            Progress::Failed(pid, cg, e) => return Err(Box::new((pid, cg, e))),
+            Progress::Failed(pid, cg, e) => return Err(Box::new((Some(pid), cg, e))),
         }
     }
 }
