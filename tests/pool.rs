@@ -64,6 +64,14 @@ description = "List the bound directory"
 risk = "read"
 command = ["ls", "/data"]
 
+[tools.pair]
+description = "Print the lengths of two texts"
+risk = "read"
+command = ["sh", "-c", "printf %s \"$1$2$3\" | wc -c", "pair", "{a}", "{b}", "{c}"]
+params.a = { type = "string", max_length = 60000 }
+params.b = { type = "string", max_length = 60000 }
+params.c = { type = "string", max_length = 60000 }
+
 [tools.nap]
 description = "Sleep"
 risk = "read"
@@ -74,7 +82,7 @@ params.seconds = { type = "integer", min = 0, max = 1000 }
 fn role(data: &Path, tmp_size: &str) -> String {
     format!(
         r#"
-allowed_tools = ["leave", "look", "show", "nap"]
+allowed_tools = ["leave", "look", "show", "nap", "pair"]
 [limits]
 timeout_seconds = 20
 [sandbox]
@@ -363,4 +371,33 @@ fn is_zombie(pid: u32) -> bool {
                 .starts_with('Z')
         })
         .unwrap_or(true)
+}
+
+#[test]
+fn a_call_too_big_for_a_prepared_sandbox_runs_in_a_new_one() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "1"]);
+    let small = json!({"a": "x", "b": "y", "c": "z"});
+    call(&mut s, &setup, "pair", small.clone());
+    common::wait_prepared(s.peer.child.id(), 1);
+    // Three arguments of 60,000 bytes: more than one message to a prepared
+    // sandbox carries (128 KiB), less than execve takes.
+    let big = "z".repeat(60_000);
+    let (out, warm) = call(
+        &mut s,
+        &setup,
+        "pair",
+        json!({"a": big, "b": big, "c": big}),
+    );
+    assert_eq!(out.trim(), "180000");
+    assert!(!warm, "an oversized call cannot have been served prepared");
+    // The pool goes on serving the calls that fit.
+    common::wait_prepared(s.peer.child.id(), 1);
+    let (out, warm) = call(&mut s, &setup, "pair", small);
+    assert_eq!(out.trim(), "3");
+    assert!(warm);
+    assert_eq!(s.finish(), 0);
 }
