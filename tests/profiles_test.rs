@@ -111,14 +111,22 @@ fn the_bundled_seed_file_passes() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let last = out.stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" passed, 0 failed"), "{}", out.stdout);
-    // Nothing was left behind in the profile directory.
+    // Nothing was left behind in the profile directory (by this run: a
+    // scratch directory is named after its process, and another test's
+    // run may be using its own at this moment).
     let left: Vec<_> = std::fs::read_dir(repo().join("profiles"))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".agentjail-test-state")
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(".agentjail-test-state-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            match pid {
+                Some(p) => !std::path::Path::new(&format!("/proc/{p}")).exists(),
+                None => name.starts_with(".agentjail-test-state"),
+            }
         })
         .collect();
     assert!(left.is_empty(), "{left:?}");
