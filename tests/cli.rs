@@ -3961,3 +3961,22 @@ fn the_version_fast_path_prints_what_clap_prints() {
         assert_eq!(out.stdout, want, "{args:?}: {}", out.context());
     }
 }
+
+#[test]
+fn each_command_s_help_starts_with_its_own_description() {
+    // Subcommands are built only when parsed (clap's `defer`): a flattened
+    // argument struct's doc comment must not replace the command's about.
+    let env = Env::new();
+    for (args, first) in [
+        (
+            &["run", "--help"][..],
+            "Decide, then run the tool inside the sandbox",
+        ),
+        (&["check", "--help"], "Decide without running"),
+        (&["profiles", "list", "--help"], "List the roles"),
+    ] {
+        let out = env.run(args);
+        out.code(0);
+        assert!(out.stdout.starts_with(first), "{args:?}: {}", out.context());
+    }
+}

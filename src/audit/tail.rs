@@ -32,6 +32,11 @@ pub const MAX_SCAN: u64 = 256 << 20;
 
 const CHUNK: usize = 64 << 10;
 
+/// The first look back for a line's start: a record is well under this, so
+/// one append reads (and zeroes a buffer of) 4 KiB, not 64 KiB; a longer
+/// line is searched on in [`CHUNK`]s.
+const FIRST_CHUNK: usize = 4 << 10;
+
 /// The bytes after the last record that are not a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -81,16 +86,20 @@ impl From<io::Error> for TailError {
 /// previous newline, or 0), searching back no further than `limit`.
 fn line_start(file: &File, end: u64, limit: u64) -> Result<Option<u64>, io::Error> {
     let mut pos = end;
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; FIRST_CHUNK];
     while pos > limit {
-        let from = pos.saturating_sub(CHUNK as u64).max(limit);
-        let n = usize::try_from(pos - from).unwrap_or(CHUNK).min(CHUNK);
+        let size = buf.len();
+        let from = pos.saturating_sub(size as u64).max(limit);
+        let n = usize::try_from(pos - from).unwrap_or(size).min(size);
         let part = &mut buf[..n];
         file.read_exact_at(part, from)?;
         if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
             return Ok(Some(from + i as u64 + 1));
         }
         pos = from;
+        if size < CHUNK {
+            buf = vec![0u8; CHUNK];
+        }
     }
     Ok((limit == 0).then_some(0))
 }
@@ -365,5 +374,34 @@ mod tests {
         let mut junk = vec![b'{'; usize::try_from(MAX_READ).unwrap() + 10];
         junk.push(b'\n');
         assert!(tail_of(&junk).last.is_none());
+    }
+
+    #[test]
+    fn a_line_start_is_found_however_long_the_line() {
+        let mut bytes = Vec::new();
+        // Lines shorter than the first look back, longer than it, and
+        // longer than a whole chunk.
+        let lines = [
+            "a".repeat(10),
+            "b".repeat(FIRST_CHUNK + 5),
+            "c".repeat(CHUNK * 2 + 7),
+            "d".repeat(3),
+        ];
+        let mut starts = Vec::new();
+        let mut at = 0u64;
+        for l in &lines {
+            starts.push(at);
+            bytes.extend_from_slice(l.as_bytes());
+            bytes.push(b'\n');
+            at += l.len() as u64 + 1;
+        }
+        let (_t, f) = file_with(&bytes);
+        for (i, l) in lines.iter().enumerate() {
+            let end = starts[i] + l.len() as u64; // the line's newline
+            assert_eq!(line_start(&f, end, 0).unwrap(), Some(starts[i]), "line {i}");
+        }
+        // Not searched past `limit`: no start found within it.
+        let end = starts[2] + lines[2].len() as u64;
+        assert_eq!(line_start(&f, end, starts[2] + 1).unwrap(), None);
     }
 }

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum K8sCommand {
     /// Print a role as Kubernetes manifests: ConfigMap, NetworkPolicy and the workload
     ///

@@ -23,13 +23,34 @@ pub struct Guarded {
 
 type Id = (u64, u64);
 
-fn id(p: &Path) -> Option<Id> {
-    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
-}
+/// The identities of the paths looked at for one check: each path is
+/// stat'ed once however many sources or places share it (every /etc entry
+/// has `/etc` and `/` as parents).
+#[derive(Default)]
+struct Stats(Vec<(PathBuf, Option<Id>)>);
 
-/// The identities of `p` (when it exists) and of each existing parent.
-fn with_parents(p: &Path) -> Vec<Id> {
-    p.ancestors().filter_map(id).collect()
+impl Stats {
+    fn id(&mut self, p: &Path) -> Option<Id> {
+        // Compared as bytes (Path's == compares component by component, which
+        // costs more than the stat it saves): a path spelled two ways is
+        // only stat'ed twice.
+        let key = p.as_os_str().as_encoded_bytes();
+        if let Some((_, id)) = self
+            .0
+            .iter()
+            .find(|(q, _)| q.as_os_str().as_encoded_bytes() == key)
+        {
+            return *id;
+        }
+        let id = std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        self.0.push((p.to_path_buf(), id));
+        id
+    }
+
+    /// The identities of `p` (when it exists) and of each existing parent.
+    fn with_parents(&mut self, p: &Path) -> Vec<Id> {
+        p.ancestors().filter_map(|a| self.id(a)).collect()
+    }
 }
 
 /// A guarded place's identities, looked up once per call.
@@ -42,17 +63,15 @@ struct Ids {
     holders: Vec<Id>,
 }
 
-fn ids(g: &Guarded) -> Ids {
-    let own = id(&g.path);
+fn ids(g: &Guarded, stats: &mut Stats) -> Ids {
+    let own = stats.id(&g.path);
     let holders = if own.is_some() {
-        with_parents(&g.path)
+        stats.with_parents(&g.path)
     } else {
-        g.path
-            .ancestors()
-            .skip(1)
-            .find(|a| a.exists())
-            .map(with_parents)
-            .unwrap_or_default()
+        match g.path.ancestors().skip(1).find(|a| stats.id(a).is_some()) {
+            Some(a) => stats.with_parents(a),
+            None => Vec::new(),
+        }
     };
     Ids { own, holders }
 }
@@ -65,12 +84,14 @@ fn shows(src: Id, src_and_parents: &[Id], g: &Ids) -> bool {
 }
 
 /// The first guarded place a bind of any of `sources` would show. Every path
-/// is looked up once (a stat per path and parent), not once per pair.
+/// is looked up once (one stat per distinct path or parent), not once per
+/// pair nor once per source that shares it.
 pub fn exposed<'a>(sources: &[PathBuf], guarded: &'a [Guarded]) -> Option<(PathBuf, &'a Guarded)> {
-    let places: Vec<Ids> = guarded.iter().map(ids).collect();
+    let mut stats = Stats::default();
+    let places: Vec<Ids> = guarded.iter().map(|g| ids(g, &mut stats)).collect();
     sources.iter().find_map(|s| {
-        let src = id(s)?;
-        let parents = with_parents(s);
+        let src = stats.id(s)?;
+        let parents = stats.with_parents(s);
         guarded
             .iter()
             .zip(&places)
