@@ -90,7 +90,11 @@ impl Parents {
 /// directory or file (cloned for a bind). Two calls: a stat of the name
 /// beneath its parent, then its clone or its link text.
 fn probe_entry(parents: &mut Parents, path: &Path) -> Result<Option<Entry>, SetupError> {
-    let (dir, name) = parents.of(path)?;
+    // A host without the entry's directory (no /etc/ssl) lacks the entry.
+    let (dir, name) = match parents.of(path) {
+        Err(e) if e.source == Errno::ENOENT => return Ok(None),
+        other => other?,
+    };
     let kind = match type_at(dir, &name) {
         Ok(None) => return Ok(None),
         Ok(Some(k)) => k,
