@@ -115,7 +115,10 @@ impl Slots {
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
-        assert!(i < self.len, "slot index within the mapping");
+        // Slot numbers come from `free_slot` (below `len`); the clamp keeps
+        // a logic error from ever reaching outside the mapping.
+        debug_assert!(i < self.len, "slot index within the mapping");
+        let i = i.min(self.len - 1);
         // SAFETY: `i` is within the mapping, which lives as long as `self`;
         // AtomicU64 is valid for shared access from several processes.
         unsafe { &*self.base.as_ptr().add(i) }

@@ -116,7 +116,7 @@ fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 /// Creates the call's cgroup and forks the setup process of a prepared
 /// sandbox built from `prep`; the setup process joins the cgroup first.
 pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
-    let (cgroup, _) = super::super::run_cgroup_for(prep, true)?;
+    let (cgroup, _) = super::super::start::run_cgroup_for(prep, true)?;
     let cgroup = cgroup.map(ManuallyDrop::new);
     let join = cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
     let built = start_in(prep, &join);
