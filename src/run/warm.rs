@@ -27,11 +27,13 @@ struct Wish {
 pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Option<Claimed> {
     let pool = ctx.pool.as_ref()?;
     let mut pool = pool.lock().ok()?;
-    if let Some(c) = pool.take(prepared) {
+    // (None: a plan that is never prepared, and then no wish either.)
+    let key = sandbox::pool::key_of(prepared)?;
+    if let Some(c) = pool.take(&key) {
         tracing::info!("sandbox: a prepared sandbox serves this call");
         return Some(c);
     }
-    if sandbox::pool::key_of(prepared).is_some() {
+    {
         let wish = Wish {
             call: call.clone(),
             json_params: call.json_params.clone(),
@@ -46,10 +48,34 @@ pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Opti
     None
 }
 
-/// In the owner, between calls: prepares the wished plans and brings the
-/// pool back to its size. A wish that does not decide to an allowed call
-/// with a plan is dropped (logged at debug level).
-pub fn tend(ctx: &Context, pool: &mut Pool) {
+/// The descriptors of `ctx`'s pool that its owner's loop polls (none
+/// without a pool); when one is readable, [`tend`] has work.
+pub fn poll_fds(ctx: &Context) -> Vec<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let Some(Ok(pool)) = ctx.pool.as_ref().map(|p| p.lock()) else {
+        return Vec::new();
+    };
+    pool.poll_fds().iter().map(AsRawFd::as_raw_fd).collect()
+}
+
+/// In the owner, after each poll and before forking any call: prepares
+/// the wished plans and moves the sandboxes being built along (never
+/// waiting for one). A wish that does not decide to an allowed call with
+/// a plan is dropped (logged at debug level).
+pub fn tend(ctx: &Context) {
+    if let Some(Ok(mut pool)) = ctx.pool.as_ref().map(|p| p.lock()) {
+        tend_pool(ctx, &mut pool);
+    }
+}
+
+/// In the owner, at its end: the unclaimed sandboxes go.
+pub fn shutdown(ctx: &Context) {
+    if let Some(Ok(mut pool)) = ctx.pool.as_ref().map(|p| p.lock()) {
+        pool.shutdown();
+    }
+}
+
+fn tend_pool(ctx: &Context, pool: &mut Pool) {
     for bytes in pool.wishes() {
         match plan_wish(ctx, &bytes) {
             Ok(Some(prep)) => pool.want(prep),

@@ -93,19 +93,16 @@ pub fn context(cfg: &Config) -> Context {
     }
 }
 
-/// The pool of prepared sandboxes `[pool]` asks for, shared with `ctx`.
-fn start_pool(
-    cfg: &Config,
-    ctx: &mut Context,
-) -> Result<Option<std::sync::Arc<std::sync::Mutex<crate::sandbox::pool::Pool>>>, ServeError> {
+/// The pool of prepared sandboxes `[pool]` asks for, in `ctx` (which the
+/// workers inherit).
+fn start_pool(cfg: &Config, ctx: &mut Context) -> Result<(), ServeError> {
     if cfg.pool.size == 0 {
-        return Ok(None);
+        return Ok(());
     }
     let pool = crate::sandbox::pool::Pool::new(cfg.pool)
         .map_err(|e| ServeError::Setup(format!("starting the pool of prepared sandboxes: {e}")))?;
-    let pool = std::sync::Arc::new(std::sync::Mutex::new(pool));
-    ctx.pool = Some(pool.clone());
-    Ok(Some(pool))
+    ctx.pool = Some(std::sync::Arc::new(std::sync::Mutex::new(pool)));
+    Ok(())
 }
 
 /// Runs the broker until SIGTERM or SIGINT; returns the exit code.
@@ -194,23 +191,13 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
     }
     // Prepared sandboxes, claimed by the workers (src/sandbox/pool.rs).
     let mut ctx = ctx;
-    let prepared = start_pool(&cfg, &mut ctx)?;
+    start_pool(&cfg, &mut ctx)?;
     let mut pool = Pool::default();
     let mut stopping = false;
     while !stopping {
         // The pool's descriptors (its wish pipe, the sandboxes being built);
         // the pool lives until after the loop.
-        let pool_fds: Vec<i32> = prepared
-            .as_ref()
-            .and_then(|p| {
-                p.lock().ok().map(|p| {
-                    p.poll_fds()
-                        .iter()
-                        .map(std::os::fd::AsRawFd::as_raw_fd)
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
+        let pool_fds = crate::run::warm::poll_fds(&ctx);
         let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
@@ -240,11 +227,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         // Prepare what the workers wished for, before any worker is forked
         // (it sees every sandbox made ready so far); never waiting for a
         // sandbox: its steps come in as its channel turns readable.
-        if let Some(p) = &prepared {
-            if let Ok(mut p) = p.lock() {
-                crate::run::warm::tend(&ctx, &mut p);
-            }
-        }
+        crate::run::warm::tend(&ctx);
         let spawn = |conn: UnixStream, pool: &mut Pool, uid: u32| {
             start_worker(
                 conn,
@@ -276,11 +259,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
             }
         }
     }
-    if let Some(p) = &prepared {
-        if let Ok(mut p) = p.lock() {
-            p.shutdown();
-        }
-    }
+    crate::run::warm::shutdown(&ctx);
     for q in pool.queue.drain(..) {
         respond(
             &q.conn,

@@ -160,11 +160,7 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
         set,
     };
     let served = server.run();
-    if let Some(p) = &ctx.pool {
-        if let Ok(mut p) = p.lock() {
-            p.shutdown();
-        }
-    }
+    crate::run::warm::shutdown(&ctx);
     served
 }
 
@@ -229,19 +225,7 @@ impl Server<'_> {
             if eof && running.is_none() {
                 return Ok(crate::exit::OK);
             }
-            let pool_fds: Vec<i32> = self
-                .ctx
-                .pool
-                .as_ref()
-                .and_then(|p| {
-                    p.lock().ok().map(|p| {
-                        p.poll_fds()
-                            .iter()
-                            .map(std::os::fd::AsRawFd::as_raw_fd)
-                            .collect()
-                    })
-                })
-                .unwrap_or_default();
+            let pool_fds = crate::run::warm::poll_fds(self.ctx);
             let stdin_fd = stdin.as_fd();
             let mut fds = Vec::with_capacity(2);
             if !eof {
@@ -264,11 +248,7 @@ impl Server<'_> {
             // Prepare what the calls wished for, before any new request is
             // read (a call forked now sees every sandbox made ready so far);
             // never waiting for a sandbox: its steps come in on its channel.
-            if let Some(p) = &self.ctx.pool {
-                if let Ok(mut p) = p.lock() {
-                    crate::run::warm::tend(self.ctx, &mut p);
-                }
-            }
+            crate::run::warm::tend(self.ctx);
             let ready = |f: &PollFd| {
                 f.revents().is_some_and(|r| {
                     // POLLNVAL too: a closed stdin then fails its read, not spins.

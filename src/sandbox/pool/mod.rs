@@ -317,13 +317,13 @@ impl Pool {
         out
     }
 
-    /// In a child: claims a ready sandbox built from this plan, if there is one.
-    pub fn take(&mut self, prep: &Prepared) -> Option<Claimed> {
+    /// In a child: claims a ready sandbox built from the plan whose
+    /// [`key_of`] is `key`, if there is one.
+    pub fn take(&mut self, key: &str) -> Option<Claimed> {
         if nix::unistd::getpid() == self.owner {
             // The owner never runs calls itself: its claims would race the refill.
             return None;
         }
-        let key = key_of(prep)?;
         let mut i = 0;
         while i < self.ready.len() {
             let r = &self.ready[i];
