@@ -16,8 +16,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::{Server, BIN};
+use support::Server;
 
 const TOOLS: &str = r#"
 [tools.leave]
@@ -95,20 +94,18 @@ binds = [{{ source = "{}", target = "/data" }}]
     )
 }
 
+/// The mcp serve suites' directories (state, log, profiles outside /tmp),
+/// with this file's catalog and only the `pooled` role.
 struct Setup {
-    dir: tempfile::TempDir,
+    env: support::Env,
 }
 
 impl Setup {
     fn new() -> Setup {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let parent = if target.starts_with("/tmp") {
-            Path::new("/var/tmp")
-        } else {
-            target
+        let s = Setup {
+            env: support::Env::new(),
         };
-        let dir = tempfile::tempdir_in(parent).unwrap();
-        let s = Setup { dir };
+        std::fs::remove_dir_all(s.path("profiles/roles")).unwrap();
         std::fs::create_dir_all(s.path("profiles/roles")).unwrap();
         std::fs::create_dir_all(s.path("data")).unwrap();
         std::fs::write(s.path("data/first"), "1").unwrap();
@@ -118,7 +115,7 @@ impl Setup {
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        self.env.path(p)
     }
 
     fn write_role(&self, tmp_size: &str) {
@@ -126,41 +123,18 @@ impl Setup {
         std::fs::write(self.path("profiles/roles/pooled.toml"), text).unwrap();
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for v in [
-            "AGENTJAIL_ROLE",
-            "AGENTJAIL_AGENT",
-            "AGENTJAIL_SESSION",
-            "AGENTJAIL_PROFILES",
-            "AGENTJAIL_AUDIT_LOG",
-            "AGENTJAIL_STATE_DIR",
-            "AGENTJAIL_BROKER",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("AGENTJAIL_AUDIT_APPEND_ONLY", "0")
-            .arg("--profiles")
-            .arg(self.path("profiles"))
-            .arg("--audit-log")
-            .arg(self.path("audit.jsonl"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(args);
-        c
-    }
-
     fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec!["mcp", "serve", "--role", "pooled"];
         args.extend_from_slice(extra);
-        let mut s = Server::start(self.command(&args));
+        let mut s = Server::start(self.env.command(false, &args));
         s.initialize();
         s
     }
 
     /// The tool_result records, oldest first.
     fn results(&self) -> Vec<Value> {
-        support::peer::read_records(&self.path("audit.jsonl"))
+        self.env
+            .records()
             .into_iter()
             .filter(|r| r["event_type"] == "tool_result")
             .collect()
