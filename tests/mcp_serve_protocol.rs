@@ -145,6 +145,40 @@ fn a_tool_cannot_read_the_protocol_stream() {
     assert_eq!(s.finish(), 0);
 }
 
+/// A call is answered as soon as its process has sent the result, before
+/// that process has exited: the server reaps it later. Later calls must
+/// still reap the earlier ones (no zombie piles up over a session).
+#[test]
+fn answered_calls_are_reaped_while_the_session_goes_on() {
+    let env = Env::new();
+    let mut s = env.serve("mcp", &[]);
+    s.initialize();
+    for _ in 0..8 {
+        let a = s.call("cat_stdin", json!({}));
+        assert_eq!(a["isError"], json!(false), "{a}");
+    }
+    // The server reaps as it wakes: each round trip wakes it.
+    let server = s.peer.child.id();
+    let zombies = || -> Vec<u32> {
+        common::descendants_with(server, "")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|st| st.rsplit_once(") ").map(|(_, r)| r.starts_with('Z')))
+                    .unwrap_or(false)
+            })
+            .collect()
+    };
+    let reaped = common::poll_until(WAIT, || {
+        let a = s.request("ping", json!({}));
+        assert!(a.get("result").is_some(), "{a}");
+        zombies().is_empty()
+    });
+    assert!(reaped, "unreaped processes of the server: {:?}", zombies());
+    assert_eq!(s.finish(), 0);
+}
+
 /// A number for a `nap` that no other test naps for, and its host argv.
 fn unique_nap() -> (u64, Vec<String>) {
     let n = 10_000 + common::unique_number() % 90_000;

@@ -58,10 +58,22 @@ pub fn poll_fds(ctx: &Context) -> Vec<std::os::fd::RawFd> {
     pool.poll_fds().iter().map(AsRawFd::as_raw_fd).collect()
 }
 
-/// In the owner, after each poll and before forking any call: prepares
-/// the wished plans and moves the sandboxes being built along (never
-/// waiting for one). A wish that does not decide to an allowed call with
-/// a plan is dropped (logged at debug level).
+/// In the owner, after each poll and before forking any call: takes in
+/// the sandboxes that reported ready since, so that the call sees them.
+/// Cheap (it reads what their channels hold, nothing else); the slower
+/// work, [`tend`], waits until the owner has answered and forked what
+/// this poll brought, so that it runs beside the calls, not before them.
+pub fn collect(ctx: &Context) {
+    if let Some(Ok(mut pool)) = ctx.pool.as_ref().map(|p| p.lock()) {
+        pool.collect();
+    }
+}
+
+/// In the owner, after each poll, once it has answered and forked what
+/// the poll brought: prepares the wished plans, reaps what the calls left
+/// and starts building what the plans lack (never waiting for a sandbox).
+/// A wish that does not decide to an allowed call with a plan is dropped
+/// (logged at debug level).
 pub fn tend(ctx: &Context) {
     if let Some(Ok(mut pool)) = ctx.pool.as_ref().map(|p| p.lock()) {
         tend_pool(ctx, &mut pool);

@@ -224,10 +224,10 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (conn_ready, sig_ready) = (ready(&fds[0]), ready(&fds[1]));
         drop(fds);
-        // Prepare what the workers wished for, before any worker is forked
-        // (it sees every sandbox made ready so far); never waiting for a
-        // sandbox: its steps come in as its channel turns readable.
-        crate::run::warm::tend(&ctx);
+        // Sandboxes that reported ready join the pool before any worker is
+        // forked (it sees every one made ready so far); the pool's slower
+        // work waits until this turn's workers are forked (below).
+        crate::run::warm::collect(&ctx);
         let spawn = |conn: UnixStream, pool: &mut Pool, uid: u32| {
             start_worker(
                 conn,
@@ -258,6 +258,11 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
                 spawn(conn, &mut pool, uid);
             }
         }
+        // Beside the workers just forked, not before them: the wishes
+        // planned, what the calls left reaped, and what the plans lack
+        // started (never waiting for a sandbox: its steps come in as its
+        // channel turns readable).
+        crate::run::warm::tend(&ctx);
     }
     crate::run::warm::shutdown(&ctx);
     for q in pool.queue.drain(..) {

@@ -69,7 +69,11 @@ impl Running {
         self.pipe.as_fd()
     }
 
-    /// Reads what the child has sent.
+    /// Reads what the child has sent. The result line is the child's last
+    /// act (it then only exits), so it is answered as soon as it is whole,
+    /// without waiting for the exit; the child is reaped later
+    /// ([`Running::pid`], [`reap`]). An end without a whole result line is
+    /// reported with how the child ended.
     pub fn read(&mut self) -> Event {
         let mut chunk = [0u8; 65536];
         match self.pipe.read(&mut chunk) {
@@ -85,7 +89,10 @@ impl Running {
                     Ok(v) if v.get("ask").is_some() => {
                         Event::Ask(v["ask"].as_str().unwrap_or_default().to_string())
                     }
-                    // The result line: put it back for finish.
+                    Ok(mut v) if v.get("result").is_some() && self.bytes.is_empty() => {
+                        Event::Done(v["result"].take())
+                    }
+                    // Anything else: kept for finish, which says what is wrong.
                     _ => {
                         let mut all = line;
                         all.append(&mut self.bytes);
@@ -97,6 +104,11 @@ impl Running {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Event::Nothing,
             Err(e) => Event::Done(self.finish(Some(format!("reading its result: {e}")))),
         }
+    }
+
+    /// The child's pid, to reap once it has answered ([`reap`]).
+    pub fn pid(&self) -> nix::unistd::Pid {
+        self.pid
     }
 
     /// Hands the human's answer to the call.
@@ -138,6 +150,20 @@ impl Running {
         };
         failed(&format!("the call's process failed: {why}"), None)
     }
+}
+
+/// Reaps the children in `pids` that have ended (all of them, waiting,
+/// with `wait`); keeps the others.
+pub fn reap(pids: &mut Vec<nix::unistd::Pid>, wait: bool) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let flags = (!wait).then_some(WaitPidFlag::WNOHANG);
+    pids.retain(|&pid| loop {
+        match waitpid(pid, flags) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(WaitStatus::StillAlive) => break true,
+            _ => break false,
+        }
+    });
 }
 
 /// The human behind the MCP client, asked through the server (which sends

@@ -80,6 +80,10 @@ impl McpError {
 }
 
 /// The server's state across messages.
+/// How long the pool's slower work waits, after an answer, for the
+/// client's next request (milliseconds).
+const OWED_MS: u16 = 3;
+
 struct Server<'a> {
     ctx: &'a Context,
     opts: &'a Options,
@@ -213,6 +217,11 @@ impl Server<'_> {
         let mut eof = false;
         let mut out = std::io::stdout();
         let mut chunk = vec![0u8; 65536];
+        // Calls that answered and are exiting, reaped as they end.
+        let mut answered: Vec<nix::unistd::Pid> = Vec::new();
+        // The pool's slower work is owed: it waits a moment for the next
+        // request, so that a client's next call is forked before it.
+        let mut owed = false;
         loop {
             // Start what waits, in order, while no call is in flight.
             while running.is_none() {
@@ -223,6 +232,7 @@ impl Server<'_> {
                 }
             }
             if eof && running.is_none() {
+                call::reap(&mut answered, true);
                 return Ok(crate::exit::OK);
             }
             let pool_fds = crate::run::warm::poll_fds(self.ctx);
@@ -241,14 +251,20 @@ impl Server<'_> {
                 let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(*w) };
                 fds.push(PollFd::new(w, PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = if owed {
+                PollTimeout::from(OWED_MS)
+            } else {
+                PollTimeout::NONE
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(McpError::Setup(format!("poll: {e}"))),
             }
-            // Prepare what the calls wished for, before any new request is
-            // read (a call forked now sees every sandbox made ready so far);
-            // never waiting for a sandbox: its steps come in on its channel.
-            crate::run::warm::tend(self.ctx);
+            let mut replied = false;
+            // Sandboxes that reported ready join the pool before any call
+            // is forked (it sees every one made ready so far); the rest of
+            // the pool's work waits until this turn's answer is out.
+            crate::run::warm::collect(self.ctx);
             let ready = |f: &PollFd| {
                 f.revents().is_some_and(|r| {
                     // POLLNVAL too: a closed stdin then fails its read, not spins.
@@ -263,6 +279,30 @@ impl Server<'_> {
             let stdin_ready = !eof && ready(&fds[0]);
             let call_ready = running.is_some() && fds[..ours].last().is_some_and(ready);
             drop(fds);
+            if call_ready {
+                let event = match running.as_mut() {
+                    Some(r) => r.read(),
+                    None => call::Event::Nothing,
+                };
+                match event {
+                    call::Event::Nothing => {}
+                    call::Event::Ask(message) => {
+                        if let Some(r) = running.as_mut() {
+                            let v = self.elicit(r, &message);
+                            self.send(&mut out, &v)?;
+                        }
+                    }
+                    call::Event::Done(result) => {
+                        if let Some(r) = running.take() {
+                            answered.push(r.pid());
+                            if !r.cancelled {
+                                self.send(&mut out, &rpc::result(&r.id, result))?;
+                                replied = true;
+                            }
+                        }
+                    }
+                }
+            }
             if stdin_ready {
                 let n = match nix::unistd::read(libc::STDIN_FILENO, &mut chunk) {
                     Ok(n) => n,
@@ -285,25 +325,15 @@ impl Server<'_> {
                     }
                 }
             }
-            if call_ready {
-                let event = match running.as_mut() {
-                    Some(r) => r.read(),
-                    None => call::Event::Nothing,
-                };
-                match event {
-                    call::Event::Nothing => {}
-                    call::Event::Ask(message) => {
-                        if let Some(r) = running.as_mut() {
-                            let v = self.elicit(r, &message);
-                            self.send(&mut out, &v)?;
-                        }
-                    }
-                    call::Event::Done(result) => {
-                        if let Some(r) = running.take().filter(|r| !r.cancelled) {
-                            self.send(&mut out, &rpc::result(&r.id, result))?;
-                        }
-                    }
-                }
+            call::reap(&mut answered, false);
+            // Beside the call just forked, not before it: the wishes
+            // planned, what the calls left reaped, and what the plans lack
+            // started (never waiting for a sandbox: its steps come in on
+            // its channel). Right after an answer, with no call running, it
+            // waits up to OWED_MS for the client's next request.
+            owed = replied && running.is_none();
+            if !owed {
+                crate::run::warm::tend(self.ctx);
             }
         }
     }

@@ -400,12 +400,14 @@ impl Pool {
                 self.draining.push((setup, cg));
             }
         }
-        self.advance();
+        self.collect();
         self.refill();
     }
 
     /// Moves the sandboxes being built along; the ready ones join `ready`.
-    fn advance(&mut self) {
+    /// The owner calls this alone before it forks a call (cheap: it reads
+    /// what the channels hold); [`Pool::maintain`] does it with the rest.
+    pub fn collect(&mut self) {
         for (slot, key, b) in std::mem::take(&mut self.building) {
             match b.advance() {
                 Progress::Waiting(b) => self.building.push((slot, key, b)),
