@@ -272,6 +272,46 @@ fn an_idle_sandbox_killed_from_outside_costs_only_its_warmth() {
     assert_eq!(s.finish(), 0);
 }
 
+/// A prepared sandbox's tool process is forked and confined before any
+/// call (no capabilities, no_new_privs; seccomp waits for the call's
+/// record). Killed while it waits, it costs only the sandbox's warmth: the
+/// next call runs in a new sandbox, and later ones are served prepared.
+#[test]
+fn an_armed_tool_process_is_confined_and_killing_it_costs_only_warmth() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let mut s = setup.serve(&["--pool", "1"]);
+    call(&mut s, &setup, "show", json!({}));
+    common::wait_prepared(s.peer.child.id(), 1);
+    let armed = common::descendants_with(s.peer.child.id(), "agentjail-tool");
+    assert_eq!(armed.len(), 1, "one armed tool process: {armed:?}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", armed[0])).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
+    assert_eq!(field("CapBnd:"), "0000000000000000", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    assert_eq!(field("Seccomp:"), "0", "{status}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(armed[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let (out, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(out.contains("first") && !warm, "{out}");
+    common::wait_prepared(s.peer.child.id(), 1);
+    let (out, warm) = call(&mut s, &setup, "show", json!({}));
+    assert!(out.contains("first") && warm, "{out}");
+    assert_eq!(s.finish(), 0);
+}
+
 #[test]
 fn a_claimer_that_dies_takes_its_sandbox_along() {
     if !sandbox_or_skip() {

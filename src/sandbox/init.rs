@@ -26,12 +26,14 @@ pub fn handled_signals() -> SigSet {
 }
 
 /// The name pid 1 shows in /proc/1/cmdline instead of the launcher's arguments.
-const INIT_NAME: &[u8] = b"agentjail-init\0";
+pub const INIT_NAME: &[u8] = b"agentjail-init\0";
+/// A prepared sandbox's armed tool process, until its exec.
+pub const ARMED_NAME: &[u8] = b"agentjail-tool\0";
 
 /// Overwrites this process's argument area (inherited from the launcher by
-/// fork) so that /proc/self/cmdline reads `agentjail-init`. Nothing in this
-/// process reads its arguments afterwards.
-pub fn hide_cmdline() -> std::io::Result<()> {
+/// fork) so that /proc/self/cmdline reads `name` (NUL-terminated). Nothing
+/// in this process reads its arguments afterwards.
+pub fn hide_cmdline(name: &[u8]) -> std::io::Result<()> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -54,8 +56,8 @@ pub fn hide_cmdline() -> std::io::Result<()> {
     unsafe {
         let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
         area.fill(0);
-        let n = INIT_NAME.len().min(len);
-        area[..n].copy_from_slice(&INIT_NAME[..n]);
+        let n = name.len().min(len);
+        area[..n].copy_from_slice(&name[..n]);
     }
     Ok(())
 }

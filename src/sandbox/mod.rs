@@ -336,8 +336,14 @@ fn launch_blocked(
             return Err(SandboxError::BeforeExec(e));
         }
         if let Err(e) = send_msg(parent_end.as_raw_fd(), &Message::Proceed) {
-            kill_setup();
-            return Err(e.into());
+            if !prepared {
+                kill_setup();
+                return Err(e.into());
+            }
+            // A prepared sandbox that ended before its tool could exec
+            // (nothing of the call ran): the watch below sees it end, and
+            // a new sandbox serves the call.
+            tracing::debug!("sandbox: the prepared sandbox did not take Proceed: {e}");
         }
         Ok(())
     })?;

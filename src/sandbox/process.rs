@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
@@ -139,7 +140,7 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
     }
     // /proc/1/cmdline is world-readable: do not show the launcher's arguments
     // (host paths of profiles and logs) to the tool.
-    if let Err(e) = init::hide_cmdline() {
+    if let Err(e) = init::hide_cmdline(init::INIT_NAME) {
         channel::fail(chan, "hiding pid 1's command line", e);
     }
     // /proc/1/status and /proc/1/comm show "init", not the launcher's name.
@@ -182,8 +183,7 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
     }
     drop(sources);
     if prepared {
-        let _ = send_msg(chan, &Message::Ready);
-        serve_one_call(prep, chan)
+        arm_and_wait(prep, chan)
     }
     let exec = Exec {
         program: &prep.c_program,
@@ -204,12 +204,108 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
     }
 }
 
+/// A prepared sandbox's pid 1 once the view is built: forks the tool's
+/// process at once, which confines itself (everything but seccomp, which
+/// waits for the call's record like a one-shot run's) and then waits for
+/// the call's argv, environment and stdio over a private channel. `Ready`
+/// goes out only once that process is armed, so a claimed sandbox's call
+/// starts with its exec steps alone. A tool's process that fails to arm
+/// has reported why on `chan`; pid 1 then ends quietly.
+fn arm_and_wait(prep: &Prepared, chan: RawFd) -> ! {
+    let (mine, theirs) = match channel::pair() {
+        Ok(p) => p,
+        Err(e) => channel::fail(chan, "creating the tool's channel", e),
+    };
+    // SAFETY: single-threaded process; see launch_blocked.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => channel::fail(chan, "forking the tool", e),
+        Ok(ForkResult::Child) => {
+            drop(mine);
+            armed_tool(prep, chan, theirs)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(theirs);
+            match recv_msg(&mine) {
+                Ok(Some(Message::Ready)) => {}
+                // SAFETY: the tool's process failed (and said why on the
+                // channel) or ended; end without unwinding.
+                _ => unsafe { libc::_exit(0) },
+            }
+            let _ = send_msg(chan, &Message::Ready);
+            serve_one_call(prep, chan, child, mine)
+        }
+    }
+}
+
+/// A prepared sandbox's armed tool process: confined but for seccomp, it
+/// takes the call from pid 1 (`Go` with exactly its three stdio
+/// descriptors; anything else, or pid 1's end closing, ends it), then
+/// runs the exec steps of any tool.
+fn armed_tool(prep: &Prepared, chan: RawFd, link: std::os::fd::OwnedFd) -> ! {
+    let none = Pipes {
+        out: None,
+        err: None,
+    };
+    // Told apart from pid 1 in the host's process list until its exec.
+    let _ = init::hide_cmdline(init::ARMED_NAME);
+    let _ = nix::sys::prctl::set_name(c"tool");
+    let armed = confine_tool(prep, chan, &none);
+    if send_msg(link.as_raw_fd(), &Message::Ready).is_err() {
+        // SAFETY: pid 1 is gone; end without unwinding.
+        unsafe { libc::_exit(0) }
+    }
+    let mut buf = vec![0u8; channel::MAX_GO];
+    let (program, argv, env, stdio) = match channel::recv_msg_fds(&link, &mut buf) {
+        Ok(Some((
+            Message::Go {
+                program,
+                argv,
+                env,
+                cgroups: 0,
+            },
+            fds,
+        ))) if fds.len() == 3 => match call_strings(program, argv, env) {
+            Ok((p, a, e)) => (p, a, e, fds),
+            Err(e) => channel::fail(chan, "receiving a call", e),
+        },
+        // SAFETY: no call for this process; end without unwinding.
+        _ => unsafe { libc::_exit(0) },
+    };
+    drop(buf);
+    drop(link);
+    connect_stdio(chan, &stdio);
+    let exec = Exec {
+        program: &program,
+        argv: &argv,
+        env: &env,
+        stdio: &stdio,
+    };
+    exec_tool(prep, chan, &exec, armed)
+}
+
+/// The call's strings as C strings (a NUL byte inside one is refused).
+type CallStrings = (CString, Vec<CString>, Vec<CString>);
+fn call_strings(
+    program: String,
+    argv: Vec<String>,
+    env: Vec<String>,
+) -> Result<CallStrings, &'static str> {
+    let c = |s: String| CString::new(s).map_err(|_| "a NUL byte in the call");
+    Ok((
+        c(program)?,
+        argv.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
+        env.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
 /// A prepared sandbox's pid 1 after `Ready`: takes one `Go` (anything else,
-/// or the owner's end closing, ends the sandbox), joins the call's cgroup,
-/// forks the tool with the call's stdio and supervises it while the
-/// claimer's lifeline holds.
-fn serve_one_call(prep: &Prepared, chan: RawFd) -> ! {
-    use std::ffi::CString;
+/// or the owner's end closing, ends the sandbox) and hands it to the armed
+/// tool process, then supervises it while the claimer's lifeline holds. A
+/// call that must join a cgroup of its own (the sandbox was made without
+/// one) is served by a tool process forked after the join instead. If the
+/// armed process is gone, pid 1 ends without a word: nothing of the call
+/// ran, and the claimer runs it in a new sandbox.
+fn serve_one_call(prep: &Prepared, chan: RawFd, armed: Pid, link: std::os::fd::OwnedFd) -> ! {
     let mut buf = vec![0u8; channel::MAX_GO];
     let (go, mut fds) = match channel::recv_msg_fds(&BorrowedRaw(chan), &mut buf) {
         Ok(Some((m @ Message::Go { .. }, fds))) => (m, fds),
@@ -242,19 +338,32 @@ fn serve_one_call(prep: &Prepared, chan: RawFd) -> ! {
     }
     let joins = fds.split_off(4);
     let lifeline = fds.pop();
+    let lifeline = lifeline.as_ref().map(|l| l.as_raw_fd());
+    if joins.is_empty() {
+        let go = Message::Go {
+            program,
+            argv,
+            env,
+            cgroups: 0,
+        };
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        if channel::send_msg_fds(link.as_raw_fd(), &go, &raw).is_err() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+            // SAFETY: the armed process is gone; end without unwinding.
+            unsafe { libc::_exit(0) }
+        }
+        drop(fds);
+        drop(link);
+        init::supervise(armed, chan, lifeline)
+    }
+    let _ = nix::sys::signal::kill(armed, Signal::SIGKILL);
+    let _ = waitpid(armed, None);
+    drop(link);
     if let Err(e) = cgroup::join_self_fds(&joins) {
         channel::fail(chan, "joining the call's cgroup", e);
     }
     drop(joins);
-    let c = |s: String| CString::new(s).map_err(|_| "a NUL byte in the call");
-    let built = (|| -> Result<_, &str> {
-        Ok((
-            c(program)?,
-            argv.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
-            env.into_iter().map(c).collect::<Result<Vec<_>, _>>()?,
-        ))
-    })();
-    let (program, argv, env) = match built {
+    let (program, argv, env) = match call_strings(program, argv, env) {
         Ok(b) => b,
         Err(e) => channel::fail(chan, "receiving a call", e),
     };
@@ -274,7 +383,7 @@ fn serve_one_call(prep: &Prepared, chan: RawFd) -> ! {
         Ok(ForkResult::Child) => tool_process(prep, chan, &none, &exec),
         Ok(ForkResult::Parent { child }) => {
             drop(fds);
-            init::supervise(child, chan, lifeline.as_ref().map(|l| l.as_raw_fd()))
+            init::supervise(child, chan, lifeline)
         }
     }
 }
@@ -286,6 +395,31 @@ fn set_rlimit(res: nix::sys::resource::Resource, v: u64) -> nix::Result<()> {
 /// The tool's process: new session, clean descriptors, limits, no
 /// privileges, Landlock, no_new_privs, seccomp; then exec.
 fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) -> ! {
+    connect_stdio(chan, exec.stdio);
+    let armed = confine_tool(prep, chan, pipes);
+    exec_tool(prep, chan, exec, armed)
+}
+
+/// The call's own stdio on 0, 1 and 2 (a prepared sandbox's call; none
+/// for a one-shot run, whose stdio is inherited).
+fn connect_stdio(chan: RawFd, stdio: &[std::os::fd::OwnedFd]) {
+    for (target, fd) in stdio.iter().enumerate() {
+        if let Err(e) = nix::unistd::dup2(fd.as_raw_fd(), target as RawFd) {
+            channel::fail(chan, "connecting the call's stdio", e);
+        }
+    }
+}
+
+/// What the tool's confinement applied, for its `Confined` report.
+struct Armed {
+    landlock: String,
+    landlock_reason: Option<String>,
+}
+
+/// Everything of the tool's confinement that does not wait for the call's
+/// record: new session, output pipes, working directory, descriptors,
+/// limits, no privileges, Landlock, no_new_privs.
+fn confine_tool(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> Armed {
     use nix::sys::resource::Resource;
     let plan = &prep.plan;
     let fail = |step: &str, e: &dyn std::fmt::Display| -> ! { channel::fail(chan, step, e) };
@@ -299,11 +433,6 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) ->
             if let Err(e) = nix::unistd::dup2(w.as_raw_fd(), target) {
                 fail("connecting the output pipe", &e);
             }
-        }
-    }
-    for (target, fd) in exec.stdio.iter().enumerate() {
-        if let Err(e) = nix::unistd::dup2(fd.as_raw_fd(), target as RawFd) {
-            fail("connecting the call's stdio", &e);
         }
     }
     if let Err(e) = nix::unistd::chdir(plan.workdir) {
@@ -355,6 +484,16 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) ->
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         fail("setting no_new_privs", &e);
     }
+    Armed {
+        landlock,
+        landlock_reason,
+    }
+}
+
+/// The exec steps: the wait for the call's record (the launcher's
+/// before-exec step), seccomp, the `Confined` report, exec.
+fn exec_tool(prep: &Prepared, chan: RawFd, exec: &Exec<'_>, armed: Armed) -> ! {
+    let kernel_abi = prep.mechanisms.landlock_abi;
     // The exec waits for the launcher's before-exec step (the decision
     // record's sync): end here unless it succeeded.
     match recv_msg(&BorrowedRaw(chan)) {
@@ -364,7 +503,7 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) ->
     }
     if let Some(filters) = &prep.filters {
         if let Err(e) = filters.apply() {
-            fail("installing the seccomp filter", &e);
+            channel::fail(chan, "installing the seccomp filter", e);
         }
     }
     let _ = send_msg(
@@ -375,8 +514,8 @@ fn tool_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, exec: &Exec<'_>) ->
             } else {
                 0
             },
-            landlock,
-            landlock_reason,
+            landlock: armed.landlock,
+            landlock_reason: armed.landlock_reason,
             seccomp: prep.filters.is_some(),
             no_new_privs: true,
         }),

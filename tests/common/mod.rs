@@ -889,17 +889,26 @@ pub fn descendants_with(root: u32, needle: &str) -> Vec<u32> {
 }
 
 /// Waits until at least `n` prepared sandboxes under `owner` wait for a
-/// call (their pid 1 blocked in recvmsg, which it first calls for its
-/// `Go`), so that the next call can be served by one.
+/// call (their pid 1 and its armed tool process both blocked in recvmsg:
+/// pid 1 sends `Ready` once the tool's process is armed), so that the next
+/// call can be served by one.
 pub fn wait_prepared(owner: u32, n: usize) {
     for _ in 0..400 {
+        let in_recvmsg = |p: &u32| {
+            std::fs::read_to_string(format!("/proc/{p}/syscall"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+                == Some(libc::SYS_recvmsg)
+        };
+        // pid 1 waits for the call, and so does its armed tool process
+        // (pid 1 also waits in recvmsg while that process arms).
         let waiting = descendants_with(owner, "agentjail-init")
             .into_iter()
             .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/syscall"))
-                    .ok()
-                    .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
-                    == Some(libc::SYS_recvmsg)
+                in_recvmsg(p)
+                    && descendants_with(*p, "agentjail-tool")
+                        .iter()
+                        .any(in_recvmsg)
             })
             .count();
         if waiting >= n {
