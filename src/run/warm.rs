@@ -122,3 +122,48 @@ fn plan_wish(ctx: &Context, bytes: &[u8]) -> Result<Option<Prepared>, CallError>
     p.cgroup_parent = ctx.cgroup_parent.clone();
     Ok(Some(sandbox::prepare(p, program)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            profiles: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/profiles").into()),
+            audit_log: None,
+            cgroup_parent: None,
+            alert_command: None,
+            state_dir: None,
+            approval_hook: None,
+            pool: None,
+        }
+    }
+
+    /// A wish comes from a forked call through a pipe the owner reads:
+    /// whatever bytes arrive, the owner drops what it cannot plan and
+    /// carries on (no panic, no error that would stop its loop).
+    #[test]
+    fn a_malformed_or_foreign_wish_is_dropped() {
+        let ctx = ctx();
+        let nested = "[".repeat(10_000);
+        let cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\xff\xfe\x00".to_vec(),
+            b"{not json".to_vec(),
+            nested.into_bytes(),
+            br#"{"call": 7, "json_params": []}"#.to_vec(),
+            br#"{"call": {"role": "bench"}, "json_params": []}"#.to_vec(),
+            br#"{"call": {"role": "nobody", "tool": "true", "params": {}, "extra_args": []}, "json_params": []}"#.to_vec(),
+            br#"{"call": {"role": "bench", "tool": "rm", "params": {}, "extra_args": []}, "json_params": []}"#.to_vec(),
+            vec![b'x'; 1 << 20],
+        ];
+        for bytes in cases {
+            let got = plan_wish(&ctx, &bytes);
+            assert!(
+                matches!(got, Ok(None)),
+                "{:?} was not dropped",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
+            );
+        }
+    }
+}
