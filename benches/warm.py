@@ -130,7 +130,8 @@ for _ in range(3):
     session.call()
 time.sleep(0.2)
 zygotes = children(broker.pid)
-sandbox_kib = [pss_kib(z) + sum(pss_kib(c) for c in children(z)) for z in zygotes]
+sandbox_kib = [pss_kib(z) + sum(pss_kib(c) + sum(pss_kib(t) for t in children(c)) for c in children(z))
+               for z in zygotes]
 idle = {"broker": pss_kib(broker.pid), "broker_rss": pss_kib(broker.pid, "Rss:"),
         "sandboxes": sandbox_kib}
 
@@ -175,6 +176,6 @@ print("|---" * (len(levels) + 1) + "|")
 for k, r in rows.items():
     print(f"| {k} | " + " | ".join(f"{x:.0f}/s ({x / b:.2f}x)" for x, b in zip(r, rows["bwrap"])) + " |")
 print(f"\nIdle, [pool] size 4: broker RSS {idle['broker_rss']} KiB (Pss {idle['broker']} KiB); "
-      f"each prepared sandbox (setup process and pid 1) Pss {idle['sandboxes']} KiB")
+      f"each prepared sandbox (setup process, pid 1, armed tool process) Pss {idle['sandboxes']} KiB")
 broker.terminate()
 broker.wait()

@@ -207,10 +207,11 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
 /// A prepared sandbox's pid 1 once the view is built: forks the tool's
 /// process at once, which confines itself (everything but seccomp, which
 /// waits for the call's record like a one-shot run's) and then waits for
-/// the call's argv, environment and stdio over a private channel. `Ready`
-/// goes out only once that process is armed, so a claimed sandbox's call
-/// starts with its exec steps alone. A tool's process that fails to arm
-/// has reported why on `chan`; pid 1 then ends quietly.
+/// the call's argv, environment and stdio over a private channel; pid 1
+/// reports `Ready` meanwhile (a call that comes before the tool's process
+/// is armed waits for it). A tool's process that fails to arm says why on
+/// `chan` and ends; the call that claims this sandbox then fails with that
+/// reason, as a one-shot run would.
 fn arm_and_wait(prep: &Prepared, chan: RawFd) -> ! {
     let (mine, theirs) = match channel::pair() {
         Ok(p) => p,
@@ -225,12 +226,6 @@ fn arm_and_wait(prep: &Prepared, chan: RawFd) -> ! {
         }
         Ok(ForkResult::Parent { child }) => {
             drop(theirs);
-            match recv_msg(&mine) {
-                Ok(Some(Message::Ready)) => {}
-                // SAFETY: the tool's process failed (and said why on the
-                // channel) or ended; end without unwinding.
-                _ => unsafe { libc::_exit(0) },
-            }
             let _ = send_msg(chan, &Message::Ready);
             serve_one_call(prep, chan, child, mine)
         }
@@ -250,10 +245,6 @@ fn armed_tool(prep: &Prepared, chan: RawFd, link: std::os::fd::OwnedFd) -> ! {
     let _ = init::hide_cmdline(init::ARMED_NAME);
     let _ = nix::sys::prctl::set_name(c"tool");
     let armed = confine_tool(prep, chan, &none);
-    if send_msg(link.as_raw_fd(), &Message::Ready).is_err() {
-        // SAFETY: pid 1 is gone; end without unwinding.
-        unsafe { libc::_exit(0) }
-    }
     let mut buf = vec![0u8; channel::MAX_GO];
     let (program, argv, env, stdio) = match channel::recv_msg_fds(&link, &mut buf) {
         Ok(Some((

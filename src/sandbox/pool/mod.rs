@@ -548,8 +548,9 @@ fn pss_kib(pid: Pid) -> u64 {
 }
 
 /// What one prepared sandbox costs while it waits, measured now: the Pss
-/// (KiB) of its setup process and pid 1 (kernel memory for its namespaces
-/// and empty tmpfs mounts is not counted). For `doctor`.
+/// (KiB) of its setup process, pid 1 and pid 1's armed tool process
+/// (kernel memory for its namespaces and empty tmpfs mounts is not
+/// counted). For `doctor`.
 pub fn idle_cost() -> Result<u64, SandboxError> {
     let mut plan = super::plan::minimal();
     plan.namespaces = vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"];
@@ -568,7 +569,14 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
     };
     match spawn::blocking(&prep) {
         Ok(m) => {
-            let kib = pss_kib(m.setup.pid) + pss_kib(m.init);
+            let armed: u64 =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", m.init))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok())
+                    .map(|c| pss_kib(Pid::from_raw(c)))
+                    .sum();
+            let kib = pss_kib(m.setup.pid) + pss_kib(m.init) + armed;
             end(Some(m.setup));
             remove_cgroup(m.cgroup);
             Ok(kib)
