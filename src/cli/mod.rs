@@ -208,8 +208,9 @@ pub enum Command {
     ///
     /// `mcp serve --pool N` (default 2; 0 turns it off) keeps N prepared sandboxes ready per
     /// plan for the `--pool-plans` (default 4) most recently used plans: namespaces, id maps,
-    /// filesystem view and cgroup made before the call; each serves exactly one tools/call and
-    /// is then destroyed. A call whose plan differs builds its own sandbox.
+    /// filesystem view, cgroup and the tool's process (confined but for seccomp) made before
+    /// the call; each serves exactly one tools/call and is then destroyed. A call whose plan
+    /// differs builds its own sandbox.
     #[command(subcommand)]
     Mcp(McpCommand),
     /// Run the broker: serve calls on a unix socket with its own policy, state and log
@@ -218,7 +219,8 @@ pub enum Command {
     /// audit log and socket, maps caller, approver and auditor uids and groups to roles, and
     /// sizes the pool of prepared sandboxes (`[pool] size`, ready per plan, default 2, 0 turns
     /// it off; `plans`, default 4): each is made before a call needs it (namespaces, id maps,
-    /// filesystem view, the call's cgroup) and serves exactly one call, whose plan must equal
+    /// filesystem view, the call's cgroup, the tool's process confined but for seccomp) and
+    /// serves exactly one call, whose plan must equal
     /// the one it was made from; other calls build their own. See the README's Broker section.
     Serve {
         /// The broker's configuration (TOML)

@@ -33,18 +33,14 @@ pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Opti
         tracing::info!("sandbox: a prepared sandbox serves this call");
         return Some(c);
     }
-    {
-        let wish = Wish {
-            call: call.clone(),
-            json_params: call.json_params.clone(),
-        };
-        if let Ok(bytes) = serde_json::to_vec(&wish) {
-            pool.wish(&bytes);
-        }
-        tracing::info!(
-            "sandbox: no prepared sandbox for this plan: a new one (and a wish for more)"
-        );
+    let wish = Wish {
+        call: call.clone(),
+        json_params: call.json_params.clone(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&wish) {
+        pool.wish(&bytes);
     }
+    tracing::info!("sandbox: no prepared sandbox for this plan: a new one (and a wish for more)");
     None
 }
 
