@@ -50,6 +50,8 @@ pub struct Running {
     /// Where the human's answer goes back to the call.
     answers: std::fs::File,
     bytes: Vec<u8>,
+    /// `finish` has waited for the child already.
+    reaped: bool,
 }
 
 /// What the call's process sent.
@@ -106,9 +108,10 @@ impl Running {
         }
     }
 
-    /// The child's pid, to reap once it has answered ([`reap`]).
-    pub fn pid(&self) -> nix::unistd::Pid {
-        self.pid
+    /// The child's pid, to reap once it has answered ([`reap`]); none when
+    /// it was reaped already (its pid may belong to another child by now).
+    pub fn unreaped(&self) -> Option<nix::unistd::Pid> {
+        (!self.reaped).then_some(self.pid)
     }
 
     /// Hands the human's answer to the call.
@@ -134,6 +137,7 @@ impl Running {
                 other => break other,
             }
         };
+        self.reaped = true;
         let why = match (error, status) {
             (Some(e), _) => e,
             (None, Ok(WaitStatus::Exited(_, 0))) => {
@@ -293,6 +297,7 @@ pub fn start(ctx: &Context, c: Call<'_>, id: Value) -> Result<Running, Value> {
         pipe,
         answers,
         bytes: Vec::new(),
+        reaped: false,
     })
 }
 

@@ -294,7 +294,7 @@ impl Server<'_> {
                     }
                     call::Event::Done(result) => {
                         if let Some(r) = running.take() {
-                            answered.push(r.pid());
+                            answered.extend(r.unreaped());
                             if !r.cancelled {
                                 self.send(&mut out, &rpc::result(&r.id, result))?;
                                 replied = true;
