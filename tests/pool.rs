@@ -71,6 +71,12 @@ params.a = { type = "string", max_length = 60000 }
 params.b = { type = "string", max_length = 60000 }
 params.c = { type = "string", max_length = 60000 }
 
+[tools.mark]
+description = "Leave a marker in the writable bind"
+risk = "read"
+command = ["touch", "/out/{name}"]
+params.name = { type = "string", pattern = "^[a-z0-9]+$" }
+
 [tools.nap]
 description = "Sleep"
 risk = "read"
@@ -275,8 +281,8 @@ fn an_idle_sandbox_killed_from_outside_costs_only_its_warmth() {
 }
 
 /// A prepared sandbox's tool process is forked and confined before any
-/// call (no capabilities, no_new_privs; seccomp waits for the call's
-/// record). Killed while it waits, it costs only the sandbox's warmth: the
+/// call (no capabilities, no_new_privs, seccomp in filter mode; only the
+/// exec waits for the call's record). Killed while it waits, it costs only the sandbox's warmth: the
 /// next call runs in a new sandbox, and later ones are served prepared.
 #[test]
 fn an_armed_tool_process_is_confined_and_killing_it_costs_only_warmth() {
@@ -301,7 +307,8 @@ fn an_armed_tool_process_is_confined_and_killing_it_costs_only_warmth() {
     assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
     assert_eq!(field("CapBnd:"), "0000000000000000", "{status}");
     assert_eq!(field("NoNewPrivs:"), "1", "{status}");
-    assert_eq!(field("Seccomp:"), "0", "{status}");
+    assert_eq!(field("Seccomp:"), "2", "{status}");
+    assert_eq!(field("Seccomp_filters:"), "1", "{status}");
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(armed[0] as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -416,4 +423,104 @@ fn a_call_too_big_for_a_prepared_sandbox_runs_in_a_new_one() {
     assert_eq!(out.trim(), "3");
     assert!(warm);
     assert_eq!(s.finish(), 0);
+}
+
+/// A shared object for LD_PRELOAD on the server: every `fdatasync` fails
+/// with EIO while `flag` exists, and is the real one otherwise.
+fn flagged_sync_failure(setup: &Setup, flag: &Path) -> PathBuf {
+    let src = setup.path("failsync.c");
+    let so = setup.path("failsync.so");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <errno.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+             int fdatasync(int fd) {{\n  if (access(\"{}\", F_OK) == 0) {{ errno = EIO; return -1; }}\n\
+             return (int)syscall(SYS_fdatasync, fd);\n}}\n",
+            flag.display()
+        ),
+    )
+    .unwrap();
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .output()
+        .expect("cc (the CI installs gcc)");
+    assert!(built.status.success(), "{built:?}");
+    so
+}
+
+/// In a front-end with a pool, the decision record's sync starts as the
+/// record is written, on a thread. When it fails, the tool does not run,
+/// whether the call was served prepared (no fork after the sync) or needed
+/// a new sandbox (the launcher waits for the sync before it forks), and
+/// the server goes on serving.
+#[test]
+fn a_failed_sync_of_the_decision_record_stops_a_pooled_call_before_exec() {
+    if !sandbox_or_skip() {
+        return;
+    }
+    let setup = Setup::new();
+    let out = setup.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let role = format!(
+        "allowed_tools = [\"mark\"]\n[limits]\ntimeout_seconds = 20\n[sandbox]\nnetwork = \"none\"\n\
+         binds = [{{ source = \"{}\", target = \"/out\", mode = \"rw\" }}]\n",
+        out.display()
+    );
+    std::fs::write(setup.path("profiles/roles/marking.toml"), role).unwrap();
+    let flag = setup.path("fail-syncs");
+    let shim = flagged_sync_failure(&setup, &flag);
+    let mut cmd = setup
+        .env
+        .command(false, &["mcp", "serve", "--role", "marking", "--pool", "1"]);
+    cmd.env("LD_PRELOAD", &shim);
+    let mut s = Server::start(cmd);
+    s.initialize();
+    let refused = |s: &mut Server, name: &str| {
+        let r = s.call("mark", json!({ "name": name }));
+        let text = support::text(&r);
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(
+            text.contains("the tool was not run") && text.contains("Input/output error"),
+            "{text}"
+        );
+        assert!(!out.join(name).exists(), "the tool ran: {text}");
+    };
+    let ran = |s: &mut Server, name: &str| {
+        let r = s.call("mark", json!({ "name": name }));
+        assert_eq!(r["isError"], false, "{r}");
+        assert!(out.join(name).exists(), "{r}");
+    };
+    // The first call of its plan finds no prepared sandbox: a new one.
+    std::fs::write(&flag, "").unwrap();
+    refused(&mut s, "cold");
+    std::fs::remove_file(&flag).unwrap();
+    ran(&mut s, "first");
+    common::wait_prepared(s.peer.child.id(), 1);
+    let armed = common::descendants_with(s.peer.child.id(), "agentjail-tool");
+    assert_eq!(armed.len(), 1, "one armed tool process: {armed:?}");
+    std::fs::write(&flag, "").unwrap();
+    refused(&mut s, "warm");
+    // It was this call's: claimed, and ended with the call.
+    let gone = common::poll_until(support::WAIT, || {
+        !Path::new(&format!("/proc/{}", armed[0])).exists()
+    });
+    assert!(
+        gone,
+        "the prepared sandbox outlived the call that claimed it"
+    );
+    std::fs::remove_file(&flag).unwrap();
+    ran(&mut s, "after");
+    assert_eq!(setup.results().len(), 2, "two calls ran");
+    // No decision record claims a call that did not run.
+    let decided = setup
+        .env
+        .records()
+        .into_iter()
+        .filter(|r| r["event_type"] == "decision" && r["decision"] == "allow")
+        .count();
+    assert_eq!(decided, 2, "{:?}", setup.env.records());
 }

@@ -658,8 +658,8 @@ fn write_once(file: &File, buf: &[u8]) -> std::io::Result<()> {
 
 #[path = "log_unsynced.rs"]
 mod unsynced;
-pub use unsynced::Unsynced;
 use unsynced::Written;
+pub use unsynced::{Syncing, Unsynced};
 
 #[cfg(test)]
 #[path = "log_tests.rs"]

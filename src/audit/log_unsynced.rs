@@ -100,3 +100,94 @@ impl Unsynced {
         })
     }
 }
+
+/// An [`Unsynced`] record whose sync may already run on a thread of its
+/// own, started as the record was written (a front-end whose calls need no
+/// fork after it: the work before the exec overlaps the sync from the
+/// start). [`Syncing::sync`] waits for that thread; without one it syncs
+/// there and then. Dropped, it waits for the thread too.
+pub struct Syncing {
+    record: Option<std::sync::Arc<Unsynced>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Syncing {
+    /// `record`, its sync started on a thread when `on_thread` (and a
+    /// thread could be had; otherwise the sync waits for [`Syncing::sync`]).
+    pub fn new(record: Unsynced, on_thread: bool) -> Syncing {
+        let record = std::sync::Arc::new(record);
+        let thread = if on_thread {
+            let r = std::sync::Arc::clone(&record);
+            // A small stack; the sync allocates nothing unless it fails.
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    let _ = r.sync();
+                })
+                .ok()
+        } else {
+            None
+        };
+        Syncing {
+            record: Some(record),
+            thread: std::sync::Mutex::new(thread),
+        }
+    }
+
+    /// The record's number in the chain.
+    pub fn seq(&self) -> u64 {
+        self.record.as_ref().map_or(0, |r| r.seq())
+    }
+
+    /// The sync runs on a thread of its own: the process must not fork
+    /// before [`Syncing::sync`] returned.
+    pub fn threaded(&self) -> bool {
+        self.thread.lock().map(|t| t.is_some()).unwrap_or(false)
+    }
+
+    /// Waits for the sync (doing it here if no thread does) and returns its
+    /// outcome, as [`Unsynced::sync`]; the thread has ended when it returns.
+    pub fn sync(&self) -> Result<(), String> {
+        self.join();
+        match &self.record {
+            Some(r) => r.sync(),
+            None => Err(POISONED.into()),
+        }
+    }
+
+    /// [`Unsynced::finish`], once the thread has ended.
+    pub fn finish(mut self) -> Result<Appended, AuditError> {
+        self.join();
+        let Some(record) = self.record.take() else {
+            return Err(AuditError::Sync {
+                path: PathBuf::new(),
+                source: std::io::Error::other(POISONED),
+            });
+        };
+        match std::sync::Arc::try_unwrap(record) {
+            Ok(u) => u.finish(),
+            // (Cannot happen: the thread, the only other holder, has
+            // ended. Failing closed, the call fails.)
+            Err(shared) => Err(AuditError::Sync {
+                path: shared.path.clone(),
+                source: std::io::Error::other("the record's sync thread still holds it"),
+            }),
+        }
+    }
+
+    fn join(&self) {
+        let handle = match self.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(_) => None,
+        };
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Syncing {
+    fn drop(&mut self) {
+        self.join();
+    }
+}

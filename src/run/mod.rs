@@ -471,12 +471,22 @@ pub fn call(
     let unsynced = match overlap {
         true => {
             let u = early(log.append_unsynced(&rec))?;
+            // A front-end with a pool serves most calls in prepared
+            // sandboxes, which need no fork: there the sync starts now, on
+            // a thread, and the planning and checks below overlap it too (a
+            // call that needs a new sandbox waits for it before the fork).
+            let u = audit::log::Syncing::new(u, ctx.pool.is_some());
             tracing::info!(
-                "audit: decision record #{} written to {} in {}; synced while the sandbox is \
-                 built (its before-exec step)",
+                "audit: decision record #{} written to {} in {}; synced while {} (its \
+                 before-exec step)",
                 u.seq(),
                 log.path().display(),
-                ms(started)
+                ms(started),
+                if u.threaded() {
+                    "the call is planned and its sandbox claimed"
+                } else {
+                    "the sandbox is built"
+                }
             );
             Some(u)
         }
@@ -573,8 +583,17 @@ pub fn call(
         //    the front-end keeps a pool; otherwise (and then the front-end is
         //    asked to prepare some) a new one.
         let claimed = warm::claim(ctx, call, &prepared);
-        let launched =
-            sandbox::launch_in(&prepared, capture, &mut serve_egress, Some(&sync), claimed);
+        let before_exec = sandbox::BeforeExec {
+            step: &sync,
+            threaded: unsynced.as_ref().is_some_and(|u| u.threaded()),
+        };
+        let launched = sandbox::launch_in(
+            &prepared,
+            capture,
+            &mut serve_egress,
+            Some(before_exec),
+            claimed,
+        );
         if let Some(p) = proxy.take() {
             p.stop();
         }

@@ -162,7 +162,24 @@ pub type ListenerHook<'a> = &'a mut dyn FnMut(std::net::TcpListener);
 /// A step the launcher runs (on a thread of its own, started after the
 /// only fork) while the sandbox is being built; the tool execs only after it
 /// returned `Ok`. An `Err` (its text) ends the sandbox before the exec.
-pub type BeforeExec<'a> = &'a (dyn Fn() -> Result<(), String> + Sync);
+#[derive(Clone, Copy)]
+pub struct BeforeExec<'a> {
+    /// The step; called more than once, it repeats its first answer.
+    pub step: &'a (dyn Fn() -> Result<(), String> + Sync),
+    /// The caller already runs the step's work on a thread of its own, and
+    /// `step` waits for that thread to end: before any fork the launcher
+    /// calls `step` itself (a process must not fork with a second thread
+    /// alive), so only a prepared sandbox, which needs no fork, overlaps it.
+    pub threaded: bool,
+}
+
+impl BeforeExec<'_> {
+    /// Before a fork: the step's outcome, once a caller's thread ended;
+    /// `None` when the step is left for later.
+    fn settle(b: Option<Self>) -> Option<Result<(), String>> {
+        b.filter(|b| b.threaded).map(|b| (b.step)())
+    }
+}
 
 pub fn launch(
     prep: &Prepared,
@@ -249,6 +266,8 @@ fn launch_blocked(
         map.gid_map_line().trim_end()
     );
     let mut prepared = warm.is_some();
+    // The before-exec step's outcome, when it had to end before a fork.
+    let mut settled = None;
     let started_in = match warm {
         Some(claimed) => match start_warm(
             prep,
@@ -273,10 +292,14 @@ fn launch_blocked(
                 }
                 let (cg, l) = run_cgroup_for(prep, true)?;
                 (run_cgroup, limits) = (cg.map(RunCg::Own), l);
+                settled = BeforeExec::settle(before_exec);
                 start_fresh(prep, pipes, map, run_cgroup.as_deref())?
             }
         },
-        None => start_fresh(prep, pipes, map, run_cgroup.as_deref())?,
+        None => {
+            settled = BeforeExec::settle(before_exec);
+            start_fresh(prep, pipes, map, run_cgroup.as_deref())?
+        }
     };
     let Started {
         chan: parent_end,
@@ -301,13 +324,17 @@ fn launch_blocked(
         // A small stack, and nothing allocated on the thread (its line is
         // logged here), so it adds no malloc arena to the launcher's RSS.
         let step = Instant::now();
-        let job = before_exec.map(|hook| {
-            let timed = move || (hook(), step.elapsed());
-            std::thread::Builder::new()
-                .stack_size(64 * 1024)
-                .spawn_scoped(scope, timed)
-                .map_err(|_| hook())
-        });
+        let job = match settled {
+            Some(r) => Some(Err(r)),
+            None => before_exec.map(|b| {
+                let hook = b.step;
+                let timed = move || (hook(), step.elapsed());
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn_scoped(scope, timed)
+                    .map_err(|_| hook())
+            }),
+        };
         let built = match setup {
             Some(setup) => ids_for(setup, &parent_end, &map, prep, run_cgroup.is_some()),
             // A prepared sandbox had its id maps written when it was made.

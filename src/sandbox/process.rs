@@ -205,8 +205,8 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
 }
 
 /// A prepared sandbox's pid 1 once the view is built: forks the tool's
-/// process at once, which confines itself (everything but seccomp, which
-/// waits for the call's record like a one-shot run's) and then waits for
+/// process at once, which confines itself (seccomp included; only its exec
+/// waits for the call's record, like a one-shot run's) and then waits for
 /// the call's argv, environment and stdio over a private channel; pid 1
 /// reports `Ready` meanwhile (a call that comes before the tool's process
 /// is armed waits for it). A tool's process that fails to arm says why on
@@ -232,7 +232,7 @@ fn arm_and_wait(prep: &Prepared, chan: RawFd) -> ! {
     }
 }
 
-/// A prepared sandbox's armed tool process: confined but for seccomp, it
+/// A prepared sandbox's armed tool process: confined, seccomp included, it
 /// takes the call from pid 1 (`Go` with exactly its three stdio
 /// descriptors; anything else, or pid 1's end closing, ends it), then
 /// runs the exec steps of any tool.
@@ -409,7 +409,7 @@ struct Armed {
 
 /// Everything of the tool's confinement that does not wait for the call's
 /// record: new session, output pipes, working directory, descriptors,
-/// limits, no privileges, Landlock, no_new_privs.
+/// limits, no privileges, Landlock, no_new_privs, seccomp.
 fn confine_tool(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> Armed {
     use nix::sys::resource::Resource;
     let plan = &prep.plan;
@@ -475,6 +475,16 @@ fn confine_tool(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> Armed {
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         fail("setting no_new_privs", &e);
     }
+    // Seccomp last: what follows until the exec (the armed process's wait
+    // for its call, receiving it and its descriptors, the wait for the
+    // decision record's sync, the reports to pid 1) uses only calls the
+    // filter allows. Installed here, its cost is off a prepared call's path
+    // and overlaps the sync in a one-shot one.
+    if let Some(filters) = &prep.filters {
+        if let Err(e) = filters.apply() {
+            fail("installing the seccomp filter", &e);
+        }
+    }
     Armed {
         landlock,
         landlock_reason,
@@ -482,7 +492,7 @@ fn confine_tool(prep: &Prepared, chan: RawFd, pipes: &Pipes) -> Armed {
 }
 
 /// The exec steps: the wait for the call's record (the launcher's
-/// before-exec step), seccomp, the `Confined` report, exec.
+/// before-exec step), the `Confined` report, exec.
 fn exec_tool(prep: &Prepared, chan: RawFd, exec: &Exec<'_>, armed: Armed) -> ! {
     let kernel_abi = prep.mechanisms.landlock_abi;
     // The exec waits for the launcher's before-exec step (the decision
@@ -491,11 +501,6 @@ fn exec_tool(prep: &Prepared, chan: RawFd, exec: &Exec<'_>, armed: Armed) -> ! {
         Ok(Some(Message::Proceed)) => {}
         // SAFETY: the launcher refused or went away; end without unwinding.
         _ => unsafe { libc::_exit(125) },
-    }
-    if let Some(filters) = &prep.filters {
-        if let Err(e) = filters.apply() {
-            channel::fail(chan, "installing the seccomp filter", e);
-        }
     }
     let _ = send_msg(
         chan,

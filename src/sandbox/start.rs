@@ -125,7 +125,8 @@ pub(super) fn start_fresh(
     let launcher = nix::unistd::getpid();
     let cgroup_files = run_cgroup.map(|c| c.join_files()).unwrap_or_default();
     let step = Instant::now();
-    // SAFETY: the launcher is single-threaded (nothing here starts threads),
+    // SAFETY: the launcher is single-threaded (nothing here starts threads,
+    // and a caller's before-exec thread has ended: `BeforeExec::settle`),
     // so the child may allocate and run ordinary Rust code after fork.
     let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
         ForkResult::Child => {
