@@ -326,7 +326,11 @@ fn launch_blocked(
         let step = Instant::now();
         let job = match settled {
             Some(r) => Some(Err(r)),
+            // A threaded step is a wait for the caller's thread: done here.
             None => before_exec.map(|b| {
+                if b.threaded {
+                    return Err((b.step)());
+                }
                 let hook = b.step;
                 let timed = move || (hook(), step.elapsed());
                 std::thread::Builder::new()

@@ -14,7 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -29,12 +29,20 @@ pub(super) fn run_watched(
     fds: [OwnedFd; 3],
 ) -> Response {
     let worker = nix::unistd::getpid();
+    // The call's process reports its exit code here as its last act, so the
+    // answer goes out without waiting for the process's own exit (its
+    // teardown); the end of the pipe without a report means it died.
+    let (code_r, code_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return refuse(exit::LAUNCHER_FAILED, format!("broker: pipe: {e}")),
+    };
     // SAFETY: the worker is single-threaded (a fork of the single-threaded
     // parent), so the child may run arbitrary code.
     let child = match unsafe { fork() } {
         Err(e) => return refuse(exit::LAUNCHER_FAILED, format!("broker: fork: {e}")),
         Ok(ForkResult::Child) => {
             follow_parent(worker);
+            drop(code_r);
             for (i, fd) in fds.iter().enumerate() {
                 if nix::unistd::dup2(fd.as_raw_fd(), i as RawFd).is_err() {
                     std::process::exit(exit::LAUNCHER_FAILED);
@@ -45,10 +53,12 @@ pub(super) fn run_watched(
             let _ = nix::unistd::close(conn.as_raw_fd());
             let code = handler.handle(ctx, op, caller);
             let _ = std::io::stdout().flush();
+            let _ = nix::unistd::write(&code_w, &code.to_le_bytes());
             std::process::exit(code);
         }
         Ok(ForkResult::Parent { child }) => child,
     };
+    drop(code_w);
     // The worker holds none of the caller's descriptors while the call runs,
     // so a reader downstream of the call sees its end when the call ends.
     drop(fds);
@@ -60,50 +70,61 @@ pub(super) fn run_watched(
     } = caller;
     drop((stdin_file, tty));
     let who = &who;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-    let pidfd = if raw >= 0 {
-        // SAFETY: a new descriptor that only this process owns.
-        Some(unsafe { OwnedFd::from_raw_fd(raw as RawFd) })
-    } else {
-        None
-    };
+    let mut code_r = std::fs::File::from(code_r);
     let mut hung_up = false;
-    if let Some(pidfd) = &pidfd {
-        loop {
-            let mut fds = [
-                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(conn.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-                Ok(_) => {}
-            }
-            if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-                break;
-            }
-            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                // After its request the client sends only control frames (a
-                // signal for the call); anything else, or the end of the
-                // connection, is a hang-up.
-                match read_control(conn) {
-                    Some(sig) => {
-                        // The call's process is the launcher (or the command
-                        // itself): the launcher forwards the signal to the
-                        // sandbox's pid 1, which forwards it to the tool.
-                        tracing::debug!("forwarding signal {sig} to the call {child}");
-                        let _ = kill(child, sig);
+    let mut reported = Vec::with_capacity(4);
+    loop {
+        let mut fds = [
+            PollFd::new(code_r.as_fd(), PollFlags::POLLIN),
+            PollFd::new(conn.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            let mut b = [0u8; 4];
+            match code_r.read(&mut b) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(n) if n > 0 && reported.len() + n <= 4 => {
+                    reported.extend_from_slice(&b[..n]);
+                    if reported.len() < 4 {
                         continue;
                     }
-                    None => {
-                        hung_up = true;
-                        let _ = kill(child, Signal::SIGKILL);
-                        break;
-                    }
+                }
+                // The end without a whole report (or more than one): the
+                // process's status says how it ended.
+                _ => reported.clear(),
+            }
+            break;
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            // After its request the client sends only control frames (a
+            // signal for the call); anything else, or the end of the
+            // connection, is a hang-up.
+            match read_control(conn) {
+                Some(sig) => {
+                    // The call's process is the launcher (or the command
+                    // itself): the launcher forwards the signal to the
+                    // sandbox's pid 1, which forwards it to the tool.
+                    tracing::debug!("forwarding signal {sig} to the call {child}");
+                    let _ = kill(child, sig);
+                    continue;
+                }
+                None => {
+                    hung_up = true;
+                    let _ = kill(child, Signal::SIGKILL);
+                    break;
                 }
             }
         }
+    }
+    if let (false, Ok(bytes)) = (hung_up, <[u8; 4]>::try_from(reported.as_slice())) {
+        // Its last act done, the call's process only exits: reaped by
+        // whoever inherits it as this worker ends (its PR_SET_PDEATHSIG
+        // only hastens that end).
+        return Response::new(i32::from_le_bytes(bytes), None);
     }
     let status = loop {
         match waitpid(child, None) {
