@@ -23,6 +23,18 @@ struct Wish {
     json_params: BTreeSet<String>,
 }
 
+/// For a front-end that forks a process per call (`serve`, `mcp serve`):
+/// the allocator keeps no fast bins, so a forked call's first large
+/// allocation does not consolidate, page by copied page, what the owner
+/// freed before the fork.
+pub fn tune_allocator_for_forks() {
+    // SAFETY: mallopt takes two integers and changes only this process's
+    // allocator settings (it is called before any call is forked).
+    unsafe {
+        libc::mallopt(libc::M_MXFAST, 0);
+    }
+}
+
 /// Claims a prepared sandbox for this call's plan; on a miss, wishes for one.
 pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Option<Claimed> {
     let pool = ctx.pool.as_ref()?;

@@ -132,6 +132,7 @@ pub fn serve(opts: &Options, handler: &dyn Handler) -> Result<i32, ServeError> {
         return Ok(exit::OK);
     }
     single_threaded()?;
+    crate::run::warm::tune_allocator_for_forks();
     let notifier = systemd::Notifier::from_env();
     let activated = systemd::activated().map_err(ServeError::Setup)?;
     let setup = |what: &str, e: &dyn std::fmt::Display| ServeError::Setup(format!("{what}: {e}"));

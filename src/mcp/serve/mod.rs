@@ -134,6 +134,7 @@ pub fn serve(ctx: &Context, opts: &Options) -> Result<i32, McpError> {
             "mcp serve must be single-threaded before it forks a call; it has {threads:?} threads"
         )));
     }
+    crate::run::warm::tune_allocator_for_forks();
     let session = match &opts.session {
         Some(s) => s.clone(),
         None => format!(
