@@ -152,6 +152,11 @@ pub fn recv_msg_fds(
                 return Ok(Some((m, passed)));
             }
             Err(nix::Error::EINTR) => continue,
+            // The other end closed with a message of ours still unread (a
+            // prepared sandbox's pid 1 that ended, its armed tool process
+            // gone, while `Proceed` was on its way): the channel's end, as
+            // a read of 0 bytes is; what ended it is judged by the caller.
+            Err(nix::Error::ECONNRESET) => return Ok(None),
             Err(e) => return Err(ChannelError::Recv(e)),
         }
     }
@@ -189,4 +194,25 @@ pub fn fail(fd: RawFd, step: &str, error: impl std::fmt::Display) -> ! {
     // SAFETY: _exit ends the process without running atexit handlers or
     // unwinding, which is what a forked child must do.
     unsafe { libc::_exit(125) }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_closes_with_our_message_unread_is_the_channels_end() {
+        let (a, b) = pair().unwrap();
+        send_msg(a.as_raw_fd(), &Message::Proceed).unwrap();
+        drop(b);
+        assert!(matches!(recv_msg(&a), Ok(None)));
+    }
+
+    #[test]
+    fn a_message_is_received_whole() {
+        let (a, b) = pair().unwrap();
+        send_msg(a.as_raw_fd(), &Message::Ready).unwrap();
+        assert!(matches!(recv_msg(&b), Ok(Some(Message::Ready))));
+    }
 }
