@@ -329,7 +329,13 @@ fn launch_blocked(
             // A threaded step is a wait for the caller's thread: done here.
             None => before_exec.map(|b| {
                 if b.threaded {
-                    return Err((b.step)());
+                    let r = (b.step)();
+                    tracing::info!(
+                        "sandbox: before-exec step (begun on the caller's thread) waited for \
+                         {:.2} ms",
+                        step.elapsed().as_secs_f64() * 1e3
+                    );
+                    return Err(r);
                 }
                 let hook = b.step;
                 let timed = move || (hook(), step.elapsed());
