@@ -451,9 +451,10 @@ fn flagged_sync_failure(setup: &Setup, flag: &Path) -> PathBuf {
 }
 
 /// In a front-end with a pool, the decision record's sync starts as the
-/// record is written, on a thread. When it fails, the tool does not run,
-/// whether the call was served prepared (no fork after the sync) or needed
-/// a new sandbox (the launcher waits for the sync before it forks), and
+/// record is written, on a thread, when a prepared sandbox is ready. When
+/// it fails, the tool does not run: with an empty pool (the sync after the
+/// new sandbox's fork), served prepared (no fork at all), or missing a
+/// ready sandbox (the launcher waits for the sync before it forks); and
 /// the server goes on serving.
 #[test]
 fn a_failed_sync_of_the_decision_record_stops_a_pooled_call_before_exec() {
@@ -514,7 +515,18 @@ fn a_failed_sync_of_the_decision_record_stops_a_pooled_call_before_exec() {
     );
     std::fs::remove_file(&flag).unwrap();
     ran(&mut s, "after");
-    assert_eq!(setup.results().len(), 2, "two calls ran");
+    // A prepared sandbox is ready, but for the old bind source: the call's
+    // sync starts on a thread, the claim misses, and the launcher waits
+    // for the failing sync before it forks a new sandbox.
+    common::wait_prepared(s.peer.child.id(), 1);
+    std::fs::rename(&out, setup.path("out-before")).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(&flag, "").unwrap();
+    refused(&mut s, "missed");
+    std::fs::remove_file(&flag).unwrap();
+    ran(&mut s, "last");
+    assert_eq!(setup.results().len(), 3, "three calls ran");
     // No decision record claims a call that did not run.
     let decided = setup
         .env
@@ -522,5 +534,5 @@ fn a_failed_sync_of_the_decision_record_stops_a_pooled_call_before_exec() {
         .into_iter()
         .filter(|r| r["event_type"] == "decision" && r["decision"] == "allow")
         .count();
-    assert_eq!(decided, 2, "{:?}", setup.env.records());
+    assert_eq!(decided, 3, "{:?}", setup.env.records());
 }

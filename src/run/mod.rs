@@ -471,11 +471,12 @@ pub fn call(
     let unsynced = match overlap {
         true => {
             let u = early(log.append_unsynced(&rec))?;
-            // A front-end with a pool serves most calls in prepared
-            // sandboxes, which need no fork: there the sync starts now, on
-            // a thread, and the planning and checks below overlap it too (a
-            // call that needs a new sandbox waits for it before the fork).
-            let u = audit::log::Syncing::new(u, ctx.pool.is_some());
+            // A call likely served by a prepared sandbox, which needs no
+            // fork, starts the sync now, on a thread, so the planning and
+            // checks below overlap it too (if it misses after all, it waits
+            // for the sync before the fork). Otherwise the sync overlaps
+            // the new sandbox's set-up, after its fork.
+            let u = audit::log::Syncing::new(u, warm::may_claim(ctx));
             tracing::info!(
                 "audit: decision record #{} written to {} in {}; synced while {} (its \
                  before-exec step)",

@@ -35,6 +35,17 @@ pub fn tune_allocator_for_forks() {
     }
 }
 
+/// Whether a call may find a prepared sandbox: the front-end keeps a pool
+/// and it held a ready one when this call's process was forked. (Without
+/// one, the call forks a new sandbox, and work started before that fork
+/// would have to end first.)
+pub(super) fn may_claim(ctx: &Context) -> bool {
+    ctx.pool
+        .as_ref()
+        .and_then(|p| p.lock().ok().map(|p| p.status().ready > 0))
+        .unwrap_or(false)
+}
+
 /// Claims a prepared sandbox for this call's plan; on a miss, wishes for one.
 pub(super) fn claim(ctx: &Context, call: &ToolCall, prepared: &Prepared) -> Option<Claimed> {
     let pool = ctx.pool.as_ref()?;

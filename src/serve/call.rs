@@ -72,7 +72,7 @@ pub(super) fn run_watched(
     let who = &who;
     let mut code_r = std::fs::File::from(code_r);
     let mut hung_up = false;
-    let mut reported = Vec::with_capacity(4);
+    let mut reported = None;
     loop {
         let mut fds = [
             PollFd::new(code_r.as_fd(), PollFlags::POLLIN),
@@ -84,19 +84,13 @@ pub(super) fn run_watched(
             Ok(_) => {}
         }
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            // One 4-byte write (atomic on a pipe); the end of the pipe
+            // without it: the process's status says how it ended.
             let mut b = [0u8; 4];
-            match code_r.read(&mut b) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Ok(n) if n > 0 && reported.len() + n <= 4 => {
-                    reported.extend_from_slice(&b[..n]);
-                    if reported.len() < 4 {
-                        continue;
-                    }
-                }
-                // The end without a whole report (or more than one): the
-                // process's status says how it ended.
-                _ => reported.clear(),
-            }
+            reported = code_r
+                .read_exact(&mut b)
+                .ok()
+                .map(|()| i32::from_le_bytes(b));
             break;
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
@@ -120,11 +114,11 @@ pub(super) fn run_watched(
             }
         }
     }
-    if let (false, Ok(bytes)) = (hung_up, <[u8; 4]>::try_from(reported.as_slice())) {
+    if let (false, Some(code)) = (hung_up, reported) {
         // Its last act done, the call's process only exits: reaped by
         // whoever inherits it as this worker ends (its PR_SET_PDEATHSIG
         // only hastens that end).
-        return Response::new(i32::from_le_bytes(bytes), None);
+        return Response::new(code, None);
     }
     let status = loop {
         match waitpid(child, None) {
