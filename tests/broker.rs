@@ -389,23 +389,29 @@ fn client_hang_up_kills_the_call() {
 
 /// Waits (bounded) until `sleep SECONDS` runs, sends `sig` to the client,
 /// and returns the client's exit code and the broker's log.
+/// The client's exit status, within a bounded wait (killed and failed
+/// beyond it; `when` says after what).
+fn client_status(
+    b: &Broker,
+    client: &mut std::process::Child,
+    when: &str,
+) -> std::process::ExitStatus {
+    for _ in 0..600 {
+        if let Some(s) = client.try_wait().unwrap() {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = client.kill();
+    panic!("the client did not exit {when}: {}", b.serve_err());
+}
+
 fn signal_a_sleeping_call(b: &Broker, seconds: &str, sig: nix::sys::signal::Signal) -> i32 {
     let mut client = sleeping_call(b, seconds);
     // setpriv execs the client: this pid is the client.
     let pid = nix::unistd::Pid::from_raw(client.id() as i32);
     nix::sys::signal::kill(pid, sig).unwrap();
-    let mut status = None;
-    for _ in 0..600 {
-        if let Some(s) = client.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        let _ = client.kill();
-        panic!("the client did not exit after {sig}: {}", b.serve_err());
-    };
+    let status = client_status(b, &mut client, &format!("after {sig}"));
     assert_eq!(
         processes_running(&["sleep", seconds]),
         0,
@@ -579,5 +585,69 @@ fn doctor_reports_the_broker() {
     assert!(
         down["detail"].as_str().unwrap().contains("not reachable"),
         "{down}"
+    );
+}
+
+/// (parent pid, comm) of a process, from /proc.
+fn parent_and_name(pid: u32) -> Option<(u32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let name = head.split_once(" (")?.1.to_string();
+    let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ppid, name))
+}
+
+/// The broker's grandchildren named `agentjail`: the calls' processes
+/// (each a child of a worker; a prepared sandbox's child is `init`).
+fn call_processes(broker: u32) -> Vec<u32> {
+    let all: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| parent_and_name(p).map(|(pp, n)| (p, pp, n)))
+        .collect();
+    let workers: Vec<u32> = all
+        .iter()
+        .filter(|(_, pp, _)| *pp == broker)
+        .map(|x| x.0)
+        .collect();
+    all.iter()
+        .filter(|(_, pp, n)| workers.contains(pp) && n == "agentjail")
+        .map(|x| x.0)
+        .collect()
+}
+
+/// The call's process reports its exit code on a pipe as its last act,
+/// and the worker answers on that report. One killed before it (no
+/// report, the pipe just ends) is answered from its wait status, 137 for
+/// SIGKILL; its sandbox goes with it, and the broker serves the next call.
+#[test]
+fn a_call_process_killed_before_its_report_is_answered_from_its_status() {
+    if !can_run() {
+        return;
+    }
+    let b = Broker::start(4);
+    let mut client = sleeping_call(&b, "3523");
+    let calls = call_processes(b.pid().as_raw() as u32);
+    assert_eq!(calls.len(), 1, "one call's process: {calls:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(calls[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = client_status(&b, &mut client, "after its call's process was killed");
+    assert_eq!(status.code(), Some(137), "{}", b.serve_err());
+    let mut gone = false;
+    for _ in 0..600 {
+        if processes_running(&["sleep", "3523"]) == 0 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(gone, "the tool outlived its killed call");
+    // The next call is answered on its report, as usual.
+    assert_eq!(
+        signal_a_sleeping_call(&b, "3524", nix::sys::signal::Signal::SIGTERM),
+        143
     );
 }
