@@ -108,6 +108,35 @@ pub fn recv_msg_fd(fd: &impl AsRawFd) -> Result<Option<(Message, Option<OwnedFd>
     Ok(recv_msg_fds(fd, &mut buf)?.map(|(m, fds)| (m, fds.into_iter().next())))
 }
 
+/// Receives one message of at most `max` bytes and every descriptor passed
+/// with it, into a buffer of the message's own size. The size is peeked
+/// first: a forked sandbox process that zeroed a buffer of `max` bytes would
+/// copy or fault in every page of it (32 pages for a `Go`) for a message of
+/// a few hundred bytes. A longer message is refused, as by [`recv_msg_fds`].
+pub fn recv_msg_fds_sized(
+    fd: &impl AsRawFd,
+    max: usize,
+) -> Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
+    let len = loop {
+        let mut one = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut one)];
+        // No room for descriptors: a peek leaves them with the message.
+        match recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            None,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        ) {
+            Ok(msg) => break msg.bytes,
+            Err(nix::Error::EINTR) => continue,
+            Err(nix::Error::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(ChannelError::Recv(e)),
+        }
+    };
+    let mut buf = vec![0u8; len.clamp(1, max)];
+    recv_msg_fds(fd, &mut buf)
+}
+
 /// Receives one message into `buf` and every descriptor passed with it.
 /// A message longer than `buf` is refused (it would arrive cut).
 pub fn recv_msg_fds(
@@ -214,5 +243,44 @@ mod tests {
         let (a, b) = pair().unwrap();
         send_msg(a.as_raw_fd(), &Message::Ready).unwrap();
         assert!(matches!(recv_msg(&b), Ok(Some(Message::Ready))));
+    }
+
+    fn go(argv: Vec<String>) -> Message {
+        Message::Go {
+            program: "/bin/true".into(),
+            argv,
+            env: vec![],
+            cgroups: 0,
+        }
+    }
+
+    #[test]
+    fn a_sized_receive_takes_the_message_and_its_descriptors() {
+        let (a, b) = pair().unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let msg = go(vec!["x".repeat(5000)]);
+        send_msg_fds(a.as_raw_fd(), &msg, &[r.as_raw_fd(), r.as_raw_fd()]).unwrap();
+        send_msg(a.as_raw_fd(), &Message::Ready).unwrap();
+        let (got, fds) = recv_msg_fds_sized(&b, MAX_GO).unwrap().unwrap();
+        assert!(matches!(got, Message::Go { ref argv, .. } if argv[0].len() == 5000));
+        assert_eq!(
+            fds.len(),
+            2,
+            "the peek must leave the descriptors with the message"
+        );
+        // The next message is not disturbed by the peek.
+        assert!(matches!(recv_msg(&b), Ok(Some(Message::Ready))));
+    }
+
+    #[test]
+    fn a_sized_receive_refuses_a_message_over_its_bound_and_goes_on() {
+        let (a, b) = pair().unwrap();
+        send_msg(a.as_raw_fd(), &go(vec!["y".repeat(3000)])).unwrap();
+        send_msg(a.as_raw_fd(), &Message::Ready).unwrap();
+        let err = recv_msg_fds_sized(&b, 1024).unwrap_err();
+        assert!(err.to_string().contains("over 1024 bytes"), "{err}");
+        assert!(matches!(recv_msg(&b), Ok(Some(Message::Ready))));
+        drop(a);
+        assert!(matches!(recv_msg_fds_sized(&b, 1024), Ok(None)));
     }
 }

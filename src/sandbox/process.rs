@@ -245,8 +245,7 @@ fn armed_tool(prep: &Prepared, chan: RawFd, link: std::os::fd::OwnedFd) -> ! {
     let _ = init::hide_cmdline(init::ARMED_NAME);
     let _ = nix::sys::prctl::set_name(c"tool");
     let armed = confine_tool(prep, chan, &none);
-    let mut buf = vec![0u8; channel::MAX_GO];
-    let (program, argv, env, stdio) = match channel::recv_msg_fds(&link, &mut buf) {
+    let (program, argv, env, stdio) = match channel::recv_msg_fds_sized(&link, channel::MAX_GO) {
         Ok(Some((
             Message::Go {
                 program,
@@ -262,7 +261,6 @@ fn armed_tool(prep: &Prepared, chan: RawFd, link: std::os::fd::OwnedFd) -> ! {
         // SAFETY: no call for this process; end without unwinding.
         _ => unsafe { libc::_exit(0) },
     };
-    drop(buf);
     drop(link);
     connect_stdio(chan, &stdio);
     let exec = Exec {
@@ -297,8 +295,7 @@ fn call_strings(
 /// armed process is gone, pid 1 ends without a word: nothing of the call
 /// ran, and the claimer runs it in a new sandbox.
 fn serve_one_call(prep: &Prepared, chan: RawFd, armed: Pid, link: std::os::fd::OwnedFd) -> ! {
-    let mut buf = vec![0u8; channel::MAX_GO];
-    let (go, mut fds) = match channel::recv_msg_fds(&BorrowedRaw(chan), &mut buf) {
+    let (go, mut fds) = match channel::recv_msg_fds_sized(&BorrowedRaw(chan), channel::MAX_GO) {
         Ok(Some((m @ Message::Go { .. }, fds))) => (m, fds),
         Ok(Some((other, _))) => channel::fail(
             chan,
@@ -309,7 +306,6 @@ fn serve_one_call(prep: &Prepared, chan: RawFd, armed: Pid, link: std::os::fd::O
         Ok(None) => unsafe { libc::_exit(0) },
         Err(e) => channel::fail(chan, "receiving a call", e),
     };
-    drop(buf);
     let Message::Go {
         program,
         argv,

@@ -267,7 +267,9 @@ impl Watch {
 /// to `forward`. True at end of stream.
 fn drain(slot: &mut Option<(OwnedFd, Captured)>, max: u64, forward: Option<RawFd>) -> bool {
     let Some((fd, cap)) = slot else { return true };
-    let mut buf = [0u8; 65536];
+    // 16 KiB a read: a bigger buffer, zeroed on every call, would fault in
+    // (or copy, in a freshly forked call process) a page per 4 KiB first.
+    let mut buf = [0u8; 16384];
     match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
         Ok(0) => true,
         Ok(n) if forward.is_some() => {
