@@ -119,10 +119,36 @@ impl Layout {
     }
 }
 
-/// Reads /proc/self/mountinfo to find the cgroup mounts.
+/// The cgroup mounts, from /proc/self/mountinfo. A long-lived owner and the
+/// calls it forks ask on every call; the layout found last is kept for the
+/// process (and inherited by its forks) while every mount point it names is
+/// still a cgroup filesystem (one `statfs` each instead of reading and
+/// parsing the mount table); otherwise it is looked up afresh.
 pub fn detect() -> Option<Layout> {
+    static LAST: std::sync::Mutex<Option<Layout>> = std::sync::Mutex::new(None);
+    if let Ok(last) = LAST.lock() {
+        if let Some(layout) = last.as_ref().filter(|l| still_mounted(l)) {
+            return Some(layout.clone());
+        }
+    }
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    parse_layout(&info)
+    let layout = parse_layout(&info);
+    // A poisoned lock (a panic elsewhere) only costs the memo.
+    if let Ok(mut last) = LAST.lock() {
+        last.clone_from(&layout);
+    }
+    layout
+}
+
+/// Whether every mount point of `layout` is still a cgroup filesystem of
+/// its version.
+fn still_mounted(layout: &Layout) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let is = |path: &Path, magic| statfs(path).is_ok_and(|s| s.filesystem_type() == magic);
+    match layout {
+        Layout::V2 { mount } => is(mount, CGROUP2_SUPER_MAGIC),
+        Layout::V1 { mounts } => mounts.iter().all(|(_, m)| is(m, CGROUP_SUPER_MAGIC)),
+    }
 }
 
 /// The pure part of `detect`: a cgroup2 mount at /sys/fs/cgroup wins; else
@@ -212,7 +238,21 @@ fn run_name() -> String {
 /// empty; an empty one whose launcher pid is gone and which is older than a
 /// minute is stale. Nothing is killed here: a directory with processes in it
 /// may belong to a launcher in another pid namespace.
+///
+/// A directory is stale only after a minute, so one process looks at a
+/// parent at most once every 20 seconds (a long-lived owner creates a
+/// cgroup for every prepared sandbox; its forks inherit the record).
 pub(crate) fn remove_stale(parent: &Path) {
+    static LOOKED: std::sync::Mutex<Vec<(PathBuf, std::time::Instant)>> =
+        std::sync::Mutex::new(Vec::new());
+    if let Ok(mut looked) = LOOKED.lock() {
+        let now = std::time::Instant::now();
+        looked.retain(|(_, at)| now.duration_since(*at) < STALE_LOOK_EVERY);
+        if looked.iter().any(|(p, _)| p == parent) {
+            return;
+        }
+        looked.push((parent.to_path_buf(), now));
+    }
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -239,6 +279,9 @@ pub(crate) fn remove_stale(parent: &Path) {
         }
     }
 }
+
+/// How often one process looks for stale run directories under one parent.
+const STALE_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Kills whatever is left in a cgroup directory and removes it.
 pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
@@ -573,6 +616,30 @@ mod tests {
                 mount: "/sys/fs/cgroup".into()
             })
         );
+    }
+
+    #[test]
+    fn a_kept_layout_is_checked_against_the_mounts() {
+        // Not cgroup filesystems: the memo must not be trusted.
+        assert!(!still_mounted(&Layout::V2 {
+            mount: "/tmp".into()
+        }));
+        assert!(!still_mounted(&Layout::V1 {
+            mounts: vec![("memory".into(), "/proc".into())]
+        }));
+        assert!(!still_mounted(&Layout::V2 {
+            mount: "/no/such/dir".into()
+        }));
+        // The host's own layout, found twice (the second time from the memo),
+        // is what the mount table says.
+        let fresh = fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|t| parse_layout(&t));
+        assert_eq!(detect(), fresh);
+        assert_eq!(detect(), fresh);
+        if let Some(l) = &fresh {
+            assert!(still_mounted(l), "{l:?}");
+        }
     }
 
     #[test]

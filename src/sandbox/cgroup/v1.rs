@@ -20,13 +20,13 @@ fn mount_of<'a>(mounts: &'a [(String, PathBuf)], name: &str) -> Option<&'a Path>
 
 /// The parent directory in one hierarchy: the one named by `--cgroup-parent`,
 /// or `agentjail` below the launcher's own cgroup there.
-fn parent_dir(mount: &Path, controller: &str, req: &Request) -> PathBuf {
+/// `own` is the text of /proc/self/cgroup, read once per run's cgroup.
+fn parent_dir(mount: &Path, controller: &str, req: &Request, own: Option<&str>) -> PathBuf {
     match &req.parent {
         Some(p) => mount.join(p.strip_prefix("/").unwrap_or(p)),
         None => {
-            let own = fs::read_to_string("/proc/self/cgroup")
-                .ok()
-                .and_then(|t| own_path(&t, Some(controller)))
+            let own = own
+                .and_then(|t| own_path(t, Some(controller)))
                 .unwrap_or_else(|| "/".into());
             mount.join(own.trim_start_matches('/')).join("agentjail")
         }
@@ -118,6 +118,10 @@ pub(super) fn create(
         cpuacct: None,
         removed: false,
     };
+    let own = match req.parent {
+        Some(_) => None,
+        None => fs::read_to_string("/proc/self/cgroup").ok(),
+    };
     for c in CONTROLLERS {
         let Some(mount) = mount_of(mounts, c.name()) else {
             if req.optional(c) {
@@ -131,7 +135,7 @@ pub(super) fn create(
                 mounts,
             ));
         };
-        let parent = parent_dir(mount, c.name(), req);
+        let parent = parent_dir(mount, c.name(), req, own.as_deref());
         let existing = cg.dirs.iter().find(|d| d.starts_with(mount)).cloned();
         let dir = match existing {
             Some(d) => d,
