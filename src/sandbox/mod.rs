@@ -19,6 +19,7 @@
 pub mod caps;
 pub mod cgroup;
 pub mod channel;
+pub(crate) mod fork;
 pub mod init;
 pub mod landlock;
 pub mod mounts;

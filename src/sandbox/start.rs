@@ -5,7 +5,7 @@
 
 use super::channel::{self, recv_msg, send_msg, ChannelError, Message};
 use super::namespaces::{self, IdMap};
-use super::{cgroup, os, pool, process, watch, Pipes, Prepared, SandboxError};
+use super::{cgroup, fork, os, pool, process, watch, Pipes, Prepared, SandboxError};
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -123,12 +123,17 @@ pub(super) fn start_fresh(
 ) -> Result<Started, SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let launcher = nix::unistd::getpid();
-    let cgroup_files = run_cgroup.map(|c| c.join_files()).unwrap_or_default();
     let step = Instant::now();
-    // SAFETY: the launcher is single-threaded (nothing here starts threads,
-    // and a caller's before-exec thread has ended: `BeforeExec::settle`),
-    // so the child may allocate and run ordinary Rust code after fork.
-    let setup = match unsafe { nix::unistd::fork() }.map_err(os("forking the setup process"))? {
+    // The launcher is single-threaded (nothing here starts threads, and a
+    // caller's before-exec thread has ended: `BeforeExec::settle`), so the
+    // child may allocate and run ordinary Rust code after the fork.
+    let into = run_cgroup.and_then(|c| c.clone_dir());
+    let (forked, entry, why) = fork::fork_into(into).map_err(os(fork::step(into)))?;
+    let cgroup_files = match entry {
+        fork::Entry::Cloned => Vec::new(),
+        fork::Entry::Join => run_cgroup.map(|c| c.join_files()).unwrap_or_default(),
+    };
+    let setup = match forked {
         ForkResult::Child => {
             drop(parent_end);
             process::setup_process(
@@ -145,7 +150,8 @@ pub(super) fn start_fresh(
     };
     drop(child_end);
     tracing::info!(
-        "sandbox: setup process {setup} forked in {}",
+        "sandbox: setup process {setup} {} in {}",
+        fork::described(entry, why.as_deref()),
         watch::ms(step)
     );
     // The children hold the write ends now; the launcher keeps only the read ends.
@@ -245,7 +251,7 @@ pub(super) fn ids_for(
         prep.plan.namespaces.join(", "),
         watch::ms(step),
         if in_cgroup {
-            " (the setup process joined the cgroup first)"
+            " (the setup process was in the run's cgroup first)"
         } else {
             ""
         }

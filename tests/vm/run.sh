@@ -36,7 +36,7 @@ skip() { echo "skipped: $*" >&2; exit 77; }
 say() { echo "vm: $*" >&2; }
 
 # The checks this harness must see, each exactly once, in the VM's output.
-expected=(boot basic memory_bomb fork_bomb cpu_quota tmpfs_memory delegated_user)
+expected=(boot basic clone_into pool_clone_into memory_bomb fork_bomb cpu_quota tmpfs_memory delegated_user)
 
 # --- prerequisites -----------------------------------------------------------
 missing=()

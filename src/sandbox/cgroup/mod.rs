@@ -341,6 +341,15 @@ impl RunCgroup {
     /// grace period made a launcher's write of the child's pid to
     /// `cgroup.procs` cost up to ~15 ms; the setup process is single-threaded,
     /// so its one thread is the whole process.
+    /// The one directory of a cgroup v2 run cgroup, which a process can be
+    /// made in (`clone3` with `CLONE_INTO_CGROUP`); none on v1.
+    pub fn clone_dir(&self) -> Option<&Path> {
+        match (self.version, self.dirs.as_slice()) {
+            ("v2", [dir]) => Some(dir.as_path()),
+            _ => None,
+        }
+    }
+
     pub fn join_files(&self) -> Vec<CString> {
         let file = if self.version == "v1" {
             "tasks"

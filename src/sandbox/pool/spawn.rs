@@ -7,7 +7,7 @@
 use super::super::cgroup::RunCgroup;
 use super::super::channel::{self, recv_msg, send_msg, Message};
 use super::super::namespaces::{self, IdMap};
-use super::super::{os, process, Pipes, Prepared, SandboxError};
+use super::super::{fork, os, process, Pipes, Prepared, SandboxError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
@@ -118,8 +118,7 @@ fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
     let (cgroup, _) = super::super::start::run_cgroup_for(prep, true)?;
     let cgroup = cgroup.map(ManuallyDrop::new);
-    let join = cgroup.as_ref().map(|c| c.join_files()).unwrap_or_default();
-    let built = start_in(prep, &join);
+    let built = start_in(prep, cgroup.as_deref());
     match built {
         Ok((chan, setup)) => Ok(Building {
             chan,
@@ -139,7 +138,7 @@ pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
     }
 }
 
-fn start_in(prep: &Prepared, join: &[std::ffi::CString]) -> Result<(OwnedFd, Pid), SandboxError> {
+fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<(OwnedFd, Pid), SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     let owner = nix::unistd::getpid();
@@ -156,20 +155,30 @@ fn start_in(prep: &Prepared, join: &[std::ffi::CString]) -> Result<(OwnedFd, Pid
         Some(&mut old),
     )
     .map_err(os("blocking signals"))?;
-    // SAFETY: the owner is single-threaded (the broker checks this at start;
-    // `mcp serve` too), so the child may run ordinary code.
-    let forked = unsafe { nix::unistd::fork() };
-    if !matches!(forked, Ok(ForkResult::Child)) {
+    // The owner is single-threaded (the broker checks this at start; `mcp
+    // serve` too), so the child may run ordinary code.
+    let into = cgroup.and_then(|c| c.clone_dir());
+    let forked = fork::fork_into(into);
+    if !matches!(forked, Ok((ForkResult::Child, _, _))) {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
-    let setup = match forked.map_err(os("forking a prepared sandbox"))? {
+    let (forked, entry, why) = forked.map_err(os(fork::step(into)))?;
+    let join = match entry {
+        fork::Entry::Cloned => Vec::new(),
+        fork::Entry::Join => cgroup.map(|c| c.join_files()).unwrap_or_default(),
+    };
+    let setup = match forked {
         ForkResult::Child => {
             drop(parent_end);
-            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, join, true)
+            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &join, true)
         }
         ForkResult::Parent { child } => child,
     };
     drop(child_end);
+    tracing::debug!(
+        "pool: setup process {setup} {}",
+        fork::described(entry, why.as_deref())
+    );
     Ok((parent_end, setup))
 }
 
