@@ -3759,11 +3759,21 @@ fn verbose_run_shows_each_step_of_the_run_path() {
             "sandbox: id maps written in ",
             "sandbox: view built and tool confined (seccomp on, ",
             "sandbox: tool exited with 0 at ",
-            "sandbox: ended after ",
+            // The result record is written and synced once the tool has
+            // ended, while the sandbox itself is still ending.
             &format!("audit: result record #6 appended to {log} and synced in "),
+            "sandbox: the tool ended after ",
+            "sandbox: ended after ",
             "result: exit 0 (verdict by tool); sandbox ",
         ],
         &out,
+    );
+    assert!(
+        info.iter().any(
+            |l| l.contains("its result handed on in ") && l.contains("while the sandbox ended")
+        ),
+        "no line for the result handed on before the sandbox's end{}",
+        out.context()
     );
     // The decision record's sync runs beside the sandbox's set-up: its line
     // comes after the fork, among the set-up's lines.

@@ -243,6 +243,20 @@ fn an_allowed_destination_is_reached_through_the_proxy_and_nothing_else() {
             );
         }
     }
+    // A call's connection records come before its result record: a role
+    // with egress writes the result only once its proxy has stopped (the
+    // calls here run one after the other, so a network record between a
+    // result and the next decision would be the earlier call's).
+    let all = records(dir.path());
+    let mut after_result = false;
+    for r in &all {
+        match r["event_type"].as_str() {
+            Some("tool_result") => after_result = true,
+            Some("decision") => after_result = false,
+            Some("network") => assert!(!after_result, "a network record after its result: {r}"),
+            _ => {}
+        }
+    }
     // Every attempt is audited, with bytes counted for the allowed ones.
     let events: Vec<Value> = network_events(dir.path())
         .into_iter()

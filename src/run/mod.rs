@@ -588,45 +588,69 @@ pub fn call(
             step: &sync,
             threaded: unsynced.as_ref().is_some_and(|u| u.threaded()),
         };
+        // 9. Audit the result: as soon as the tool has ended, while its
+        //    sandbox ends (the sync overlaps the teardown); after the egress
+        //    proxy's own end records when it has one.
+        let record_result = |outcome: &sandbox::RunOutcome| -> Result<Recorded, CallError> {
+            let code = outcome_exit(outcome);
+            let hint = records::network_hint(&call.role, &prepared.plan, outcome, code);
+            let mut result =
+                records::result(req, &d, &prepared, outcome, code, &rec.id, hint.as_deref());
+            let guarded = capture.then(|| guard_streams(&set.roles[&call.role], &d, outcome));
+            if let Some(g) = guarded
+                .as_ref()
+                .filter(|g| g.stdout.noteworthy() || g.stderr.noteworthy())
+            {
+                result.detail(
+                    "output_guard",
+                    serde_json::json!({"stdout": g.stdout.summary(), "stderr": g.stderr.summary()}),
+                );
+            }
+            let started = Instant::now();
+            let at = log.append(&result)?;
+            log_append("result", &log, &at, started);
+            if let Some(errno) = outcome.exec_errno {
+                let why = nix::errno::Errno::from_raw(errno).desc();
+                let what = format!("executing {}: {why}", prepared.program.display());
+                let _ = log.append(&rec.error_after(&what, code));
+            }
+            Ok(Recorded {
+                result_id: result.id,
+                hint,
+                guarded,
+            })
+        };
+        let mut recorded = None;
+        let mut at_tool_end = |o: &sandbox::RunOutcome| recorded = Some(record_result(o));
+        let after_tool: Option<sandbox::AfterTool<'_>> = match prepared.plan.egress.is_empty() {
+            true => Some(&mut at_tool_end),
+            false => None,
+        };
         let launched = sandbox::launch_in(
             &prepared,
             capture,
             &mut serve_egress,
             Some(before_exec),
             claimed,
+            after_tool,
         );
         if let Some(p) = proxy.take() {
             p.stop();
         }
         let outcome = launched?;
-        // 9. Audit the result.
-        let code = outcome_exit(&outcome);
-        let hint = records::network_hint(&call.role, &prepared.plan, &outcome, code);
-        let mut result =
-            records::result(req, &d, &prepared, &outcome, code, &rec.id, hint.as_deref());
-        let guarded = capture.then(|| guard_streams(&set.roles[&call.role], &d, &outcome));
-        if let Some(g) = guarded
-            .as_ref()
-            .filter(|g| g.stdout.noteworthy() || g.stderr.noteworthy())
-        {
-            result.detail(
-                "output_guard",
-                serde_json::json!({"stdout": g.stdout.summary(), "stderr": g.stderr.summary()}),
-            );
-        }
-        let started = Instant::now();
-        let at = log.append(&result)?;
-        log_append("result", &log, &at, started);
-        if let Some(errno) = outcome.exec_errno {
-            let why = nix::errno::Errno::from_raw(errno).desc();
-            let what = format!("executing {}: {why}", prepared.program.display());
-            let _ = log.append(&rec.error_after(&what, code));
-        }
+        let Recorded {
+            result_id,
+            hint,
+            guarded,
+        } = match recorded {
+            Some(r) => r?,
+            None => record_result(&outcome)?,
+        };
         Ok(ToolRun {
             outcome,
             program: prepared.program.clone(),
             timeout: prepared.plan.timeout,
-            result_id: result.id,
+            result_id,
             hint,
             guarded,
         })
@@ -671,6 +695,13 @@ pub fn call(
             }))
         }
     }
+}
+
+/// What the result record left for the call's outcome.
+struct Recorded {
+    result_id: String,
+    hint: Option<String>,
+    guarded: Option<GuardedStreams>,
 }
 
 /// The exit code for a finished run.

@@ -41,6 +41,10 @@ pub enum Message {
     ExecFailed { errno: i32 },
     /// pid 1's egress listener (127.0.0.1 inside the sandbox) is attached.
     ProxyListener,
+    /// The CPU time (user and system, in microseconds) of the tool and of
+    /// every process it started, from pid 1's waits: sent just before the
+    /// status, for a run whose cgroup does not measure CPU time.
+    Used { cpu_usec: u64 },
     /// The tool exited with a code.
     Exited { code: i32 },
     /// The tool was killed by a signal.

@@ -113,6 +113,10 @@ pub fn supervise(tool: Pid, channel: RawFd, lifeline: Option<RawFd>) -> ! {
     // The tool is gone: nothing else in the sandbox may outlive it.
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
     while waitpid(None, None).is_ok() {}
+    // Every process of the call has been waited for: their CPU time is all in.
+    if let Some(cpu_usec) = super::children_cpu_usec() {
+        let _ = send_msg(channel, &Message::Used { cpu_usec });
+    }
     let _ = send_msg(channel, &status);
     // SAFETY: ending pid 1 without unwinding; the kernel kills the namespace.
     unsafe { libc::_exit(0) }

@@ -197,24 +197,44 @@ pub fn launch_with(
     on_listener: ListenerHook<'_>,
     before_exec: Option<BeforeExec<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
-    launch_in(prep, capture, on_listener, before_exec, None)
+    launch_in(prep, capture, on_listener, before_exec, None, None)
 }
 
+/// What the launcher runs once the tool has ended and all its output is
+/// in, while the sandbox's pid 1 and setup process are still ending (their
+/// exits, the namespaces' and mounts' teardown): given the outcome that
+/// [`launch_in`] then returns. The call core writes and syncs its result
+/// record here, so the sync overlaps the teardown. Not run when the run
+/// ended otherwise (no status, a setup failure), nor without a run cgroup
+/// that measures the CPU time (the waited-for children's time would miss
+/// the setup process).
+pub type AfterTool<'a> = &'a mut dyn FnMut(&RunOutcome);
+
 /// [`launch_with`], in a prepared sandbox claimed from a [`pool::Pool`]
-/// (built from this same plan) instead of a new one.
+/// (built from this same plan) instead of a new one; `after_tool` as
+/// [`AfterTool`] says.
 pub fn launch_in(
     prep: &Prepared,
     capture: bool,
     on_listener: ListenerHook<'_>,
     before_exec: Option<BeforeExec<'_>>,
     warm: Option<pool::Claimed>,
+    after_tool: Option<AfterTool<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let signals = init::handled_signals();
     let mut old_mask = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut old_mask))
         .map_err(os("blocking signals"))?;
-    let result = launch_blocked(prep, capture, started, on_listener, before_exec, warm);
+    let result = launch_blocked(
+        prep,
+        capture,
+        started,
+        on_listener,
+        before_exec,
+        warm,
+        after_tool,
+    );
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     result
 }
@@ -226,6 +246,7 @@ fn launch_blocked(
     on_listener: ListenerHook<'_>,
     before_exec: Option<BeforeExec<'_>>,
     warm: Option<pool::Claimed>,
+    mut after_tool: Option<AfterTool<'_>>,
 ) -> Result<RunOutcome, SandboxError> {
     let mut sfd = SignalFd::with_flags(
         &init::handled_signals(),
@@ -403,11 +424,17 @@ fn launch_blocked(
         out_done: None,
         err_done: None,
         started,
+        until_tool_end: after_tool.is_some() && run_cgroup.is_some(),
+        tool_cpu_usec: None,
     };
-    let watched = watch.run(&mut sfd, started + prep.plan.timeout, on_listener);
+    let deadline = started + prep.plan.timeout;
+    let watched = watch.run(&mut sfd, deadline, on_listener);
     // A prepared sandbox's pid 1 ends (if it had not) once this closes.
     drop(lifeline);
     watched?;
+    // The tool has ended, the sandbox not yet: its result goes to
+    // `after_tool` while the rest ends (the second watch below).
+    let mut ending = watch.tool_ended();
     if prepared
         && watch.confinement.is_none()
         && watch.status.is_none()
@@ -422,14 +449,31 @@ fn launch_blocked(
         if let Some(cg) = run_cgroup.take() {
             let _ = cg.finish();
         }
-        return launch_blocked(prep, capture, started, on_listener, before_exec, None);
+        return launch_blocked(
+            prep,
+            capture,
+            started,
+            on_listener,
+            before_exec,
+            None,
+            after_tool,
+        );
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     let step = Instant::now();
     // Usage, then the cgroup goes (whatever is left in it is killed first).
     let mut usage = run_cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
     if usage.cpu_usec.is_none() {
-        usage.cpu_usec = children_cpu_usec();
+        // No cgroup measures it: what pid 1 reported, else the waited-for
+        // children's time (only once the setup process has been).
+        usage.cpu_usec = watch.tool_cpu_usec;
+        if usage.cpu_usec.is_none() {
+            if ending {
+                finish_watch(&mut watch, &mut sfd, deadline, on_listener);
+                ending = false;
+            }
+            usage.cpu_usec = children_cpu_usec();
+        }
     }
     let report = CgroupReport {
         version: run_cgroup.as_ref().map(|c| c.version),
@@ -443,16 +487,66 @@ fn launch_blocked(
             ..limits
         },
     };
+    let outcome = outcome_of(&mut watch, usage, report, duration_ms, prepared, capture);
+    if ending {
+        let handed = Instant::now();
+        if let (Ok(o), Some(hook)) = (&outcome, after_tool.as_mut()) {
+            hook(o);
+        }
+        tracing::info!(
+            "sandbox: the tool ended after {duration_ms} ms; its result handed on in {} while \
+             the sandbox ended",
+            watch::ms(handed)
+        );
+        finish_watch(&mut watch, &mut sfd, deadline, on_listener);
+    }
     if let Some(cg) = run_cgroup {
         if let Err(e) = cg.finish() {
             tracing::warn!("removing the run's cgroup: {e}");
         }
     }
     tracing::info!(
-        "sandbox: ended after {duration_ms} ms; usage read and cgroup removed in {}",
+        "sandbox: ended after {} ms; usage read and cgroup removed in {}",
+        started.elapsed().as_millis(),
         watch::ms(step)
     );
-    if let Some((step, error)) = watch.failure {
+    outcome
+}
+
+/// The rest of a watch that returned at the tool's end: until pid 1 and
+/// the setup process have ended too (killed at the run's deadline, or
+/// [`TEARDOWN`] from now if that is later).
+fn finish_watch(
+    watch: &mut Watch,
+    sfd: &mut SignalFd,
+    deadline: Instant,
+    on_listener: ListenerHook<'_>,
+) {
+    watch.until_tool_end = false;
+    let timed_out = watch.timed_out;
+    let deadline = deadline.max(Instant::now() + TEARDOWN);
+    if let Err(e) = watch.run(sfd, deadline, on_listener) {
+        tracing::warn!("sandbox: waiting for the sandbox's end after its tool's: {e}");
+        watch.kill_all();
+    }
+    if watch.timed_out && !timed_out {
+        tracing::warn!("sandbox: pid 1 did not end after its tool; killed");
+    }
+}
+
+/// How long the sandbox may take to end after its tool did, beyond the run's own deadline.
+const TEARDOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The run's outcome from what the watch saw.
+fn outcome_of(
+    watch: &mut Watch,
+    usage: cgroup::Usage,
+    report: CgroupReport,
+    duration_ms: u64,
+    prepared: bool,
+    capture: bool,
+) -> Result<RunOutcome, SandboxError> {
+    if let Some((step, error)) = watch.failure.clone() {
         return Err(SandboxError::Setup { step, error });
     }
     let (exit_code, signal) = match (&watch.status, watch.timed_out) {
@@ -478,10 +572,10 @@ fn launch_blocked(
         timed_out: watch.timed_out,
         duration_ms,
         exec_errno: watch.exec_errno,
-        confinement: watch.confinement,
+        confinement: watch.confinement.clone(),
         prepared,
-        stdout: watch.out_done.filter(|_| capture),
-        stderr: watch.err_done.filter(|_| capture),
+        stdout: watch.out_done.take().filter(|_| capture),
+        stderr: watch.err_done.take().filter(|_| capture),
     })
 }
 
@@ -494,7 +588,7 @@ pub(super) fn names(cs: &[cgroup::Controller]) -> String {
 }
 
 /// CPU time of every waited-for descendant, when no cgroup measures it.
-fn children_cpu_usec() -> Option<u64> {
+pub(super) fn children_cpu_usec() -> Option<u64> {
     let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).ok()?;
     let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
     Some(us(r.user_time()) + us(r.system_time()))

@@ -38,6 +38,12 @@ pub(super) struct Watch {
     pub(super) err_done: Option<Captured>,
     /// When the launch began, for the `-v` lines.
     pub(super) started: Instant,
+    /// Return from [`Watch::run`] as soon as the tool's status is in and its
+    /// output streams have ended, before pid 1 and the setup process have
+    /// (the caller then runs `run` again for the rest).
+    pub(super) until_tool_end: bool,
+    /// The tool's CPU time as pid 1 reported it ([`Message::Used`]).
+    pub(super) tool_cpu_usec: Option<u64>,
 }
 
 /// Milliseconds since `t`, for the `-v` lines.
@@ -72,10 +78,11 @@ impl Watch {
     ) -> Result<(), SandboxError> {
         let out_open = |w: &Watch| w.out.as_ref().map(|o| o.0.as_raw_fd());
         let err_open = |w: &Watch| w.err.as_ref().map(|o| o.0.as_raw_fd());
-        while self.channel.is_some()
+        while (self.channel.is_some()
             || self.out.is_some()
             || self.err.is_some()
-            || self.setup.is_some()
+            || self.setup.is_some())
+            && !self.tool_ended()
         {
             let now = Instant::now();
             let timeout = if self.timed_out {
@@ -164,6 +171,19 @@ impl Watch {
         Ok(())
     }
 
+    /// With `until_tool_end`: the tool's status is in and both of its output
+    /// streams have ended (nothing it wrote is still on its way).
+    pub(super) fn tool_ended(&self) -> bool {
+        self.until_tool_end
+            && self.failure.is_none()
+            && matches!(
+                self.status,
+                Some(Message::Exited { .. } | Message::Signaled { .. })
+            )
+            && self.out.is_none()
+            && self.err.is_none()
+    }
+
     /// A stream reached its end: keep what it captured, stop polling it.
     fn close_stream(&mut self, which: u8) {
         let slot = if which == 1 {
@@ -203,6 +223,7 @@ impl Watch {
             Some((Message::ProxyListener, Some(fd))) => {
                 return Ok(Some(std::net::TcpListener::from(fd)));
             }
+            Some((Message::Used { cpu_usec }, _)) => self.tool_cpu_usec = Some(cpu_usec),
             Some((Message::InitPid(p), _)) => {
                 tracing::debug!("sandbox: pid 1 is host pid {p} ({})", ms(self.started));
                 self.init = Some(Pid::from_raw(p))
