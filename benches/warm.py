@@ -19,7 +19,8 @@ idle memory of the broker and of one prepared sandbox.
     sudo benches/warm.py [CALLS] [SECONDS]     (defaults 200 and 5)
 
 Timings, not a test. Needs root (the broker maps uid 0 as a caller),
-bubblewrap and a release build (cargo build --release).
+bubblewrap and a release build (cargo build --release), or the binary
+named by AGENTJAIL_BIN (an older build, for a before-and-after).
 """
 import json
 import os
@@ -34,7 +35,7 @@ from bwrap import BWRAP, rate
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 calls = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
-AJ = os.path.abspath("./target/release/agentjail")
+AJ = os.path.abspath(os.environ.get("AGENTJAIL_BIN", "./target/release/agentjail"))
 base = tempfile.mkdtemp(dir="/var/tmp", prefix="agentjail-warm-")
 env = dict(os.environ, AGENTJAIL_AUDIT_APPEND_ONLY="0")
 for v in ("AGENTJAIL_BROKER", "AGENTJAIL_PROFILES", "AGENTJAIL_ROLE"):
