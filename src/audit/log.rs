@@ -356,12 +356,14 @@ impl AuditLog {
             let older = rotated_path(path, 1);
             (chain, false, damage.map(|d| (d, Some(older))))
         };
-        let flag = match self.set_append_only {
+        // (Only a log this writer created gets the flag: the temporary
+        // directories' paths are resolved only then.)
+        let flag = || match self.set_append_only {
             AppendOnly::Never => false,
             AppendOnly::Always => true,
             AppendOnly::Auto => !path.parent().is_some_and(in_temp_dir),
         };
-        if created && flag && nix::unistd::geteuid().is_root() {
+        if created && nix::unistd::geteuid().is_root() && flag() {
             if let Err(e) = set_append_only(&file) {
                 tracing::info!("append-only flag not set on {}: {e}", path.display());
             }
