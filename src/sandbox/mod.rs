@@ -10,11 +10,15 @@
 //!                                   └──fork──> tool (caps, Landlock, seccomp, exec)
 //! ```
 //!
+//! On cgroup v2 the setup process is made inside the run's cgroup
+//! (`clone3` with `CLONE_INTO_CGROUP`) rather than forked.
+//!
 //! Files: `prepare.rs` (all checks before any process starts), `start.rs`
 //! (the run's cgroup; starting a new sandbox or handing the call to a
-//! prepared one), `process.rs` (the setup process, pid 1 and the tool's
-//! process), `watch.rs` (the launcher's event loop), `pool/` (prepared
-//! sandboxes), and one module per mechanism.
+//! prepared one), `fork.rs` (the setup process's fork or clone3),
+//! `process.rs` (the setup process, pid 1 and the tool's process),
+//! `watch.rs` (the launcher's event loop), `pool/` (prepared sandboxes),
+//! and one module per mechanism.
 
 pub mod caps;
 pub mod cgroup;
