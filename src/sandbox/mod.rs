@@ -209,9 +209,9 @@ pub fn launch_with(
 /// exits, the namespaces' and mounts' teardown): given the outcome that
 /// [`launch_in`] then returns. The call core writes and syncs its result
 /// record here, so the sync overlaps the teardown. Not run when the run
-/// ended otherwise (no status, a setup failure), nor without a run cgroup
-/// that measures the CPU time (the waited-for children's time would miss
-/// the setup process).
+/// ended otherwise (no status, a setup failure), nor without a run cgroup,
+/// nor when neither the cgroup nor pid 1 (`Used`) gave the CPU time (the
+/// waited-for children's time would miss the setup process until it ends).
 pub type AfterTool<'a> = &'a mut dyn FnMut(&RunOutcome);
 
 /// [`launch_with`], in a prepared sandbox claimed from a [`pool::Pool`]
