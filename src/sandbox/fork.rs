@@ -10,12 +10,46 @@
 //! unshares anything, as on cgroup v1; the caller is told which happened,
 //! and a failed move still ends the run.
 //!
-//! Mechanism layer: a directory and a process; it knows nothing of plans.
+//! [`fork_setup`] is the one way both a one-shot run and a prepared
+//! sandbox make their setup process.
+//!
+//! Mechanism layer: the run's cgroup and a process; it knows nothing of plans.
 
+use super::cgroup::RunCgroup;
+use super::{os, SandboxError};
 use nix::errno::Errno;
 use nix::unistd::{ForkResult, Pid};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+/// A setup process just made, seen from either side of the fork.
+pub struct Forked {
+    pub result: ForkResult,
+    /// The cgroup files the child must still join itself (none when it was
+    /// made inside the run's cgroup, or without one).
+    pub join: Vec<CString>,
+    /// How it came to be, for `-v`.
+    pub how: String,
+}
+
+/// Makes the setup process of a run whose cgroup is `cgroup`: inside it on
+/// v2 where the kernel allows that, else forked, with the files to join.
+/// The caller is single-threaded (its own comment says why), so the child
+/// may run ordinary code.
+pub fn fork_setup(cgroup: Option<&RunCgroup>) -> Result<Forked, SandboxError> {
+    let into = cgroup.and_then(RunCgroup::clone_dir);
+    let (result, entry, why) = fork_into(into).map_err(os(step(into)))?;
+    let join = match entry {
+        Entry::Cloned => Vec::new(),
+        Entry::Join => cgroup.map(RunCgroup::join_files).unwrap_or_default(),
+    };
+    Ok(Forked {
+        result,
+        join,
+        how: described(entry, why.as_deref()),
+    })
+}
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7), as `clone_args.flags` takes it (libc's
 /// constant is a `c_int`, too narrow for it).
@@ -23,7 +57,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// How the child got into the run's cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
+enum Entry {
     /// Made inside it by `clone3(CLONE_INTO_CGROUP)`: nothing left to join.
     Cloned,
     /// Forked outside it: the child must join it itself.
@@ -34,7 +68,7 @@ pub enum Entry {
 /// v2 directory), the child is made inside that cgroup when the kernel
 /// allows it; `Entry` says whether it was. The reason `clone3` was not used
 /// comes back for the caller's log.
-pub fn fork_into(cgroup_dir: Option<&Path>) -> Result<(ForkResult, Entry, Option<String>), Errno> {
+fn fork_into(cgroup_dir: Option<&Path>) -> Result<(ForkResult, Entry, Option<String>), Errno> {
     let Some(dir) = cgroup_dir else {
         // SAFETY: the caller is single-threaded (its own SAFETY says why), so
         // the child may run ordinary code after the fork.
@@ -56,7 +90,7 @@ pub fn fork_into(cgroup_dir: Option<&Path>) -> Result<(ForkResult, Entry, Option
 }
 
 /// How the setup process came to be, for `-v`.
-pub fn described(entry: Entry, not_cloned: Option<&str>) -> String {
+fn described(entry: Entry, not_cloned: Option<&str>) -> String {
     match (entry, not_cloned) {
         (Entry::Cloned, _) => "cloned into the run's cgroup (CLONE_INTO_CGROUP)".into(),
         (Entry::Join, Some(why)) => format!("forked; it joins the cgroup itself ({why})"),
@@ -65,7 +99,7 @@ pub fn described(entry: Entry, not_cloned: Option<&str>) -> String {
 }
 
 /// The step a failed [`fork_into`] names.
-pub fn step(cgroup_dir: Option<&Path>) -> &'static str {
+fn step(cgroup_dir: Option<&Path>) -> &'static str {
     match cgroup_dir {
         Some(_) => "making the setup process in the run's cgroup (clone3 with CLONE_INTO_CGROUP)",
         None => "forking the setup process",

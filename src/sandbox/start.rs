@@ -127,13 +127,8 @@ pub(super) fn start_fresh(
     // The launcher is single-threaded (nothing here starts threads, and a
     // caller's before-exec thread has ended: `BeforeExec::settle`), so the
     // child may allocate and run ordinary Rust code after the fork.
-    let into = run_cgroup.and_then(|c| c.clone_dir());
-    let (forked, entry, why) = fork::fork_into(into).map_err(os(fork::step(into)))?;
-    let cgroup_files = match entry {
-        fork::Entry::Cloned => Vec::new(),
-        fork::Entry::Join => run_cgroup.map(|c| c.join_files()).unwrap_or_default(),
-    };
-    let setup = match forked {
+    let forked = fork::fork_setup(run_cgroup)?;
+    let setup = match forked.result {
         ForkResult::Child => {
             drop(parent_end);
             process::setup_process(
@@ -142,7 +137,7 @@ pub(super) fn start_fresh(
                 &pipes,
                 map,
                 launcher,
-                &cgroup_files,
+                &forked.join,
                 false,
             )
         }
@@ -151,7 +146,7 @@ pub(super) fn start_fresh(
     drop(child_end);
     tracing::info!(
         "sandbox: setup process {setup} {} in {}",
-        fork::described(entry, why.as_deref()),
+        forked.how,
         watch::ms(step)
     );
     // The children hold the write ends now; the launcher keeps only the read ends.

@@ -157,28 +157,27 @@ fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<(OwnedFd, Pid
     .map_err(os("blocking signals"))?;
     // The owner is single-threaded (the broker checks this at start; `mcp
     // serve` too), so the child may run ordinary code.
-    let into = cgroup.and_then(|c| c.clone_dir());
-    let forked = fork::fork_into(into);
-    if !matches!(forked, Ok((ForkResult::Child, _, _))) {
+    let forked = fork::fork_setup(cgroup);
+    if !matches!(
+        forked,
+        Ok(fork::Forked {
+            result: ForkResult::Child,
+            ..
+        })
+    ) {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
-    let (forked, entry, why) = forked.map_err(os(fork::step(into)))?;
-    let join = match entry {
-        fork::Entry::Cloned => Vec::new(),
-        fork::Entry::Join => cgroup.map(|c| c.join_files()).unwrap_or_default(),
-    };
-    let setup = match forked {
+    let forked = forked?;
+    let setup = match forked.result {
         ForkResult::Child => {
             drop(parent_end);
-            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, &join, true)
+            let join = &forked.join;
+            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, join, true)
         }
         ForkResult::Parent { child } => child,
     };
     drop(child_end);
-    tracing::debug!(
-        "pool: setup process {setup} {}",
-        fork::described(entry, why.as_deref())
-    );
+    tracing::debug!("pool: setup process {setup} {}", forked.how);
     Ok((parent_end, setup))
 }
 
