@@ -322,6 +322,26 @@ fn cpu_hog_is_held_at_its_quota() {
 }
 
 #[test]
+fn a_child_left_holding_the_output_ends_with_the_tool_and_its_cpu_time_counts() {
+    // The tool ends while a child it started still spins with the tool's
+    // stdout open. pid 1 kills it when the tool ends, so the output ends and
+    // the result is recorded (no timeout, all of the tool's output); the
+    // child's CPU time is in the usage (pid 1's report here, where cpuacct
+    // is not mounted with cpu, or the cgroup's).
+    with_script("(while :; do :; done) & sleep 0.5; echo done");
+    each_mode("cpu = \"1000m\"", 30, |mode, out| {
+        assert_eq!(out.code, 0, "{mode:?}: {}", out.json);
+        assert_eq!(out.json["stdout"], "done\n", "{mode:?}: {}", out.json);
+        assert_eq!(out.json["timed_out"], false, "{mode:?}");
+        let cpu = out.json["usage"]["cpu_usec"].as_u64().unwrap();
+        assert!(
+            cpu >= 200_000,
+            "{mode:?}: {cpu} us: the spinning child's CPU time is missing"
+        );
+    });
+}
+
+#[test]
 fn without_a_delegated_parent_an_unprivileged_run_fails_closed() {
     if let Err(why) = v1_mounts() {
         return skip(&why);
