@@ -14,6 +14,69 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The bundled profiles for the seed file's cases: the repository's own, or,
+/// when the clone lies in a temporary directory, a copy outside one (then
+/// the cases that bind /tmp would show the profile directory, and agentjail
+/// rightly refuses every such call), removed on drop.
+struct Bundled {
+    dir: PathBuf,
+    copied: bool,
+}
+
+impl Bundled {
+    fn new() -> Bundled {
+        let own = repo().join("profiles");
+        let canon = own.canonicalize().unwrap();
+        let temp = [
+            std::env::temp_dir(),
+            "/tmp".into(),
+            "/var/tmp".into(),
+            "/dev/shm".into(),
+        ];
+        if !temp
+            .iter()
+            .filter_map(|t| t.canonicalize().ok())
+            .any(|t| canon.starts_with(t))
+        {
+            return Bundled {
+                dir: own,
+                copied: false,
+            };
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+        // One copy per test (the tests of this file run on threads of one process).
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = home.join(format!(
+            ".agentjail-test-profiles-{}-{n}",
+            std::process::id()
+        ));
+        copy_tree(&own, &dir);
+        Bundled { dir, copied: true }
+    }
+}
+
+impl Drop for Bundled {
+    fn drop(&mut self) {
+        if self.copied {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
 /// agentjail with a clean environment: HOME and XDG_* in `home`.
 fn agentjail(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_agentjail"));
@@ -106,7 +169,8 @@ expect = "allow"
 #[test]
 fn the_bundled_seed_file_passes() {
     let home = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let seed = repo().join("profiles/tests");
+    let bundled = Bundled::new();
+    let seed = bundled.dir.join("tests");
     let out = run(home.path(), &["profiles", "test", seed.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let last = out.stdout.lines().last().unwrap_or_default();
@@ -114,7 +178,7 @@ fn the_bundled_seed_file_passes() {
     // Nothing was left behind in the profile directory (by this run: a
     // scratch directory is named after its process, and another test's
     // run may be using its own at this moment).
-    let left: Vec<_> = std::fs::read_dir(repo().join("profiles"))
+    let left: Vec<_> = std::fs::read_dir(&bundled.dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -302,10 +366,11 @@ fn malformed_files_exit_78_with_file_line_column() {
         String::from_utf8_lossy(&o.stderr)
     );
     // No PATH, a profile directory with tests/: they run.
+    let bundled = Bundled::new();
     let o = agentjail(home.path())
         .args([
             "--profiles",
-            repo().join("profiles").to_str().unwrap(),
+            bundled.dir.to_str().unwrap(),
             "profiles",
             "test",
         ])
