@@ -14,52 +14,68 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The bundled profiles for the seed file's cases: the repository's own, or,
-/// when the clone lies in a temporary directory, a copy outside one (then
-/// the cases that bind /tmp would show the profile directory, and agentjail
-/// rightly refuses every such call), removed on drop.
+/// The bundled profiles for the seed file's cases, and a home (audit log,
+/// state) for the run: the repository's profiles and a directory in
+/// CARGO_TARGET_TMPDIR, or, where either lies in a temporary directory, a
+/// place outside one under $HOME (removed on drop). Otherwise the cases that
+/// bind /tmp would show the profile directory or the audit log, and
+/// agentjail rightly refuses every such call.
 struct Bundled {
     dir: PathBuf,
-    copied: bool,
+    home: TempDir,
+    /// The directory made under $HOME, if one was.
+    outside: Option<PathBuf>,
+}
+
+fn in_temp_dir(p: &Path) -> bool {
+    let canon = p.canonicalize().unwrap();
+    let temp = [
+        std::env::temp_dir(),
+        "/tmp".into(),
+        "/var/tmp".into(),
+        "/dev/shm".into(),
+    ];
+    temp.iter()
+        .filter_map(|t| t.canonicalize().ok())
+        .any(|t| canon.starts_with(t))
 }
 
 impl Bundled {
     fn new() -> Bundled {
         let own = repo().join("profiles");
-        let canon = own.canonicalize().unwrap();
-        let temp = [
-            std::env::temp_dir(),
-            "/tmp".into(),
-            "/var/tmp".into(),
-            "/dev/shm".into(),
-        ];
-        if !temp
-            .iter()
-            .filter_map(|t| t.canonicalize().ok())
-            .any(|t| canon.starts_with(t))
-        {
-            return Bundled {
-                dir: own,
-                copied: false,
-            };
+        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let outside = (in_temp_dir(&own) || in_temp_dir(&target_tmp)).then(|| {
+            // One per test (the tests of this file run on threads of one process).
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+            let dir = home.join(format!(".agentjail-test-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        });
+        let dir = match &outside {
+            Some(o) if in_temp_dir(&own) => {
+                copy_tree(&own, &o.join("profiles"));
+                o.join("profiles")
+            }
+            _ => own,
+        };
+        let home_base = match &outside {
+            Some(o) if in_temp_dir(&target_tmp) => o.clone(),
+            _ => target_tmp,
+        };
+        Bundled {
+            dir,
+            home: TempDir::new_in(home_base).unwrap(),
+            outside,
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-        // One copy per test (the tests of this file run on threads of one process).
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = home.join(format!(
-            ".agentjail-test-profiles-{}-{n}",
-            std::process::id()
-        ));
-        copy_tree(&own, &dir);
-        Bundled { dir, copied: true }
     }
 }
 
 impl Drop for Bundled {
     fn drop(&mut self) {
-        if self.copied {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(o) = &self.outside {
+            let _ = std::fs::remove_dir_all(o);
         }
     }
 }
@@ -168,10 +184,12 @@ expect = "allow"
 
 #[test]
 fn the_bundled_seed_file_passes() {
-    let home = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let bundled = Bundled::new();
     let seed = bundled.dir.join("tests");
-    let out = run(home.path(), &["profiles", "test", seed.to_str().unwrap()]);
+    let out = run(
+        bundled.home.path(),
+        &["profiles", "test", seed.to_str().unwrap()],
+    );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let last = out.stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" passed, 0 failed"), "{}", out.stdout);
@@ -367,7 +385,7 @@ fn malformed_files_exit_78_with_file_line_column() {
     );
     // No PATH, a profile directory with tests/: they run.
     let bundled = Bundled::new();
-    let o = agentjail(home.path())
+    let o = agentjail(bundled.home.path())
         .args([
             "--profiles",
             bundled.dir.to_str().unwrap(),
