@@ -1,6 +1,7 @@
 //! agentjail: run AI agents' tool calls under a policy, inside a sandbox,
 //! with an audit trail.
 
+pub mod alloc;
 pub mod approval;
 pub mod audit;
 pub mod budget;

@@ -7,6 +7,10 @@ use serde_json::json;
 use std::io::Write;
 use tracing_subscriber::EnvFilter;
 
+/// Forked children allocate from pages of their own (`agentjail::alloc`).
+#[global_allocator]
+static ALLOCATOR: agentjail::alloc::ForkAware = agentjail::alloc::ForkAware;
+
 fn main() {
     // A shell asking for completions (AGENTJAIL_COMPLETE set): answer and exit.
     agentjail::cli::complete::complete_if_asked();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Lowest first. Within a layer the order matters too: a module may use
 /// only those listed before it, so no two modules can import each other.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("base", &["text", "units", "exit"]),
+    ("base", &["text", "units", "exit", "alloc"]),
     ("mechanisms", &["egress", "sandbox"]),
     (
         "domain",

@@ -24,15 +24,17 @@ struct Wish {
 }
 
 /// For a front-end that forks a process per call (`serve`, `mcp serve`):
-/// the allocator keeps no fast bins, so a forked call's first large
-/// allocation does not consolidate, page by copied page, what the owner
-/// freed before the fork.
+/// from now on it allocates from an arena (`crate::alloc::for_forking`),
+/// and glibc's allocator, which still holds what was allocated before,
+/// keeps no fast bins, so a forked call's first large allocation does not
+/// consolidate, page by copied page, what the owner freed before the fork.
 pub fn tune_allocator_for_forks() {
     // SAFETY: mallopt takes two integers and changes only this process's
     // allocator settings (it is called before any call is forked).
     unsafe {
         libc::mallopt(libc::M_MXFAST, 0);
     }
+    crate::alloc::for_forking();
 }
 
 /// Whether a call may find a prepared sandbox: the front-end keeps a pool

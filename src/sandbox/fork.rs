@@ -40,6 +40,11 @@ pub struct Forked {
 pub fn fork_setup(cgroup: Option<&RunCgroup>) -> Result<Forked, SandboxError> {
     let into = cgroup.and_then(RunCgroup::clone_dir);
     let (result, entry, why) = fork_into(into).map_err(os(step(into)))?;
+    if matches!(result, ForkResult::Child) {
+        // The setup process, pid 1 and the tool's process leave the
+        // launcher's heap alone (see `crate::alloc`).
+        crate::alloc::forked_child();
+    }
     let join = match entry {
         Entry::Cloned => Vec::new(),
         Entry::Join => cgroup.map(RunCgroup::join_files).unwrap_or_default(),

@@ -41,6 +41,7 @@ pub(super) fn run_watched(
     let child = match unsafe { fork() } {
         Err(e) => return refuse(exit::LAUNCHER_FAILED, format!("broker: fork: {e}")),
         Ok(ForkResult::Child) => {
+            crate::alloc::forked_child();
             follow_parent(worker);
             drop(code_r);
             for (i, fd) in fds.iter().enumerate() {

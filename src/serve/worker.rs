@@ -41,6 +41,7 @@ pub(super) fn start_worker(
             tracing::debug!("worker {child} started ({} running)", pool.workers.len());
         }
         Ok(ForkResult::Child) => {
+            crate::alloc::forked_child();
             // A broker that dies (even of SIGKILL) takes its workers along,
             // and each worker its call: nothing runs on without it.
             follow_parent(broker);

@@ -77,7 +77,9 @@ impl Running {
     /// ([`Running::pid`], [`reap`]). An end without a whole result line is
     /// reported with how the child ended.
     pub fn read(&mut self) -> Event {
-        let mut chunk = [0u8; 65536];
+        // (16 KiB: each page of the stack that is zeroed here after a fork,
+        // while the call's process still shares it, is a page copied.)
+        let mut chunk = [0u8; 16384];
         match self.pipe.read(&mut chunk) {
             Ok(0) => Event::Done(self.finish(None)),
             Ok(n) => {
@@ -315,6 +317,7 @@ fn in_child(f: impl FnOnce(std::fs::File, std::fs::File) -> bool) -> Result<Ends
     // may run arbitrary code after the fork.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
+            crate::alloc::forked_child();
             drop(r);
             drop(aw);
             // The call stops with the server (SIGTERM, forwarded into the
