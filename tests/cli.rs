@@ -3754,8 +3754,8 @@ fn verbose_run_shows_each_step_of_the_run_path() {
             "approval: not needed",
             "sandbox: planned in ",
             "sandbox: mechanisms checked and filters built in ",
-            "sandbox: setup process ",
-            "sandbox: namespaces unshared (user, mount, pid, net, ipc, uts, cgroup) in ",
+            "sandbox: pid 1 (host pid ",
+            "sandbox: pid 1 started in its namespaces (user, mount, pid, net, ipc, uts, cgroup) in ",
             "sandbox: id maps written in ",
             "sandbox: view built and tool confined (seccomp on, ",
             "sandbox: tool exited with 0 at ",
@@ -3779,7 +3779,7 @@ fn verbose_run_shows_each_step_of_the_run_path() {
     // comes after the fork, among the set-up's lines.
     let forked = info
         .iter()
-        .position(|l| l.contains("sandbox: setup process "));
+        .position(|l| l.contains("sandbox: pid 1 (host pid "));
     let synced = info
         .iter()
         .position(|l| l.contains("sandbox: before-exec step done in "));

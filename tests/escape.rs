@@ -947,13 +947,11 @@ fn no_sandbox_process_survives_the_run() {
     });
 }
 
-/// KNOWN WEAKNESS (root mode, fails there): the setup process sets its
-/// parent-death signal before it switches to the sandbox uid, and the kernel
-/// clears that signal when the effective uid changes (prctl(2)). Run by root
-/// the uid does change (0 -> 65534), so a killed launcher leaves the whole
-/// sandbox running, with no timeout any more, until a later run happens to
-/// remove the dead launcher's cgroup. Unprivileged, the host uid stays the
-/// same and the signal survives.
+/// The kernel clears a parent-death signal when the effective uid changes
+/// (prctl(2)), and run by root pid 1's host uid does change (0 -> 65534):
+/// pid 1 sets the signal again after the switch and then checks that the
+/// launcher's end of its channel is still open, so a killed launcher takes
+/// the whole sandbox down in both modes.
 #[test]
 fn sigkill_to_the_launcher_takes_the_sandbox_down() {
     for_each_mode(|m| {

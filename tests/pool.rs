@@ -353,7 +353,7 @@ fn a_claimer_that_dies_takes_its_sandbox_along() {
     let children =
         std::fs::read_to_string(format!("/proc/{server}/task/{server}/children")).unwrap();
     // The call process is the server's child that is not a prepared
-    // sandbox's setup process (those lead their own namespaces).
+    // sandbox's pid 1 (those lead their own namespaces).
     let own_ns = std::fs::read_link(format!("/proc/{server}/ns/pid")).unwrap();
     let mut killed = 0;
     for c in children.split_whitespace() {

@@ -85,7 +85,7 @@ mod tests {
             })
             .into(),
             SandboxError::Os {
-                what: "forking the setup process",
+                what: "making the sandbox's pid 1 (clone3 with new namespaces)",
                 source: Errno::EAGAIN,
             }
             .into(),

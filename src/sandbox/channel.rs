@@ -24,14 +24,15 @@ pub struct Confinement {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// The setup process has unshared its namespaces: the launcher writes the id maps.
+    /// pid 1 (or a setup process) is in its namespaces: the launcher writes the id maps.
     Unshared,
     /// The launcher has written the id maps.
     MapsWritten,
     /// The launcher's before-exec step succeeded: the tool's process may
     /// install its filter and exec (it waits for this; anything else ends it).
     Proceed,
-    /// The sandbox's pid 1, as the launcher sees it.
+    /// The sandbox's pid 1, as the launcher sees it (sent by a setup
+    /// process, which forked it; see `super::fork::direct`).
     InitPid(i32),
     /// A setup step failed; `error` is the OS error text.
     SetupFailed { step: String, error: String },

@@ -1,17 +1,24 @@
-//! Forking a sandbox's setup process, into the run's cgroup where the
-//! kernel can do that itself.
+//! Making a sandbox's pid 1: one `clone3` with the new namespaces, into
+//! the run's cgroup where the kernel can do that itself. There is no setup
+//! process between the launcher and pid 1.
 //!
-//! On cgroup v2 the setup process is made with `clone3(CLONE_INTO_CGROUP)`
-//! on a descriptor of the run's cgroup directory: it exists inside the
-//! cgroup from its first instruction, and nothing has to migrate it there
-//! (no write to `cgroup.procs`, no window outside the limits). Where the
-//! kernel refuses (no `clone3`, or one without `CLONE_INTO_CGROUP`: before
-//! Linux 5.7), the setup process is forked and moves itself in before it
-//! unshares anything, as on cgroup v1; the caller is told which happened,
-//! and a failed move still ends the run.
+//! On cgroup v2, pid 1 is made with `CLONE_INTO_CGROUP` on a descriptor of
+//! the run's cgroup directory: it exists inside the cgroup from its first
+//! instruction, and nothing has to migrate it there (no write to
+//! `cgroup.procs`, no window outside the limits). Where the kernel refuses
+//! (one without `CLONE_INTO_CGROUP`: before Linux 5.7), and on v1, the
+//! launcher opens the cgroup files and pid 1 writes itself into them before
+//! it does anything else (the kernel checks such a write against the
+//! opener's credentials); the caller is told which happened, and a failed
+//! move still ends the run. The cgroup namespace is left out of the clone:
+//! pid 1 unshares it once inside the run's cgroup, so that the namespace's
+//! root is that cgroup.
 //!
-//! [`fork_setup`] is the one way both a one-shot run and a prepared
-//! sandbox make their setup process.
+//! [`clone_init`] is how both a one-shot run and a prepared sandbox make
+//! their pid 1, unless the launcher itself runs under a seccomp filter
+//! ([`direct`]): then [`fork_setup`] forks a setup process that joins the
+//! cgroup, unshares the namespaces and forks pid 1, as before issue 15's
+//! round 7.
 //!
 //! Mechanism layer: the run's cgroup and a process; it knows nothing of plans.
 
@@ -22,6 +29,18 @@ use nix::unistd::{ForkResult, Pid};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+/// Whether this process may make pid 1 directly ([`clone_init`]): not
+/// when it runs under a seccomp filter of its own (a container runtime's,
+/// as the Kubernetes profile agentjail renders): such filters answer
+/// `clone3` with ENOSYS and refuse namespace flags on `clone`, while they
+/// allow `unshare`, so the run goes the older way, through a setup process
+/// that unshares and forks pid 1 ([`fork_setup`]). One `prctl` per run.
+pub fn direct() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointer and changes nothing.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    mode == 0
+}
 
 /// A setup process just made, seen from either side of the fork.
 pub struct Forked {
@@ -54,6 +73,129 @@ pub fn fork_setup(cgroup: Option<&RunCgroup>) -> Result<Forked, SandboxError> {
         join,
         how: described(entry, why.as_deref()),
     })
+}
+
+/// A sandbox's pid 1 just made (with its namespaces), seen from either side.
+pub struct Cloned {
+    pub result: ForkResult,
+    /// Descriptors of the cgroup files pid 1 must still write itself into
+    /// (opened here, by the launcher: pid 1 is in its own user namespace).
+    pub join: Vec<OwnedFd>,
+    /// How it came to be, for `-v`.
+    pub how: String,
+}
+
+/// Makes a sandbox's pid 1 at once: a child in new namespaces
+/// (`flags`, the cgroup namespace left out: pid 1 unshares that itself
+/// once it is in the run's cgroup, so that the namespace's root is the run's
+/// cgroup), inside the run's cgroup on v2 where the kernel allows that, else
+/// with the cgroup files opened for it to join. No setup process: one fork
+/// of the launcher fewer per run, and one process fewer to reap. The caller
+/// is single-threaded, so the child may run ordinary code.
+pub fn clone_init(
+    cgroup: Option<&RunCgroup>,
+    flags: nix::sched::CloneFlags,
+) -> Result<Cloned, SandboxError> {
+    let ns = (flags - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64;
+    let into = cgroup.and_then(RunCgroup::clone_dir);
+    let dir = match into.map(open_dir) {
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) => {
+            return Err(os("opening the run's cgroup directory")(e));
+        }
+        None => None,
+    };
+    let mut why = None;
+    let mut result = None;
+    if let Some(fd) = &dir {
+        match clone3(ns, Some(fd)) {
+            Ok(r) => result = Some((r, Entry::Cloned)),
+            Err(e @ (Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL)) => {
+                why = Some(format!("clone3 into the cgroup: {}", e.desc()));
+            }
+            Err(e) => return Err(os(CLONE_STEP)(e)),
+        }
+    }
+    let mut join = Vec::new();
+    let (result, entry) = match result {
+        Some(r) => r,
+        None => {
+            for f in cgroup.map(RunCgroup::join_files).unwrap_or_default() {
+                join.push(
+                    super::cgroup::open_join_file(&f).map_err(|e| SandboxError::Setup {
+                        step: format!("opening {}", f.to_string_lossy()),
+                        error: e.to_string(),
+                    })?,
+                );
+            }
+            (clone3(ns, None).map_err(os(CLONE_STEP))?, Entry::Join)
+        }
+    };
+    if matches!(result, ForkResult::Child) {
+        crate::alloc::forked_child();
+    } else {
+        // (The parent keeps none of pid 1's cgroup descriptors.)
+        join.clear();
+    }
+    let how = match (entry, why.as_deref()) {
+        (Entry::Cloned, _) => {
+            "cloned in new namespaces into the run's cgroup (CLONE_INTO_CGROUP)".into()
+        }
+        (Entry::Join, Some(why)) => {
+            format!("cloned in new namespaces; it joins the cgroup itself ({why})")
+        }
+        (Entry::Join, None) => "cloned in new namespaces".into(),
+    };
+    Ok(Cloned { result, join, how })
+}
+
+pub(super) const CLONE_STEP: &str = "making the sandbox's pid 1 (clone3 with new namespaces)";
+
+/// `clone3` with the namespace flags `ns`, `SIGCHLD`, and with
+/// `CLONE_INTO_CGROUP` when `cgroup` is given; otherwise as `fork`.
+fn clone3(ns: u64, cgroup: Option<&OwnedFd>) -> Result<ForkResult, Errno> {
+    let (flags, fd) = match cgroup {
+        Some(fd) => (
+            ns | CLONE_INTO_CGROUP,
+            u64::try_from(fd.as_raw_fd()).map_err(|_| Errno::EBADF)?,
+        ),
+        None => (ns, 0),
+    };
+    let args = libc::clone_args {
+        flags,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: fd,
+    };
+    // SAFETY: without CLONE_VM or CLONE_THREAD, clone3 makes a copy of this
+    // process as fork(2) does (in new namespaces when `ns` asks); `args` is
+    // a valid clone_args of the size given. The caller is single-threaded,
+    // so no lock (malloc's, stdio's) is held by another thread at the copy.
+    // glibc's own fork bookkeeping does not run: its atfork handlers (we
+    // register none) and the thread id it caches in the thread block, which
+    // stays the parent's; the child uses neither (the id matters only to
+    // pthread_kill and raise on itself, and a failing child ends with _exit).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::EOVERFLOW)?),
+        }),
+    }
 }
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7), as `clone_args.flags` takes it (libc's
@@ -111,6 +253,11 @@ fn step(cgroup_dir: Option<&Path>) -> &'static str {
     }
 }
 
+/// `clone3` with `CLONE_INTO_CGROUP` and `SIGCHLD`, otherwise as `fork`.
+fn clone_into(cgroup: &OwnedFd) -> Result<ForkResult, Errno> {
+    clone3(0, Some(cgroup))
+}
+
 fn open_dir(dir: &Path) -> Result<OwnedFd, Errno> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
@@ -119,46 +266,6 @@ fn open_dir(dir: &Path) -> Result<OwnedFd, Errno> {
     let fd = open(dir, flags, Mode::empty())?;
     // SAFETY: `open` just returned this descriptor, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `clone3` with `CLONE_INTO_CGROUP` and `SIGCHLD`, otherwise as `fork`.
-fn clone_into(cgroup: &OwnedFd) -> Result<ForkResult, Errno> {
-    let fd = u64::try_from(cgroup.as_raw_fd()).map_err(|_| Errno::EBADF)?;
-    let args = libc::clone_args {
-        flags: CLONE_INTO_CGROUP,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: 0,
-        stack_size: 0,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: fd,
-    };
-    // SAFETY: without CLONE_VM or CLONE_THREAD, clone3 makes a copy of this
-    // process as fork(2) does; `args` is a valid clone_args of the size
-    // given. The caller is single-threaded, so no lock (malloc's, stdio's)
-    // is held by another thread at the copy. glibc's own fork bookkeeping
-    // does not run: its atfork handlers (we register none) and the thread
-    // id it caches in the thread block, which stays the parent's; the child
-    // uses neither (the id matters only to pthread_kill and raise on
-    // itself, and a failing setup process ends with _exit).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const libc::clone_args,
-            std::mem::size_of::<libc::clone_args>(),
-        )
-    };
-    match r {
-        -1 => Err(Errno::last()),
-        0 => Ok(ForkResult::Child),
-        pid => Ok(ForkResult::Parent {
-            child: Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::EOVERFLOW)?),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -172,19 +279,14 @@ mod tests {
     }
 
     #[test]
-    fn without_a_cgroup_it_is_a_fork() {
-        let (r, entry, why) = fork_into(None).unwrap();
-        match r {
+    fn without_namespaces_or_a_cgroup_it_is_a_fork() {
+        match clone3(0, None).unwrap() {
             // SAFETY: the child only ends.
             ForkResult::Child => unsafe { libc::_exit(7) },
-            ForkResult::Parent { child } => {
-                assert_eq!(entry, Entry::Join);
-                assert!(why.is_none());
-                assert_eq!(
-                    status_of(child),
-                    nix::sys::wait::WaitStatus::Exited(child, 7)
-                );
-            }
+            ForkResult::Parent { child } => assert_eq!(
+                status_of(child),
+                nix::sys::wait::WaitStatus::Exited(child, 7)
+            ),
         }
     }
 
@@ -192,15 +294,15 @@ mod tests {
     fn a_directory_that_is_not_a_cgroup2_one_is_refused() {
         // clone3 answers EBADF for a descriptor that is not a cgroup2
         // directory (not an old kernel's answer): the error comes back, and
-        // nothing is forked.
-        let dir = std::env::temp_dir();
-        match fork_into(Some(&dir)) {
+        // nothing is made.
+        let dir = open_dir(&std::env::temp_dir()).unwrap();
+        match clone3(0, Some(&dir)) {
             Err(e) => assert_eq!(e, Errno::EBADF),
             // SAFETY: the child only ends.
-            Ok((ForkResult::Child, _, _)) => unsafe { libc::_exit(0) },
-            Ok((ForkResult::Parent { child }, entry, why)) => {
+            Ok(ForkResult::Child) => unsafe { libc::_exit(0) },
+            Ok(ForkResult::Parent { child }) => {
                 status_of(child);
-                panic!("forked ({entry:?}, {why:?}) for a directory that is no cgroup");
+                panic!("cloned into a directory that is no cgroup");
             }
         }
     }

@@ -1,22 +1,23 @@
 //! The sandbox, built directly with the kernel's interfaces. The launcher
-//! (this process) forks a setup process that unshares the namespaces; the
-//! launcher writes its id maps; the setup process forks the sandbox's pid 1,
-//! which builds the filesystem view and forks the tool; the tool's process
-//! drops every privilege and execs.
+//! (this process) makes the sandbox's pid 1 in new namespaces with one
+//! `clone3`; pid 1 joins the run's cgroup and unshares its cgroup namespace
+//! there; the launcher writes its id maps; pid 1 builds the filesystem view
+//! and forks the tool; the tool's process drops every privilege and execs.
 //!
 //! ```text
-//! launcher ──fork──> setup (new user, mount, pid, net, ipc, uts, cgroup ns)
-//!                      └──fork──> pid 1 (mounts, hostname, loopback)
-//!                                   └──fork──> tool (caps, Landlock, seccomp, exec)
+//! launcher ──clone3──> pid 1 (new user, mount, pid, net, ipc, uts ns; joins
+//!                        │     the cgroup, then a cgroup ns; mounts, hostname,
+//!                        │     loopback)
+//!                        └──fork──> tool (caps, Landlock, seccomp, exec)
 //! ```
 //!
-//! On cgroup v2 the setup process is made inside the run's cgroup
-//! (`clone3` with `CLONE_INTO_CGROUP`) rather than forked.
+//! On cgroup v2 pid 1 is made inside the run's cgroup (`CLONE_INTO_CGROUP`)
+//! rather than moving itself there.
 //!
 //! Files: `prepare.rs` (all checks before any process starts), `start.rs`
 //! (the run's cgroup; starting a new sandbox or handing the call to a
-//! prepared one), `fork.rs` (the setup process's fork or clone3),
-//! `process.rs` (the setup process, pid 1 and the tool's process),
+//! prepared one), `fork.rs` (pid 1's clone3), `process.rs` (pid 1 and the
+//! tool's process),
 //! `watch.rs` (the launcher's event loop), `pool/` (prepared sandboxes),
 //! and one module per mechanism.
 
@@ -205,13 +206,13 @@ pub fn launch_with(
 }
 
 /// What the launcher runs once the tool has ended and all its output is
-/// in, while the sandbox's pid 1 and setup process are still ending (their
+/// in, while the sandbox's pid 1 is still ending (its
 /// exits, the namespaces' and mounts' teardown): given the outcome that
 /// [`launch_in`] then returns. The call core writes and syncs its result
 /// record here, so the sync overlaps the teardown. Not run when the run
 /// ended otherwise (no status, a setup failure), nor without a run cgroup,
 /// nor when neither the cgroup nor pid 1 (`Used`) gave the CPU time (the
-/// waited-for children's time would miss the setup process until it ends).
+/// waited-for children's time would miss pid 1 until it ends).
 pub type AfterTool<'a> = &'a mut dyn FnMut(&RunOutcome);
 
 /// [`launch_with`], in a prepared sandbox claimed from a [`pool::Pool`]
@@ -278,11 +279,11 @@ fn launch_blocked(
     // A prepared sandbox that ended while it waited is not used.
     let mut warm = warm.filter(|c| c.alive());
     // The run's cgroup exists, with its limits, before any process does (a
-    // prepared sandbox's setup process joined its cgroup when it was made).
+    // prepared sandbox's pid 1 joined its cgroup when it was made).
     let (mut run_cgroup, mut limits) = match warm.as_mut().and_then(|c| c.cgroup.take()) {
-        Some(cg) => (Some(RunCg::Pooled(cg)), limits_for(prep, true)),
+        Some(cg) => (Some(RunCg::Pooled(cg)), limits_for(prep)),
         None => {
-            let (cg, limits) = run_cgroup_for(prep, warm.is_none())?;
+            let (cg, limits) = run_cgroup_for(prep)?;
             (cg.map(RunCg::Own), limits)
         }
     };
@@ -316,7 +317,7 @@ fn launch_blocked(
                 if let Some(cg) = run_cgroup.take() {
                     let _ = cg.finish();
                 }
-                let (cg, l) = run_cgroup_for(prep, true)?;
+                let (cg, l) = run_cgroup_for(prep)?;
                 (run_cgroup, limits) = (cg.map(RunCg::Own), l);
                 settled = BeforeExec::settle(before_exec);
                 start_fresh(prep, pipes, map, run_cgroup.as_deref())?
@@ -330,16 +331,16 @@ fn launch_blocked(
     let Started {
         chan: parent_end,
         lifeline,
-        setup,
+        child,
         init,
         init_fd,
         out_r,
         err_r,
     } = started_in;
-    let kill_setup = || match (setup, &init_fd) {
-        (Some(setup), _) => {
-            let _ = kill(setup, Signal::SIGKILL);
-            let _ = waitpid(setup, None);
+    let kill_child = || match (child, &init_fd) {
+        (Some(child), _) => {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
         }
         (None, Some(fd)) => pool::pidfd_kill(fd, Signal::SIGKILL),
         (None, None) => {}
@@ -371,13 +372,13 @@ fn launch_blocked(
                     .map_err(|_| hook())
             }),
         };
-        let built = match setup {
-            Some(setup) => ids_for(setup, &parent_end, &map, prep, run_cgroup.is_some()),
+        let built = match child {
+            Some(child) => ids_for(child, &parent_end, &map, prep, run_cgroup.is_some()),
             // A prepared sandbox had its id maps written when it was made.
             None => Ok(()),
         };
         if built.is_err() {
-            kill_setup();
+            kill_child();
         }
         let hooked = match job {
             None | Some(Err(Ok(()))) => Ok(()),
@@ -395,12 +396,12 @@ fn launch_blocked(
         };
         built?;
         if let Err(e) = hooked {
-            kill_setup();
+            kill_child();
             return Err(SandboxError::BeforeExec(e));
         }
         if let Err(e) = send_msg(parent_end.as_raw_fd(), &Message::Proceed) {
             if !prepared {
-                kill_setup();
+                kill_child();
                 return Err(e.into());
             }
             // A prepared sandbox that ended before its tool could exec
@@ -414,7 +415,7 @@ fn launch_blocked(
         channel: Some(parent_end),
         out: out_r.map(|fd| (fd, Captured::default())),
         err: err_r.map(|fd| (fd, Captured::default())),
-        setup,
+        child,
         init,
         init_fd,
         status: None,
@@ -469,7 +470,7 @@ fn launch_blocked(
     let mut usage = run_cgroup.as_ref().map(|c| c.usage()).unwrap_or_default();
     if usage.cpu_usec.is_none() {
         // No cgroup measures it: what pid 1 reported, else the waited-for
-        // children's time (only once the setup process has been).
+        // children's time (only once pid 1 has been).
         usage.cpu_usec = watch.tool_cpu_usec;
         if usage.cpu_usec.is_none() {
             if ending {
@@ -517,8 +518,8 @@ fn launch_blocked(
     outcome
 }
 
-/// The rest of a watch that returned at the tool's end: until pid 1 and
-/// the setup process have ended too (killed at the run's deadline, or
+/// The rest of a watch that returned at the tool's end: until pid 1 has
+/// ended too (killed at the run's deadline, or
 /// [`TEARDOWN`] from now if that is later).
 fn finish_watch(
     watch: &mut Watch,

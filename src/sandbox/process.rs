@@ -1,6 +1,8 @@
-//! The three processes of a sandbox, after the launcher's fork: the setup
-//! process (namespaces, identity), pid 1 (the view, then supervision) and the
-//! tool's process (descriptors, limits, privileges, Landlock, seccomp, exec).
+//! The processes of a sandbox, after the launcher's clone: pid 1 (cgroup,
+//! identity, the view, then supervision) and the tool's process
+//! (descriptors, limits, privileges, Landlock, seccomp, exec); and, where a
+//! seccomp filter of the launcher's own refuses namespaces in `clone`, a
+//! setup process between the launcher and pid 1 (`fork.rs` says when).
 //! A prepared sandbox (`super::pool`) runs the same steps; its pid 1 stops
 //! after the view, reports `Ready` and waits for the one call it will serve.
 
@@ -16,7 +18,10 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
-/// The setup process: unshares, waits for its id maps, becomes the sandbox
+/// The setup process, where this process runs under a seccomp filter of its
+/// own (a container runtime's, as in the Kubernetes profile, which refuses
+/// `clone3` and namespace flags on `clone` but allows `unshare`): it joins
+/// the run's cgroup, unshares, waits for its id maps, becomes the sandbox
 /// user and forks pid 1. Never returns.
 pub(super) fn setup_process(
     prep: &Prepared,
@@ -64,24 +69,8 @@ pub(super) fn setup_process(
             e,
         );
     }
-    let _ = send_msg(chan, &Message::Unshared);
-    match recv_msg(&BorrowedRaw(chan)) {
-        Ok(Some(Message::MapsWritten)) => {}
-        // SAFETY: the launcher failed or went away; end without unwinding.
-        _ => unsafe { libc::_exit(125) },
-    }
-    if let Err(e) = namespaces::become_sandbox_user(&map) {
-        channel::fail(
-            chan,
-            &format!("switching to uid {} gid {}", map.inside_uid, map.inside_gid),
-            e,
-        );
-    }
-    // Changing the host uid (root's 0 to the sandbox's 65534) clears the
-    // parent-death signal: set it again, then make sure the launcher is still there.
-    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
-        channel::fail(chan, "setting the parent-death signal again", e);
-    }
+    take_identity(chan, &map);
+    // (Make sure the launcher is still there.)
     if nix::unistd::getppid() != launcher {
         // SAFETY: the launcher is already gone; end without unwinding.
         unsafe { libc::_exit(125) }
@@ -100,6 +89,85 @@ pub(super) fn setup_process(
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// A sandbox's pid 1, made by the launcher (or a pool's owner) in its new
+/// namespaces (`fork::clone_init`). First, still with the namespace's full
+/// capabilities: it joins the run's cgroup (unless it was made inside it)
+/// and unshares its cgroup namespace there, so that the namespace's root is
+/// the run's cgroup; then it says so, waits for its id maps, becomes the
+/// sandbox user and goes on as pid 1. Never returns.
+pub(super) fn direct_init(
+    prep: &Prepared,
+    chan: RawFd,
+    pipes: &Pipes,
+    map: IdMap,
+    cgroup_fds: Vec<std::os::fd::OwnedFd>,
+    prepared: bool,
+) -> ! {
+    // The launcher's death kills the sandbox. (pid 1 cannot see its parent's
+    // pid: the end of the channel tells when the launcher has gone.)
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting the parent-death signal", e);
+    }
+    // Into the run's cgroup before the tool exists (a failed move ends the
+    // run). The kernel checks a write to these files against the opener's
+    // credentials, the launcher's.
+    if let Err(e) = cgroup::join_self_fds(&cgroup_fds) {
+        channel::fail(chan, "joining the run's cgroup", e);
+    }
+    drop(cgroup_fds);
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
+        channel::fail(chan, "unsharing the cgroup namespace", e);
+    }
+    if prepared {
+        // A prepared sandbox is made by a long-lived owner: keep only the
+        // channel (the owner's sockets and other sandboxes' channels stay out).
+        keep_only(chan);
+    }
+    take_identity(chan, &map);
+    // (Make sure the launcher had not gone before.)
+    if peer_gone(chan) {
+        // SAFETY: the launcher is gone; end without unwinding.
+        unsafe { libc::_exit(125) }
+    }
+    init_process(prep, chan, pipes, prepared)
+}
+
+/// In the new namespaces: says so, waits for the id maps, becomes the
+/// sandbox user, and sets the parent-death signal again (changing the host
+/// uid, root's 0 to the sandbox's 65534, clears it). The caller then makes
+/// sure the launcher had not gone before that.
+fn take_identity(chan: RawFd, map: &IdMap) {
+    let _ = send_msg(chan, &Message::Unshared);
+    match recv_msg(&BorrowedRaw(chan)) {
+        Ok(Some(Message::MapsWritten)) => {}
+        // SAFETY: the launcher failed or went away; end without unwinding.
+        _ => unsafe { libc::_exit(125) },
+    }
+    if let Err(e) = namespaces::become_sandbox_user(map) {
+        channel::fail(
+            chan,
+            &format!("switching to uid {} gid {}", map.inside_uid, map.inside_gid),
+            e,
+        );
+    }
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        channel::fail(chan, "setting the parent-death signal again", e);
+    }
+}
+
+/// Whether the other end of the channel has closed (the launcher is gone).
+fn peer_gone(chan: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: chan,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for `chan`, this process's open channel; no
+    // waiting (timeout 0).
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r < 0 || p.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0
 }
 
 /// Lets recv_msg read from a raw descriptor without taking ownership.

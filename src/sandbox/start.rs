@@ -1,6 +1,6 @@
 //! Starting a run's sandbox, for [`super::launch_in`]: the run's cgroup
-//! (made here, or made with a prepared sandbox), a new sandbox (the setup
-//! process forked, its id maps written) or the call handed to a prepared
+//! (made here, or made with a prepared sandbox), a new sandbox (its pid 1
+//! made in new namespaces, its id maps written) or the call handed to a prepared
 //! one (one `Go` message with the stdio, a lifeline and the cgroup files).
 
 use super::channel::{self, recv_msg, send_msg, ChannelError, Message};
@@ -11,13 +11,14 @@ use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-/// The limits of the run's cgroup; `with_setup` counts the setup process,
-/// which sits in the cgroup beside the sandbox's processes.
-pub(super) fn limits_for(prep: &Prepared, with_setup: bool) -> cgroup::Limits {
+/// The limits of the run's cgroup. pid 1 is the first process in it,
+/// unless a setup process made it (`fork::direct`): then the setup process
+/// sits in the cgroup beside the sandbox's processes, and is counted.
+pub(super) fn limits_for(prep: &Prepared) -> cgroup::Limits {
     cgroup::Limits {
         memory: prep.plan.memory,
         cpu_millis: prep.plan.cpu_millis,
-        pids: prep.plan.pids + u64::from(with_setup),
+        pids: prep.plan.pids + u64::from(!fork::direct()),
     }
 }
 
@@ -56,12 +57,11 @@ impl RunCg {
 }
 
 /// The run's cgroup with its limits (none when no controller is mounted
-/// and every limit is optional); `with_setup` counts the setup process.
+/// and every limit is optional).
 pub(super) fn run_cgroup_for(
     prep: &Prepared,
-    with_setup: bool,
 ) -> Result<(Option<cgroup::RunCgroup>, cgroup::Limits), SandboxError> {
-    let limits = limits_for(prep, with_setup);
+    let limits = limits_for(prep);
     let step = Instant::now();
     let run_cgroup = match &prep.cgroup_layout {
         Some(layout) => Some(cgroup::RunCgroup::create(
@@ -87,7 +87,7 @@ pub(super) fn run_cgroup_for(
                 tracing::debug!("sandbox: cgroup directory {}", d.display());
             }
             tracing::debug!(
-                "sandbox: cgroup limits: memory {} bytes, cpu {}m, pids {} (the setup process included)",
+                "sandbox: cgroup limits: memory {} bytes, cpu {}m, pids {}",
                 limits.memory,
                 limits.cpu_millis,
                 limits.pids
@@ -103,8 +103,8 @@ pub(super) struct Started {
     pub(super) chan: OwnedFd,
     /// The write end of a prepared sandbox's lifeline: held until the run ends.
     pub(super) lifeline: Option<OwnedFd>,
-    /// The setup process, when the launcher forked it (it reaps it).
-    pub(super) setup: Option<Pid>,
+    /// pid 1, when the launcher made it (it reaps it).
+    pub(super) child: Option<Pid>,
     /// pid 1, when known before the sandbox reports it.
     pub(super) init: Option<Pid>,
     /// A pidfd of pid 1 (a prepared sandbox, whose processes the launcher
@@ -114,8 +114,79 @@ pub(super) struct Started {
     pub(super) err_r: Option<OwnedFd>,
 }
 
-/// A new sandbox: forks the setup process.
+/// A new sandbox: makes its pid 1 in new namespaces (see
+/// `fork::clone_init`), or a setup process that does (`fork::direct`).
 pub(super) fn start_fresh(
+    prep: &Prepared,
+    pipes: Pipes,
+    map: IdMap,
+    run_cgroup: Option<&cgroup::RunCgroup>,
+) -> Result<Started, SandboxError> {
+    if fork::direct() {
+        start_direct(prep, pipes, map, run_cgroup)
+    } else {
+        start_setup(prep, pipes, map, run_cgroup)
+    }
+}
+
+fn start_direct(
+    prep: &Prepared,
+    pipes: Pipes,
+    map: IdMap,
+    run_cgroup: Option<&cgroup::RunCgroup>,
+) -> Result<Started, SandboxError> {
+    let (parent_end, child_end) = channel::pair()?;
+    let step = Instant::now();
+    // Root drops its supplementary groups inside the new user namespace
+    // (`become_sandbox_user`; its setgroups stays allowed). The launcher is
+    // single-threaded (nothing here starts threads, and a caller's
+    // before-exec thread has ended: `BeforeExec::settle`), so the child may
+    // allocate and run ordinary Rust code after the clone.
+    let cloned =
+        fork::clone_init(run_cgroup, namespaces::clone_flags(prep.plan.network)).map_err(|e| {
+            match e {
+                // Named as the unshare it replaces, with the same hint.
+                SandboxError::Os { what, source } if what == fork::CLONE_STEP => {
+                    SandboxError::Setup {
+                        step: format!(
+                            "unsharing namespaces ({}) for pid 1 (clone3)",
+                            prep.plan.namespaces.join(", ")
+                        ),
+                        error: source.to_string(),
+                    }
+                }
+                other => other,
+            }
+        })?;
+    let init = match cloned.result {
+        ForkResult::Child => {
+            drop(parent_end);
+            process::direct_init(prep, child_end.as_raw_fd(), &pipes, map, cloned.join, false)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    tracing::info!(
+        "sandbox: pid 1 (host pid {init}) {} in {}",
+        cloned.how,
+        watch::ms(step)
+    );
+    // The children hold the write ends now; the launcher keeps only the read ends.
+    let Pipes { out, err } = pipes;
+    Ok(Started {
+        chan: parent_end,
+        lifeline: None,
+        // The launcher's own child, which it reaps, is pid 1 itself.
+        child: Some(init),
+        init: Some(init),
+        init_fd: None,
+        out_r: out.map(|(r, _w)| r),
+        err_r: err.map(|(r, _w)| r),
+    })
+}
+
+/// A new sandbox through a setup process, which unshares and forks pid 1.
+fn start_setup(
     prep: &Prepared,
     pipes: Pipes,
     map: IdMap,
@@ -154,7 +225,7 @@ pub(super) fn start_fresh(
     Ok(Started {
         chan: parent_end,
         lifeline: None,
-        setup: Some(setup),
+        child: Some(setup),
         init: None,
         init_fd: None,
         out_r: out.map(|(r, _w)| r),
@@ -212,7 +283,7 @@ pub(super) fn start_warm(
     Ok(Started {
         chan: claimed.chan,
         lifeline: Some(life_w),
-        setup: None,
+        child: None,
         init: Some(claimed.init),
         init_fd: Some(claimed.init_fd),
         out_r: None,
@@ -220,16 +291,16 @@ pub(super) fn start_warm(
     })
 }
 
-/// One-shot: waits for the setup process to unshare and writes its id maps.
+/// One-shot: waits for pid 1 to start and writes its id maps.
 pub(super) fn ids_for(
-    setup: Pid,
+    child: Pid,
     parent_end: &OwnedFd,
     map: &IdMap,
     prep: &Prepared,
     in_cgroup: bool,
 ) -> Result<(), SandboxError> {
     let step = Instant::now();
-    // Step: the setup process has unshared; write its id maps.
+    // Step: pid 1 has started (and joined its cgroup); write its id maps.
     match recv_msg(parent_end) {
         Ok(Some(Message::Unshared)) => {}
         Ok(Some(Message::SetupFailed { step, error })) => {
@@ -241,18 +312,25 @@ pub(super) fn ids_for(
             )));
         }
     }
+    let (what, cg) = if fork::direct() {
+        (
+            "pid 1 started in its namespaces",
+            " (it joins the run's cgroup before its cgroup namespace)",
+        )
+    } else {
+        (
+            "namespaces unshared",
+            " (the setup process was in the run's cgroup first)",
+        )
+    };
     tracing::info!(
-        "sandbox: namespaces unshared ({}) in {}{}",
+        "sandbox: {what} ({}) in {}{}",
         prep.plan.namespaces.join(", "),
         watch::ms(step),
-        if in_cgroup {
-            " (the setup process was in the run's cgroup first)"
-        } else {
-            ""
-        }
+        if in_cgroup { cg } else { "" }
     );
     let step = Instant::now();
-    namespaces::write_id_maps(setup, map)?;
+    namespaces::write_id_maps(child, map)?;
     tracing::info!("sandbox: id maps written in {}", watch::ms(step));
     send_msg(parent_end.as_raw_fd(), &Message::MapsWritten)?;
     Ok(())

@@ -18,7 +18,9 @@ pub(super) struct Watch {
     pub(super) channel: Option<OwnedFd>,
     pub(super) out: Option<(OwnedFd, Captured)>,
     pub(super) err: Option<(OwnedFd, Captured)>,
-    pub(super) setup: Option<Pid>,
+    /// The launcher's own child, reaped here: a one-shot run's pid 1, or
+    /// its setup process (see `super::fork::direct`).
+    pub(super) child: Option<Pid>,
     pub(super) init: Option<Pid>,
     /// A prepared sandbox's pid 1 (not the launcher's descendant): signalled
     /// through this pidfd, and its end closes the channel's watch, since the
@@ -39,7 +41,7 @@ pub(super) struct Watch {
     /// When the launch began, for the `-v` lines.
     pub(super) started: Instant,
     /// Return from [`Watch::run`] as soon as the tool's status is in and its
-    /// output streams have ended, before pid 1 and the setup process have
+    /// output streams have ended, before pid 1 has
     /// (the caller then runs `run` again for the rest).
     pub(super) until_tool_end: bool,
     /// The tool's CPU time as pid 1 reported it ([`Message::Used`]).
@@ -54,14 +56,14 @@ pub(super) fn ms(t: Instant) -> String {
 impl Watch {
     pub(super) fn kill_all(&self) {
         self.signal(Signal::SIGKILL);
-        if let Some(pid) = self.setup {
+        if let Some(pid) = self.child {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
 
     /// Signals pid 1 (or the setup process before pid 1 is known).
     fn signal(&self, s: Signal) {
-        match (&self.init_fd, self.init.or(self.setup)) {
+        match (&self.init_fd, self.init.or(self.child)) {
             (Some(fd), _) => super::pool::pidfd_kill(fd, s),
             (None, Some(pid)) => {
                 let _ = kill(pid, s);
@@ -81,7 +83,7 @@ impl Watch {
         while (self.channel.is_some()
             || self.out.is_some()
             || self.err.is_some()
-            || self.setup.is_some())
+            || self.child.is_some())
             && !self.tool_ended()
         {
             let now = Instant::now();
@@ -160,11 +162,11 @@ impl Watch {
                     self.close_stream(2);
                 }
             }
-            if let Some(pid) = self.setup {
+            if let Some(pid) = self.child {
                 if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
                     waitpid(pid, Some(WaitPidFlag::WNOHANG))
                 {
-                    self.setup = None;
+                    self.child = None;
                 }
             }
         }

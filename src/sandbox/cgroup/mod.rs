@@ -1,7 +1,7 @@
 //! Per-run cgroups: memory (swap 0), cpu (quota over period) and pids limits,
-//! made before the tool starts, entered by the setup process before it
-//! unshares anything (made inside it on v2, `RunCgroup::clone_dir` and
-//! `super::fork`; else it moves itself, `join_self`), read for usage, and
+//! made before the tool starts, entered by the sandbox's pid 1 before it
+//! does anything else (made inside it on v2, `RunCgroup::clone_dir` and
+//! `super::fork`; else it moves itself, `join_self_fds`), read for usage, and
 //! removed after the run. The layout found is kept while its mounts stand.
 //!
 //! cgroup v2 is used when `/sys/fs/cgroup` is a cgroup2 mount; otherwise the
@@ -202,7 +202,7 @@ pub(crate) fn own_path(proc_cgroup: &str, controller: Option<&str>) -> Option<St
 #[derive(Debug)]
 pub struct RunCgroup {
     pub version: &'static str,
-    /// Directories joined by the setup process.
+    /// Directories joined by the sandbox's pid 1.
     dirs: Vec<PathBuf>,
     /// Controllers applied, and where their files live.
     applied: Vec<(Controller, PathBuf)>,
@@ -292,7 +292,7 @@ pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
     }
     let kill_file = dir.join("cgroup.kill");
     // EBUSY while the last process is being reaped (a prepared sandbox's
-    // pid 1 is reaped by its setup process, not by us): retry soon, then
+    // pid 1 is reaped by the pool's owner, maybe not yet): retry soon, then
     // less often (50 us doubling to 10 ms, about 2 s in all).
     let mut pause = std::time::Duration::from_micros(50);
     for _ in 0..220 {
@@ -337,12 +337,12 @@ impl RunCgroup {
         Ok(())
     }
 
-    /// The files the setup process writes "0" to, to move itself in
-    /// (`join_self`): `tasks` on v1, `cgroup.procs` on v2. On v1, moving one
-    /// thread that is the caller skips the global threadgroup lock, whose RCU
-    /// grace period made a launcher's write of the child's pid to
-    /// `cgroup.procs` cost up to ~15 ms; the setup process is single-threaded,
-    /// so its one thread is the whole process.
+    /// The files the sandbox's pid 1 writes "0" to, to move itself in
+    /// (`join_self_fds`, on descriptors the launcher opened): `tasks` on v1,
+    /// `cgroup.procs` on v2. On v1, moving one thread that is the caller
+    /// skips the global threadgroup lock, whose RCU grace period made a
+    /// launcher's write of the child's pid to `cgroup.procs` cost up to
+    /// ~15 ms; pid 1 is single-threaded, so its one thread is the whole process.
     /// The one directory of a cgroup v2 run cgroup, which a process can be
     /// made in (`clone3` with `CLONE_INTO_CGROUP`); none on v1.
     pub fn clone_dir(&self) -> Option<&Path> {
@@ -438,8 +438,10 @@ pub fn open_join_file(f: &CString) -> nix::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-/// Moves the calling process into the cgroup of each file already opened
-/// (by the launcher, for a prepared sandbox's pid 1; see `super::pool`).
+/// Moves the calling single-threaded process into the cgroup of each file
+/// already opened (by the launcher, for the sandbox's pid 1, or for a
+/// prepared sandbox's call; see `super::fork` and `super::pool`). An error
+/// is fatal to the run (the caller fails closed).
 pub fn join_self_fds(fds: &[std::os::fd::OwnedFd]) -> nix::Result<()> {
     fds.iter().try_for_each(write_zero)
 }

@@ -1,9 +1,9 @@
 //! Prepared sandboxes, for a long-lived owner (`agentjail serve`, `agentjail
 //! mcp serve`) whose forked per-call children run the calls.
 //!
-//! A prepared sandbox is a one-shot sandbox stopped half-way: its setup
-//! process has unshared every namespace, the owner has written its id maps,
-//! and its pid 1 has built the filesystem view, set the hostname and brought
+//! A prepared sandbox is a one-shot sandbox stopped half-way: its pid 1 was
+//! made in new namespaces (the owner's own child; no setup process), the
+//! owner has written its id maps, and pid 1 has built the filesystem view, set the hostname and brought
 //! up loopback; then pid 1 reports `Ready` and waits. A call that claims it
 //! sends one `Go` (argv, environment, stdio, a lifeline and the call's cgroup
 //! files); pid 1 joins the cgroup, forks the tool, which confines itself
@@ -145,17 +145,17 @@ struct Ready {
     word: u64,
     key: String,
     chan: OwnedFd,
-    setup: Proc,
+    child: Proc,
     init: Pid,
     /// A pidfd of pid 1: the claimer signals and watches it through this.
     init_fd: OwnedFd,
-    /// The cgroup its setup process joined before unsharing (the call's
-    /// own: the sandbox serves one call). Removed by the owner only, once
-    /// the setup process is reaped: a child's copy never removes it.
+    /// The cgroup its pid 1 joined before unsharing its cgroup namespace
+    /// (the call's own: the sandbox serves one call). Removed by the owner
+    /// only, once pid 1 is reaped: a child's copy never removes it.
     cgroup: Option<ManuallyDrop<RunCgroup>>,
 }
 
-/// A setup process to reap, and the cgroup to remove after it.
+/// A pid 1 to reap (the owner's child), and the cgroup to remove after it.
 type Draining = (Proc, Option<ManuallyDrop<RunCgroup>>);
 
 /// A sandbox a call has claimed: the launcher sends it the call.
@@ -374,30 +374,30 @@ impl Pool {
             if self.slots.word(r.slot).load(Ordering::Acquire) != r.word {
                 let r = self.ready.swap_remove(i);
                 self.served += 1;
-                self.draining.push((r.setup, r.cgroup));
+                self.draining.push((r.child, r.cgroup));
             } else {
                 i += 1;
             }
         }
-        // A ready sandbox whose setup process ended cannot serve.
+        // A ready sandbox whose pid 1 ended cannot serve.
         let mut i = 0;
         while i < self.ready.len() {
-            if self.ready[i].setup.gone() {
+            if self.ready[i].child.gone() {
                 let r = self.ready.swap_remove(i);
                 tracing::warn!(
-                    "pool: a prepared sandbox ended before any call (setup {})",
-                    r.setup.pid
+                    "pool: a prepared sandbox ended before any call (pid 1 {})",
+                    r.child.pid
                 );
                 remove_cgroup(r.cgroup);
             } else {
                 i += 1;
             }
         }
-        for (setup, cg) in std::mem::take(&mut self.draining) {
-            if setup.gone() {
+        for (child, cg) in std::mem::take(&mut self.draining) {
+            if child.gone() {
                 remove_cgroup(cg);
             } else {
-                self.draining.push((setup, cg));
+                self.draining.push((child, cg));
             }
         }
         self.collect();
@@ -416,28 +416,24 @@ impl Pool {
                     let gen = (word.load(Ordering::Acquire) >> 2) + 1;
                     let ready = (gen << 2) | READY;
                     word.store(ready, Ordering::Release);
-                    tracing::debug!(
-                        "pool: sandbox prepared (setup {}, pid 1 {})",
-                        m.setup.pid,
-                        m.init
-                    );
+                    tracing::debug!("pool: sandbox prepared (pid 1 {})", m.init);
                     self.ready.push(Ready {
                         slot,
                         word: ready,
                         key,
                         chan: m.chan,
-                        setup: m.setup,
+                        child: m.child,
                         init: m.init,
                         init_fd: m.init_fd,
                         cgroup: m.cgroup,
                     });
                 }
-                Progress::Failed(setup, cgroup, e) => {
+                Progress::Failed(child, cgroup, e) => {
                     // Not retried: the plan goes until a call wishes it again.
                     self.failed += 1;
                     tracing::warn!("pool: preparing a sandbox failed, plan dropped: {e}");
-                    setup.kill();
-                    self.draining.push((setup, cgroup));
+                    child.kill();
+                    self.draining.push((child, cgroup));
                     self.wanted.retain(|(k, _)| *k != key);
                 }
             }
@@ -491,15 +487,15 @@ impl Pool {
                 self.release(r);
             } else {
                 self.served += 1;
-                self.draining.push((r.setup, r.cgroup));
+                self.draining.push((r.child, r.cgroup));
             }
         }
     }
 
-    /// Ends an unclaimed sandbox (its pid 1 follows its setup process).
+    /// Ends an unclaimed sandbox (SIGKILL to its pid 1 ends it all).
     fn release(&mut self, r: Ready) {
-        r.setup.kill();
-        self.draining.push((r.setup, r.cgroup));
+        r.child.kill();
+        self.draining.push((r.child, r.cgroup));
     }
 
     fn stop_building(&mut self, f: impl Fn(&String) -> bool) {
@@ -508,8 +504,8 @@ impl Pool {
             .partition(|(_, k, _)| f(k));
         self.building = keep;
         for (_, _, b) in gone {
-            b.setup.kill();
-            self.draining.push((b.setup, b.cgroup));
+            b.child.kill();
+            self.draining.push((b.child, b.cgroup));
         }
     }
 
@@ -518,15 +514,15 @@ impl Pool {
         self.wanted.clear();
         self.drop_where(|_| true);
         self.stop_building(|_| true);
-        for (setup, cg) in self.draining.drain(..) {
-            setup.reap();
+        for (child, cg) in self.draining.drain(..) {
+            child.reap();
             remove_cgroup(cg);
         }
     }
 }
 
-/// Removes a prepared sandbox's cgroup (the owner, after its setup process
-/// was reaped: whatever is left in it is killed first).
+/// Removes a prepared sandbox's cgroup (the owner, after its pid 1 was
+/// reaped: whatever is left in it is killed first).
 fn remove_cgroup(cg: Option<ManuallyDrop<RunCgroup>>) {
     if let Some(cg) = cg {
         if let Err(e) = ManuallyDrop::into_inner(cg).remove() {
@@ -548,7 +544,7 @@ fn pss_kib(pid: Pid) -> u64 {
 }
 
 /// What one prepared sandbox costs while it waits, measured now: the Pss
-/// (KiB) of its setup process, pid 1 and pid 1's armed tool process
+/// (KiB) of its pid 1 and pid 1's armed tool process
 /// (kernel memory for its namespaces and empty tmpfs mounts is not
 /// counted). For `doctor`.
 pub fn idle_cost() -> Result<u64, SandboxError> {
@@ -561,8 +557,8 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
     })?;
     plan.program = Some(program.clone());
     let prep = super::prepare(plan, program)?;
-    let end = |setup: Option<Proc>| {
-        if let Some(p) = setup {
+    let end = |child: Option<Proc>| {
+        if let Some(p) = child {
             p.kill();
             p.reap();
         }
@@ -576,14 +572,14 @@ pub fn idle_cost() -> Result<u64, SandboxError> {
                     .filter_map(|c| c.parse::<i32>().ok())
                     .map(|c| pss_kib(Pid::from_raw(c)))
                     .sum();
-            let kib = pss_kib(m.setup.pid) + pss_kib(m.init) + armed;
-            end(Some(m.setup));
+            let kib = pss_kib(m.init) + armed;
+            end(Some(m.child));
             remove_cgroup(m.cgroup);
             Ok(kib)
         }
         Err(failed) => {
-            let (setup, cgroup, e) = *failed;
-            end(setup);
+            let (child, cgroup, e) = *failed;
+            end(child);
             remove_cgroup(cgroup);
             Err(e)
         }

@@ -1,8 +1,9 @@
 //! Making one prepared sandbox, a step at a time, so that its owner (a
-//! single-threaded event loop) never waits for it: [`start`] forks the setup
-//! process; [`Building::advance`] takes whatever the sandbox has sent since
-//! (it unshared: write its id maps; pid 1's pid: open a pidfd; ready: done)
-//! without blocking; the owner calls it when the channel is readable.
+//! single-threaded event loop) never waits for it: [`start`] makes its pid 1
+//! in new namespaces (and opens a pidfd of it); [`Building::advance`] takes
+//! whatever the sandbox has sent since (it started: write its id maps;
+//! ready: done) without blocking; the owner calls it when the channel is
+//! readable.
 
 use super::super::cgroup::RunCgroup;
 use super::super::channel::{self, recv_msg, send_msg, Message};
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 /// How long a sandbox may take to get ready before it is given up.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A setup process the owner forked, held through a pidfd, so that neither
+/// The owner's child (a sandbox's pid 1, or the setup process that forks
+/// it: `fork::direct`), held through a pidfd, so that neither
 /// a signal nor a wait can reach a recycled pid (the broker's own reaper,
 /// `waitpid(-1)`, may have reaped it first).
 pub(super) struct Proc {
@@ -73,21 +75,21 @@ impl Proc {
 /// A sandbox on its way to ready.
 pub(super) struct Building {
     pub(super) chan: OwnedFd,
-    pub(super) setup: Proc,
+    pub(super) child: Proc,
     pub(super) started: Instant,
-    /// The call's cgroup, joined by the setup process before it unshared.
+    /// The call's cgroup, joined by pid 1 before it unshared its cgroup namespace.
     pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
     map: IdMap,
     init: Option<(Pid, OwnedFd)>,
-    /// pid 1 said `Ready` (it may come before the setup process's
-    /// `InitPid`: two processes write to the channel).
+    /// pid 1 said `Ready` (it may come before a setup process's `InitPid`:
+    /// two processes write to the channel then).
     ready: bool,
 }
 
 /// A ready sandbox's handles.
 pub(super) struct Made {
     pub(super) chan: OwnedFd,
-    pub(super) setup: Proc,
+    pub(super) child: Proc,
     pub(super) init: Pid,
     pub(super) init_fd: OwnedFd,
     pub(super) cgroup: Option<ManuallyDrop<RunCgroup>>,
@@ -99,7 +101,7 @@ type Cg = Option<ManuallyDrop<RunCgroup>>;
 pub(super) enum Progress {
     Waiting(Building),
     Done(Made),
-    /// Given up; its setup process (to be killed and reaped) and cgroup.
+    /// Given up; its pid 1 (to be killed and reaped) and cgroup.
     Failed(Proc, Cg, SandboxError),
 }
 
@@ -113,22 +115,38 @@ fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Creates the call's cgroup and forks the setup process of a prepared
-/// sandbox built from `prep`; the setup process joins the cgroup first.
+/// Creates the call's cgroup and makes the pid 1 of a prepared sandbox
+/// built from `prep`; pid 1 joins the cgroup first.
 pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
-    let (cgroup, _) = super::super::start::run_cgroup_for(prep, true)?;
+    let (cgroup, _) = super::super::start::run_cgroup_for(prep)?;
     let cgroup = cgroup.map(ManuallyDrop::new);
     let built = start_in(prep, cgroup.as_deref());
     match built {
-        Ok((chan, setup)) => Ok(Building {
-            chan,
-            setup: Proc::new(setup),
-            started: Instant::now(),
-            cgroup,
-            map: IdMap::for_caller(prep.plan.uid, prep.plan.gid),
-            init: None,
-            ready: false,
-        }),
+        Ok((chan, pid, direct)) => {
+            let child = Proc::new(pid);
+            // pid 1 itself: known now; a setup process sends pid 1's pid.
+            let init = match direct.then(|| pidfd_open(pid)) {
+                None => None,
+                Some(Ok(fd)) => Some((pid, fd)),
+                Some(Err(e)) => {
+                    child.kill();
+                    child.reap();
+                    if let Some(cg) = cgroup {
+                        let _ = ManuallyDrop::into_inner(cg).remove();
+                    }
+                    return Err(os("opening a pidfd of pid 1")(e));
+                }
+            };
+            Ok(Building {
+                chan,
+                child,
+                started: Instant::now(),
+                cgroup,
+                map: IdMap::for_caller(prep.plan.uid, prep.plan.gid),
+                init,
+                ready: false,
+            })
+        }
         Err(e) => {
             if let Some(cg) = cgroup {
                 let _ = ManuallyDrop::into_inner(cg).remove();
@@ -138,7 +156,10 @@ pub(super) fn start(prep: &Prepared) -> Result<Building, SandboxError> {
     }
 }
 
-fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<(OwnedFd, Pid), SandboxError> {
+/// The channel, the owner's child, and whether that child is pid 1 itself.
+type Begun = (OwnedFd, Pid, bool);
+
+fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<Begun, SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     let owner = nix::unistd::getpid();
@@ -157,28 +178,56 @@ fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<(OwnedFd, Pid
     .map_err(os("blocking signals"))?;
     // The owner is single-threaded (the broker checks this at start; `mcp
     // serve` too), so the child may run ordinary code.
-    let forked = fork::fork_setup(cgroup);
-    if !matches!(
-        forked,
-        Ok(fork::Forked {
+    let made = if fork::direct() {
+        fork::clone_init(cgroup, namespaces::clone_flags(prep.plan.network)).map(Child::Init)
+    } else {
+        fork::fork_setup(cgroup).map(Child::Setup)
+    };
+    let child = matches!(
+        made,
+        Ok(Child::Init(fork::Cloned {
             result: ForkResult::Child,
             ..
-        })
-    ) {
+        })) | Ok(Child::Setup(fork::Forked {
+            result: ForkResult::Child,
+            ..
+        }))
+    );
+    if !child {
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
-    let forked = forked?;
-    let setup = match forked.result {
-        ForkResult::Child => {
-            drop(parent_end);
-            let join = &forked.join;
-            process::setup_process(prep, child_end.as_raw_fd(), &none, map, owner, join, true)
-        }
-        ForkResult::Parent { child } => child,
+    let (pid, direct) = match made? {
+        Child::Init(cloned) => match cloned.result {
+            ForkResult::Child => {
+                drop(parent_end);
+                let fd = child_end.as_raw_fd();
+                process::direct_init(prep, fd, &none, map, cloned.join, true)
+            }
+            ForkResult::Parent { child } => {
+                tracing::debug!("pool: pid 1 (host pid {child}) {}", cloned.how);
+                (child, true)
+            }
+        },
+        Child::Setup(forked) => match forked.result {
+            ForkResult::Child => {
+                drop(parent_end);
+                let (fd, join) = (child_end.as_raw_fd(), &forked.join);
+                process::setup_process(prep, fd, &none, map, owner, join, true)
+            }
+            ForkResult::Parent { child } => {
+                tracing::debug!("pool: setup process {child} {}", forked.how);
+                (child, false)
+            }
+        },
     };
     drop(child_end);
-    tracing::debug!("pool: setup process {setup} {}", forked.how);
-    Ok((parent_end, setup))
+    Ok((parent_end, pid, direct))
+}
+
+/// What `start_in` made: pid 1 itself, or a setup process that forks it.
+enum Child {
+    Init(fork::Cloned),
+    Setup(fork::Forked),
 }
 
 /// Is a message waiting on `chan` (or has it closed)?
@@ -193,7 +242,7 @@ impl Building {
         loop {
             if self.started.elapsed() > SPAWN_TIMEOUT {
                 return Progress::Failed(
-                    self.setup,
+                    self.child,
                     self.cgroup.take(),
                     SandboxError::NoStatus("a prepared sandbox did not get ready in time".into()),
                 );
@@ -205,17 +254,17 @@ impl Building {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     return Progress::Failed(
-                        self.setup,
+                        self.child,
                         self.cgroup.take(),
                         SandboxError::NoStatus(
                             "a prepared sandbox ended before it was ready".into(),
                         ),
                     )
                 }
-                Err(e) => return Progress::Failed(self.setup, self.cgroup.take(), e.into()),
+                Err(e) => return Progress::Failed(self.child, self.cgroup.take(), e.into()),
             };
             let step = match m {
-                Message::Unshared => namespaces::write_id_maps(self.setup.pid, &self.map)
+                Message::Unshared => namespaces::write_id_maps(self.child.pid, &self.map)
                     .map_err(SandboxError::from)
                     .and_then(|()| {
                         send_msg(self.chan.as_raw_fd(), &Message::MapsWritten)
@@ -237,13 +286,13 @@ impl Building {
                 ))),
             };
             if let Err(e) = step {
-                return Progress::Failed(self.setup, self.cgroup.take(), e);
+                return Progress::Failed(self.child, self.cgroup.take(), e);
             }
             if self.ready {
                 if let Some((init, init_fd)) = self.init.take() {
                     return Progress::Done(Made {
                         chan: self.chan,
-                        setup: self.setup,
+                        child: self.child,
                         init,
                         init_fd,
                         cgroup: self.cgroup,
