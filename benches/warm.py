@@ -177,6 +177,6 @@ print("|---" * (len(levels) + 1) + "|")
 for k, r in rows.items():
     print(f"| {k} | " + " | ".join(f"{x:.0f}/s ({x / b:.2f}x)" for x, b in zip(r, rows["bwrap"])) + " |")
 print(f"\nIdle, [pool] size 4: broker RSS {idle['broker_rss']} KiB (Pss {idle['broker']} KiB); "
-      f"each prepared sandbox (setup process, pid 1, armed tool process) Pss {idle['sandboxes']} KiB")
+      f"each prepared sandbox (pid 1 and its armed tool process) Pss {idle['sandboxes']} KiB")
 broker.terminate()
 broker.wait()

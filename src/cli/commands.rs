@@ -341,7 +341,7 @@ fn pool_check(sandbox_works: bool) -> Check {
             ok: true,
             required: false,
             detail: format!(
-                "{settings}; one idles at {kib} KiB (Pss of its three processes, measured now), so the defaults keep at most {:.1} MiB",
+                "{settings}; one idles at {kib} KiB (Pss of its pid 1 and armed tool process, measured now), so the defaults keep at most {:.1} MiB",
                 (kib * (d.size * d.plans) as u64) as f64 / 1024.0
             ),
             fix: None,
