@@ -3,7 +3,8 @@
 //! (tests/mcp_servers/hostile.py on the system python): a rug pull, an
 //! injection marker in a result, refused and malformed calls, tools the role
 //! does not name behind approval, sessions refused before they start, a
-//! paged and an endless tools/list, a noisy stderr, the session timeout.
+//! paged, an endless and a slow tools/list, a noisy stderr, the session
+//! timeout.
 //! The third-party servers are in tests/mcp_wrap_servers.rs.
 
 mod common;
@@ -433,6 +434,27 @@ fn paged_tools_list_every_page_is_pinned() {
     let r = s.call("late", json!({}));
     let (text, err) = text_of(&r);
     assert!(err && text.contains("changed since it was pinned"), "{r}");
+    assert_eq!(s.finish(), 0);
+    assert_eq!(env.server_calls().len(), 1, "{:?}", env.server_calls());
+}
+
+/// A client that calls at once after `initialized`, before the server has
+/// answered the firewall's own listing: the call waits for the listing and
+/// is served, not refused as unlisted.
+#[test]
+fn a_call_before_the_own_listing_is_in_waits_for_it() {
+    if !sandbox_ok() {
+        return;
+    }
+    let env = Env::new("slowlist");
+    env.role("h", "", GREET);
+    let mut s = env.wrap("h", "slow", &[PY, &hostile(), "slowlist"]);
+    s.initialize();
+    let r = s.call("greet", json!({"name": "eve"}));
+    assert_eq!(text_of(&r), ("Hello, eve!".to_string(), false), "{r}");
+    // An unlisted tool's call, made as early, is refused once it is known.
+    let r = s.call("nosuch", json!({}));
+    assert!(text_of(&r).1, "{r}");
     assert_eq!(s.finish(), 0);
     assert_eq!(env.server_calls().len(), 1, "{:?}", env.server_calls());
 }

@@ -7,6 +7,8 @@
                        `late`) with nextCursor; in a second listing `late`
                        is changed
   hostile.py endless   tools/list pages never end (tool `tN` on page N)
+  hostile.py slowlist  the first tools/list is answered after a second, so
+                       that a client's first call comes while it is pending
   hostile.py noisy     writes terminal escape sequences, a 10 kB line and a
                        2 MB flood to stderr before it serves
   hostile.py probe     `read` reads any path, `connect` opens a TCP connection,
@@ -20,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "rugpull"
 LOG = os.environ.get("HOSTILE_LOG")
@@ -148,6 +151,8 @@ for line in sys.stdin:
     elif method == "tools/list" and MODE in ("paged", "endless"):
         send({"jsonrpc": "2.0", "id": mid, "result": page(msg.get("params"))})
     elif method == "tools/list":
+        if MODE == "slowlist" and lists == 0:
+            time.sleep(1)
         send({"jsonrpc": "2.0", "id": mid, "result": {"tools": tools(), "_meta": {"x-extra": 1}}})
     elif method == "tools/call":
         p = msg.get("params", {})

@@ -12,12 +12,13 @@
 //! through the output guards (both in `answers.rs`); server requests (sampling, elicitation) pass
 //! only by role setting. Batches are split and checked message by message.
 //!
-//! About 650 lines, over the usual bound: the routing of both directions
-//! and the table of requests in flight are one state machine, which reads
-//! best in one file; what is reviewed in answers is in `answers.rs`.
+//! A `tools/call` for a tool not yet known that comes while the firewall's
+//! own listing is in flight waits for that listing, then is checked.
 //!
-//! Size: about 650 lines: one dispatch over the protocol's methods in each
-//! direction, kept together so no method is handled in two places.
+//! About 700 lines, over the usual bound: the routing of both directions
+//! and the table of requests in flight are one state machine, kept in one
+//! file so that no method is handled in two places; what is reviewed in
+//! answers is in `answers.rs`.
 
 use super::check;
 use crate::audit::{AuditLog, AuditRecord};
@@ -90,6 +91,12 @@ pub(super) struct State {
     /// The tools of its pages so far: they are reviewed (pinned) together
     /// when the last page is in, so that a first pinning takes them all.
     own_tools: Vec<Value>,
+    /// The firewall's own listing is in (or could not be made).
+    own_done: bool,
+    /// Calls (id, message) for a tool not yet known that came while the
+    /// firewall's own listing was in flight: they wait for it, then are
+    /// checked, so a client that calls at once is not refused by a race.
+    held: Vec<(Value, Value)>,
 }
 
 /// One session's firewall.
@@ -382,7 +389,28 @@ impl Firewall {
                 "task-augmented tool calls are not supported through the firewall",
             );
         }
-        let info = self.state().tools.get(&tool).cloned();
+        let info = {
+            let mut st = self.state();
+            let info = st.tools.get(&tool).cloned();
+            if info.is_none() && st.own_listed && !st.own_done {
+                let key = rpc::id_key(id);
+                let taken = st.pending.contains_key(&key)
+                    || st.held.iter().any(|(h, _)| rpc::id_key(h) == key);
+                if taken {
+                    drop(st);
+                    return vec![Out::Client(rpc::error_response(
+                        id,
+                        rpc::INVALID_REQUEST,
+                        &format!("request id {key} is already in use by a request in flight"),
+                    ))];
+                }
+                if st.held.len() + st.pending.len() < MAX_IN_FLIGHT {
+                    st.held.push((id.clone(), msg));
+                    return vec![];
+                }
+            }
+            info
+        };
         let Some(info) = info else {
             return self.refuse(
                 id,
@@ -567,7 +595,14 @@ impl Firewall {
             );
         }
         self.tools_listed(json!({"result": {"tools": all}}));
-        vec![]
+        let held = {
+            let mut st = self.state();
+            st.own_done = true;
+            std::mem::take(&mut st.held)
+        };
+        held.into_iter()
+            .flat_map(|(id, msg)| self.tools_call(&id, msg))
+            .collect()
     }
 
     fn initialized(&self, mut msg: Value) -> Value {
@@ -617,7 +652,12 @@ impl Firewall {
         let Some(id) = msg.pointer("/params/requestId") else {
             return;
         };
-        let p = self.state().pending.remove(&rpc::id_key(id));
+        let key = rpc::id_key(id);
+        let p = {
+            let mut st = self.state();
+            st.held.retain(|(h, _)| rpc::id_key(h) != key);
+            st.pending.remove(&key)
+        };
         if let Some(Pending::ToolsCall { record, .. }) = p {
             let mut e = record.error_after(&format!("cancelled by {by}"), 0);
             e.detail("mcp", json!({"server": self.name, "event": "cancelled"}));
@@ -628,7 +668,9 @@ impl Firewall {
     /// Answers for every request still in flight when the server is gone.
     pub fn abandon(&self) -> Vec<Out> {
         let mut st = self.state();
-        st.pending
+        let held = std::mem::take(&mut st.held);
+        let mut out: Vec<Out> = st
+            .pending
             .drain()
             .filter_map(|(key, p)| {
                 let id: Value = serde_json::from_str(&key).ok()?;
@@ -647,7 +689,19 @@ impl Firewall {
                     ))),
                 }
             })
-            .collect()
+            .collect();
+        drop(st);
+        // Calls that waited for the firewall's listing were never checked:
+        // each is refused, and audited as such.
+        for (id, msg) in held {
+            let tool = msg
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .unwrap_or("-");
+            let why = "the wrapped server ended before the firewall's tools/list was answered";
+            out.extend(self.refuse(&id, tool, msg.pointer("/params/arguments"), why));
+        }
+        out
     }
 }
 

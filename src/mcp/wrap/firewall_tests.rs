@@ -223,3 +223,82 @@ fn resource_and_prompt_texts_pass_the_output_guards() {
         "{m}"
     );
 }
+
+/// The firewall's own listing, started by `initialized`, and the id it was
+/// sent with.
+fn own_listing(fw: &Firewall) -> Value {
+    let out = fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ));
+    let Some(Out::Server(m)) = out.get(1) else {
+        panic!("no own listing: {out:?}")
+    };
+    assert_eq!(m["method"], "tools/list");
+    m["id"].clone()
+}
+
+fn call(fw: &Firewall, id: Value, tool: &str) -> Vec<Out> {
+    fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}}}),
+    ))
+}
+
+#[test]
+fn calls_made_before_the_own_listing_is_in_wait_for_it() {
+    let (fw, _d) = firewall("[mcp.tools.greet]\nrisk = \"read\"\n");
+    let own = own_listing(&fw);
+    // Neither is answered nor forwarded yet: the tools are not known.
+    assert!(call(&fw, json!(1), "greet").is_empty());
+    assert!(call(&fw, json!(2), "nosuch").is_empty());
+    // The same id again, while the first waits, is refused.
+    let Out::Client(m) = &call(&fw, json!(1), "greet")[0] else {
+        panic!()
+    };
+    assert_eq!(m["error"]["code"], -32600, "{m}");
+    let out = fw.from_server(&line(json!({"jsonrpc": "2.0", "id": own, "result": {
+        "tools": [{"name": "greet", "inputSchema": {"type": "object"}}]}})));
+    assert_eq!(out.len(), 2, "{out:?}");
+    let Out::Server(m) = &out[0] else {
+        panic!("the listed tool's call was not forwarded: {out:?}")
+    };
+    assert_eq!(
+        (m["id"].clone(), m["params"]["name"].clone()),
+        (json!(1), json!("greet"))
+    );
+    let Out::Client(m) = &out[1] else {
+        panic!("an unlisted tool's call was forwarded: {out:?}")
+    };
+    assert_eq!(
+        (m["id"].clone(), m["result"]["isError"].clone()),
+        (json!(2), json!(true))
+    );
+    // Once the listing is in, calls are checked at once.
+    assert!(matches!(&call(&fw, json!(3), "nosuch")[0], Out::Client(_)));
+}
+
+#[test]
+fn waiting_calls_are_refused_and_audited_when_the_server_ends_or_dropped_when_cancelled() {
+    let (fw, d) = firewall("[mcp.tools.greet]\nrisk = \"read\"\n");
+    own_listing(&fw);
+    assert!(call(&fw, json!("a"), "greet").is_empty());
+    assert!(call(&fw, json!("b"), "greet").is_empty());
+    fw.from_client(&line(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "b"}}),
+    ));
+    let out = fw.abandon();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let Out::Client(m) = &out[0] else { panic!() };
+    assert_eq!(
+        (m["id"].clone(), m["result"]["isError"].clone()),
+        (json!("a"), json!(true))
+    );
+    let log = std::fs::read_to_string(d.path().join("audit.jsonl")).unwrap();
+    let denials: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["decision"] == "deny")
+        .collect();
+    assert_eq!(denials.len(), 1, "{log}");
+    assert_eq!(denials[0]["tool"], "srv/greet");
+}
