@@ -28,6 +28,11 @@ pub enum Message {
     Unshared,
     /// The launcher has written the id maps.
     MapsWritten,
+    /// The run's cgroup files to join (`cgroups` descriptors ride along),
+    /// for a one-shot pid 1 made before its cgroup (cgroup v1: the launcher
+    /// makes the cgroup while pid 1 builds the view). pid 1 joins them, then
+    /// unshares its cgroup namespace, before it mounts /proc.
+    Join { cgroups: usize },
     /// The launcher's before-exec step succeeded: the tool's process may
     /// install its filter and exec (it waits for this; anything else ends it).
     Proceed,

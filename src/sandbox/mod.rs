@@ -49,7 +49,10 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use serde::Serialize;
-use start::{ids_for, limits_for, run_cgroup_for, start_fresh, start_warm, RunCg, Started};
+use start::{
+    cgroup_after_pid1, ids_for, limits_for, run_cgroup_for, send_join, start_before_cgroup,
+    start_fresh, start_warm, RunCg, Started,
+};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 use watch::Watch;
@@ -278,10 +281,14 @@ fn launch_blocked(
     let map = IdMap::for_caller(prep.plan.uid, prep.plan.gid);
     // A prepared sandbox that ended while it waited is not used.
     let mut warm = warm.filter(|c| c.alive());
-    // The run's cgroup exists, with its limits, before any process does (a
-    // prepared sandbox's pid 1 joined its cgroup when it was made).
+    // The run's cgroup exists, with its limits, before any process of the
+    // tool's does: made first (a prepared sandbox's pid 1 joined its cgroup
+    // when it was made), or, on cgroup v1, while the new pid 1 builds the
+    // view (it joins before it forks the tool).
+    let late = warm.is_none() && cgroup_after_pid1(prep);
     let (mut run_cgroup, mut limits) = match warm.as_mut().and_then(|c| c.cgroup.take()) {
         Some(cg) => (Some(RunCg::Pooled(cg)), limits_for(prep)),
+        None if late => (None, limits_for(prep)),
         None => {
             let (cg, limits) = run_cgroup_for(prep)?;
             (cg.map(RunCg::Own), limits)
@@ -325,7 +332,11 @@ fn launch_blocked(
         },
         None => {
             settled = BeforeExec::settle(before_exec);
-            start_fresh(prep, pipes, map, run_cgroup.as_deref())?
+            if late {
+                start_before_cgroup(prep, pipes, map)?
+            } else {
+                start_fresh(prep, pipes, map, run_cgroup.as_deref())?
+            }
         }
     };
     let Started {
@@ -373,10 +384,19 @@ fn launch_blocked(
             }),
         };
         let built = match child {
-            Some(child) => ids_for(child, &parent_end, &map, prep, run_cgroup.is_some()),
+            Some(child) => ids_for(child, &parent_end, &map, prep, late || run_cgroup.is_some()),
             // A prepared sandbox had its id maps written when it was made.
             None => Ok(()),
         };
+        // The late cgroup, made while pid 1 builds the view.
+        let built = built.and_then(|()| {
+            if late {
+                let (cg, l) = run_cgroup_for(prep)?;
+                (run_cgroup, limits) = (cg.map(RunCg::Own), l);
+                send_join(&parent_end, run_cgroup.as_deref())?;
+            }
+            Ok(())
+        });
         if built.is_err() {
             kill_child();
         }

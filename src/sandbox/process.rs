@@ -78,7 +78,7 @@ pub(super) fn setup_process(
     // SAFETY: single-threaded process; see launch_blocked.
     match unsafe { nix::unistd::fork() } {
         Err(e) => channel::fail(chan, "forking the sandbox's pid 1", e),
-        Ok(ForkResult::Child) => init_process(prep, chan, pipes, prepared),
+        Ok(ForkResult::Child) => init_process(prep, chan, pipes, prepared, false),
         Ok(ForkResult::Parent { child }) => {
             let _ = send_msg(chan, &Message::InitPid(child.as_raw()));
             let code = match waitpid(child, None) {
@@ -96,7 +96,11 @@ pub(super) fn setup_process(
 /// capabilities: it joins the run's cgroup (unless it was made inside it)
 /// and unshares its cgroup namespace there, so that the namespace's root is
 /// the run's cgroup; then it says so, waits for its id maps, becomes the
-/// sandbox user and goes on as pid 1. Never returns.
+/// sandbox user and goes on as pid 1. With `late_cgroup` the cgroup does
+/// not exist yet: pid 1 builds the view meanwhile and joins it (then
+/// unshares its cgroup namespace) just before it mounts /proc, whose
+/// namespace limits must come after that unshare, and long before the tool
+/// exists. Never returns.
 pub(super) fn direct_init(
     prep: &Prepared,
     chan: RawFd,
@@ -104,6 +108,7 @@ pub(super) fn direct_init(
     map: IdMap,
     cgroup_fds: Vec<std::os::fd::OwnedFd>,
     prepared: bool,
+    late_cgroup: bool,
 ) -> ! {
     // The launcher's death kills the sandbox. (pid 1 cannot see its parent's
     // pid: the end of the channel tells when the launcher has gone.)
@@ -113,13 +118,10 @@ pub(super) fn direct_init(
     // Into the run's cgroup before the tool exists (a failed move ends the
     // run). The kernel checks a write to these files against the opener's
     // credentials, the launcher's.
-    if let Err(e) = cgroup::join_self_fds(&cgroup_fds) {
-        channel::fail(chan, "joining the run's cgroup", e);
+    if !late_cgroup {
+        join_cgroup(chan, &cgroup_fds);
     }
     drop(cgroup_fds);
-    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
-        channel::fail(chan, "unsharing the cgroup namespace", e);
-    }
     if prepared {
         // A prepared sandbox is made by a long-lived owner: keep only the
         // channel (the owner's sockets and other sandboxes' channels stay out).
@@ -131,7 +133,38 @@ pub(super) fn direct_init(
         // SAFETY: the launcher is gone; end without unwinding.
         unsafe { libc::_exit(125) }
     }
-    init_process(prep, chan, pipes, prepared)
+    init_process(prep, chan, pipes, prepared, late_cgroup)
+}
+
+/// Joins the run's cgroup (none: `fds` is empty) and unshares the cgroup
+/// namespace there, so that the namespace's root is the run's cgroup.
+fn join_cgroup(chan: RawFd, fds: &[std::os::fd::OwnedFd]) {
+    if let Err(e) = cgroup::join_self_fds(fds) {
+        channel::fail(chan, "joining the run's cgroup", e);
+    }
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
+        channel::fail(chan, "unsharing the cgroup namespace", e);
+    }
+}
+
+/// The late join (see `direct_init`): one `Join` with exactly its files;
+/// anything else, or the launcher gone, ends pid 1 before any tool exists.
+fn join_late_cgroup(chan: RawFd) {
+    let fds = match channel::recv_msg_fds_sized(&BorrowedRaw(chan), 64) {
+        Ok(Some((Message::Join { cgroups }, fds))) if fds.len() == cgroups => fds,
+        Ok(Some((other, fds))) => channel::fail(
+            chan,
+            "waiting for the run's cgroup",
+            format!(
+                "expected Join, got {other:?} with {} descriptors",
+                fds.len()
+            ),
+        ),
+        // SAFETY: the launcher went away or failed; end without unwinding.
+        Ok(None) => unsafe { libc::_exit(125) },
+        Err(e) => channel::fail(chan, "receiving the run's cgroup", e),
+    };
+    join_cgroup(chan, &fds);
 }
 
 /// In the new namespaces: says so, waits for the id maps, becomes the
@@ -201,7 +234,13 @@ pub(super) struct Exec<'a> {
 }
 
 /// The sandbox's pid 1: builds the view, forks the tool, supervises it.
-fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> ! {
+fn init_process(
+    prep: &Prepared,
+    chan: RawFd,
+    pipes: &Pipes,
+    prepared: bool,
+    late_cgroup: bool,
+) -> ! {
     let plan = &prep.plan;
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         channel::fail(chan, "setting pid 1's parent-death signal", e);
@@ -246,7 +285,12 @@ fn init_process(prep: &Prepared, chan: RawFd, pipes: &Pipes, prepared: bool) -> 
         Ok(s) => s,
         Err(e) => channel::fail(chan, &e.step, e.source),
     };
-    if let Err(e) = mounts::build_root(plan, &sources) {
+    let join = || {
+        if late_cgroup {
+            join_late_cgroup(chan);
+        }
+    };
+    if let Err(e) = mounts::build_root(plan, &sources, &join) {
         channel::fail(chan, &e.step, e.source);
     }
     drop(sources);

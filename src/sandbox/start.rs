@@ -123,10 +123,48 @@ pub(super) fn start_fresh(
     run_cgroup: Option<&cgroup::RunCgroup>,
 ) -> Result<Started, SandboxError> {
     if fork::direct() {
-        start_direct(prep, pipes, map, run_cgroup)
+        start_direct(prep, pipes, map, run_cgroup, false)
     } else {
         start_setup(prep, pipes, map, run_cgroup)
     }
+}
+
+/// Whether a one-shot run makes its cgroup after pid 1 (see
+/// [`start_before_cgroup`]): on cgroup v1, where pid 1 joins by writing to
+/// `tasks` itself anyway, and not under a filter that keeps the setup
+/// process. (On v2 pid 1 is cloned into the cgroup, which must exist.)
+pub(super) fn cgroup_after_pid1(prep: &Prepared) -> bool {
+    matches!(prep.cgroup_layout, Some(cgroup::Layout::V1 { .. })) && fork::direct()
+}
+
+/// A new sandbox whose cgroup is made once pid 1 exists: pid 1 builds the
+/// view while the launcher makes the cgroup, then takes it with
+/// [`send_join`] before it forks the tool.
+pub(super) fn start_before_cgroup(
+    prep: &Prepared,
+    pipes: Pipes,
+    map: IdMap,
+) -> Result<Started, SandboxError> {
+    start_direct(prep, pipes, map, None, true)
+}
+
+/// Hands pid 1 of [`start_before_cgroup`] the run's cgroup to join (none:
+/// nothing to join, but pid 1 waits for the word).
+pub(super) fn send_join(
+    chan: &OwnedFd,
+    cg: Option<&cgroup::RunCgroup>,
+) -> Result<(), SandboxError> {
+    let mut joins = Vec::new();
+    for f in cg.map(cgroup::RunCgroup::join_files).unwrap_or_default() {
+        joins.push(cgroup::open_join_file(&f).map_err(|e| SandboxError::Setup {
+            step: format!("opening {}", f.to_string_lossy()),
+            error: e.to_string(),
+        })?);
+    }
+    let raw: Vec<_> = joins.iter().map(|j| j.as_raw_fd()).collect();
+    let join = Message::Join { cgroups: raw.len() };
+    channel::send_msg_fds(chan.as_raw_fd(), &join, &raw)?;
+    Ok(())
 }
 
 fn start_direct(
@@ -134,6 +172,7 @@ fn start_direct(
     pipes: Pipes,
     map: IdMap,
     run_cgroup: Option<&cgroup::RunCgroup>,
+    late_cgroup: bool,
 ) -> Result<Started, SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let step = Instant::now();
@@ -161,7 +200,15 @@ fn start_direct(
     let init = match cloned.result {
         ForkResult::Child => {
             drop(parent_end);
-            process::direct_init(prep, child_end.as_raw_fd(), &pipes, map, cloned.join, false)
+            process::direct_init(
+                prep,
+                child_end.as_raw_fd(),
+                &pipes,
+                map,
+                cloned.join,
+                false,
+                late_cgroup,
+            )
         }
         ForkResult::Parent { child } => child,
     };

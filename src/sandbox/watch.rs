@@ -275,6 +275,7 @@ impl Watch {
             Some((
                 Message::Unshared
                 | Message::MapsWritten
+                | Message::Join { .. }
                 | Message::Proceed
                 | Message::ProxyListener
                 | Message::Ready

@@ -285,10 +285,15 @@ pub(crate) fn remove_stale(parent: &Path) {
 /// How often one process looks for stale run directories under one parent.
 const STALE_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Kills whatever is left in a cgroup directory and removes it.
+/// Kills whatever is left in a cgroup directory and removes it. The
+/// common case, an empty cgroup, is one `rmdir`; only a busy one is killed
+/// and tried again.
 pub(crate) fn kill_and_remove(dir: &Path) -> std::io::Result<()> {
-    if !dir.exists() {
-        return Ok(());
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(e),
     }
     let kill_file = dir.join("cgroup.kill");
     // EBUSY while the last process is being reaped (a prepared sandbox's

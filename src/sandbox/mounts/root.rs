@@ -169,8 +169,14 @@ pub(super) fn mounts_sys(plan: &SandboxPlan) -> bool {
     plan.sys && plan.network == NetworkMode::None
 }
 
-/// Builds the whole view and pivots into it.
-pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
+/// Builds the whole view and pivots into it; `before_proc` runs just before
+/// /proc is mounted (where pid 1 joins a late cgroup and unshares its
+/// cgroup namespace, which must precede the namespace limits set there).
+pub fn build_root(
+    plan: &SandboxPlan,
+    src: &Sources,
+    before_proc: &dyn Fn(),
+) -> Result<(), SetupError> {
     let root = Path::new(NEW_ROOT);
     mount_fs(
         "tmpfs",
@@ -239,6 +245,7 @@ pub fn build_root(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
         set_attrs(&t, attrs, true)
             .map_err(step(format!("making {} {what}", b.target.display())))?;
     }
+    before_proc();
     proc::build_proc(plan, src)?;
     if mounts_sys(plan) {
         proc::build_sys(src)?;
