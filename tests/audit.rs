@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use agentjail::audit::{self, AppendOnly, AuditLog, AuditRecord};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -1232,6 +1234,72 @@ fn failing_sync_shim(env: &Env) -> Option<PathBuf> {
     built.status.success().then_some(so)
 }
 
+/// The result record is synced on a thread while the sandbox ends: a sync
+/// that fails there still fails the run (125, one line), and the line is
+/// taken back, so no result record claims what was not made durable. The
+/// shim fails `fdatasync` once the tool has made its flag file, so the
+/// decision record before it was synced for real.
+#[test]
+fn a_failing_sync_of_the_result_record_fails_the_run() {
+    let env = Env::new();
+    let marker_dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(marker_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let flag = marker_dir.path().join("fail-syncs");
+    let Some(so) = common::flagged_sync_failure(&env.path(""), &flag) else {
+        return skip_or_fail("no C compiler (cc) to build an fdatasync shim");
+    };
+    let md = marker_dir.path().display().to_string();
+    let out = Out(
+        env.cmd()
+            .env("LD_PRELOAD", &so)
+            .args(["run", "--role", "files_agent", "touch_file", "--param"])
+            .arg(format!("dir={md}"))
+            .args(["--param", "name=fail-syncs"])
+            .output()
+            .unwrap(),
+        "run (the result's fdatasync fails)".into(),
+    );
+    assert!(flag.exists(), "the tool did not run: {}", out.stderr());
+    out.code_is(125);
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("syncing") && err.contains("Input/output error"),
+        "{err}"
+    );
+    let records = env.records();
+    assert!(
+        records.iter().any(|r| r["event_type"] == "decision"),
+        "{}",
+        env.text()
+    );
+    assert!(
+        records.iter().all(|r| r["event_type"] != "tool_result"),
+        "an unsynced result record was left: {}",
+        env.text()
+    );
+    // Without the flag the same call runs and its result is recorded.
+    std::fs::remove_file(&flag).unwrap();
+    let ok = Out(
+        env.cmd()
+            .env("LD_PRELOAD", &so)
+            .args(["run", "--role", "files_agent", "touch_file", "--param"])
+            .arg(format!("dir={md}"))
+            .args(["--param", "name=other"])
+            .output()
+            .unwrap(),
+        "run (syncs work)".into(),
+    );
+    ok.code_is(0);
+    assert!(
+        env.records()
+            .iter()
+            .any(|r| r["event_type"] == "tool_result"),
+        "{}",
+        env.text()
+    );
+}
 #[test]
 fn a_failing_sync_of_the_decision_record_stops_the_run_before_exec() {
     let env = Env::new();
@@ -1265,7 +1333,7 @@ fn a_failing_sync_of_the_decision_record_stops_the_run_before_exec() {
     assert!(!marker_dir.path().join("synced").exists(), "the tool ran");
     // The unsynced line was taken back: no decision record claims a run.
     assert!(
-        env.records().iter().all(|r| r["event"] != "decision"),
+        env.records().iter().all(|r| r["event_type"] != "decision"),
         "{}",
         env.text()
     );

@@ -3759,11 +3759,12 @@ fn verbose_run_shows_each_step_of_the_run_path() {
             "sandbox: id maps written in ",
             "sandbox: view built and tool confined (seccomp on, ",
             "sandbox: tool exited with 0 at ",
-            // The result record is written and synced once the tool has
-            // ended, while the sandbox itself is still ending.
-            &format!("audit: result record #6 appended to {log} and synced in "),
+            // The result record is written once the tool has ended, and
+            // synced while the sandbox itself is still ending.
+            &format!("audit: result record #6 written to {log} in "),
             "sandbox: the tool ended after ",
             "sandbox: ended after ",
+            "audit: result record #6 synced, ",
             "result: exit 0 (verdict by tool); sandbox ",
         ],
         &out,

@@ -425,31 +425,6 @@ fn a_call_too_big_for_a_prepared_sandbox_runs_in_a_new_one() {
     assert_eq!(s.finish(), 0);
 }
 
-/// A shared object for LD_PRELOAD on the server: every `fdatasync` fails
-/// with EIO while `flag` exists, and is the real one otherwise.
-fn flagged_sync_failure(setup: &Setup, flag: &Path) -> PathBuf {
-    let src = setup.path("failsync.c");
-    let so = setup.path("failsync.so");
-    std::fs::write(
-        &src,
-        format!(
-            "#include <errno.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
-             int fdatasync(int fd) {{\n  if (access(\"{}\", F_OK) == 0) {{ errno = EIO; return -1; }}\n\
-             return (int)syscall(SYS_fdatasync, fd);\n}}\n",
-            flag.display()
-        ),
-    )
-    .unwrap();
-    let built = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .output()
-        .expect("cc (the CI installs gcc)");
-    assert!(built.status.success(), "{built:?}");
-    so
-}
-
 /// In a front-end with a pool, the decision record's sync starts as the
 /// record is written, on a thread, when a prepared sandbox is ready. When
 /// it fails, the tool does not run: with an empty pool (the sync after the
@@ -473,7 +448,8 @@ fn a_failed_sync_of_the_decision_record_stops_a_pooled_call_before_exec() {
     );
     std::fs::write(setup.path("profiles/roles/marking.toml"), role).unwrap();
     let flag = setup.path("fail-syncs");
-    let shim = flagged_sync_failure(&setup, &flag);
+    let shim =
+        common::flagged_sync_failure(&setup.path(""), &flag).expect("cc (the CI installs gcc)");
     let mut cmd = setup
         .env
         .command(false, &["mcp", "serve", "--role", "marking", "--pool", "1"]);

@@ -608,17 +608,36 @@ pub fn call(
                 );
             }
             let started = Instant::now();
-            let at = log.append(&result)?;
-            log_append("result", &log, &at, started);
-            if let Some(errno) = outcome.exec_errno {
-                let why = nix::errno::Errno::from_raw(errno).desc();
-                let what = format!("executing {}: {why}", prepared.program.display());
-                let _ = log.append(&rec.error_after(&what, code));
-            }
+            // Written now; synced on a thread while the sandbox ends and its
+            // cgroup is removed, and waited for before the call's outcome is
+            // reported (a failed sync fails the call as a failed append
+            // does). A failed exec's error record follows a synced one.
+            let written = log.append_unsynced(&result)?;
+            let syncing = match outcome.exec_errno {
+                None => {
+                    let s = audit::log::Syncing::new(written, true);
+                    tracing::info!(
+                        "audit: result record #{} written to {} in {}; synced while the sandbox \
+                         ends",
+                        s.seq(),
+                        log.path().display(),
+                        ms(started)
+                    );
+                    Some((s, started))
+                }
+                Some(errno) => {
+                    log_append("result", &log, &written.finish()?, started);
+                    let why = nix::errno::Errno::from_raw(errno).desc();
+                    let what = format!("executing {}: {why}", prepared.program.display());
+                    let _ = log.append(&rec.error_after(&what, code));
+                    None
+                }
+            };
             Ok(Recorded {
                 result_id: result.id,
                 hint,
                 guarded,
+                syncing,
             })
         };
         let mut recorded = None;
@@ -643,10 +662,19 @@ pub fn call(
             result_id,
             hint,
             guarded,
+            syncing,
         } = match recorded {
             Some(r) => r?,
             None => record_result(&outcome)?,
         };
+        if let Some((s, started)) = syncing {
+            let at = s.finish()?;
+            tracing::info!(
+                "audit: result record #{} synced, {} after it was written",
+                at.seq,
+                ms(started)
+            );
+        }
         Ok(ToolRun {
             outcome,
             program: prepared.program.clone(),
@@ -703,6 +731,8 @@ struct Recorded {
     result_id: String,
     hint: Option<String>,
     guarded: Option<GuardedStreams>,
+    /// The result record's sync, still running (and when it was written).
+    syncing: Option<(audit::log::Syncing, Instant)>,
 }
 
 /// The exit code for a finished run.

@@ -918,3 +918,29 @@ pub fn wait_prepared(owner: u32, n: usize) {
     }
     panic!("no {n} prepared sandboxes under {owner} after 4 s");
 }
+
+/// Builds, in `dir`, a shared object for `LD_PRELOAD` whose `fdatasync`
+/// fails with EIO while `flag` exists and is the real one otherwise (so a
+/// test can fail one chosen sync: nothing in agentjail is faked). None
+/// without a C compiler.
+pub fn flagged_sync_failure(dir: &Path, flag: &Path) -> Option<PathBuf> {
+    let src = dir.join("failsync-flag.c");
+    let so = dir.join("failsync-flag.so");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <errno.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+             int fdatasync(int fd) {{\n  if (access(\"{}\", F_OK) == 0) {{ errno = EIO; return -1; }}\n\
+             return (int)syscall(SYS_fdatasync, fd);\n}}\n",
+            flag.display()
+        ),
+    )
+    .ok()?;
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .ok()?;
+    built.success().then_some(so)
+}
