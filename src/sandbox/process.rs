@@ -78,7 +78,9 @@ pub(super) fn setup_process(
     // SAFETY: single-threaded process; see launch_blocked.
     match unsafe { nix::unistd::fork() } {
         Err(e) => channel::fail(chan, "forking the sandbox's pid 1", e),
-        Ok(ForkResult::Child) => init_process(prep, chan, pipes, prepared, false),
+        Ok(ForkResult::Child) => {
+            init_process(prep, chan, pipes, prepared, Deferred::default(), None)
+        }
         Ok(ForkResult::Parent { child }) => {
             let _ = send_msg(chan, &Message::InitPid(child.as_raw()));
             let code = match waitpid(child, None) {
@@ -96,7 +98,7 @@ pub(super) fn setup_process(
 /// capabilities: it joins the run's cgroup (unless it was made inside it)
 /// and unshares its cgroup namespace there, so that the namespace's root is
 /// the run's cgroup; then it says so, waits for its id maps, becomes the
-/// sandbox user and goes on as pid 1. With `late_cgroup` the cgroup does
+/// sandbox user and goes on as pid 1. With `deferred.cgroup` the cgroup does
 /// not exist yet: pid 1 builds the view meanwhile and joins it (then
 /// unshares its cgroup namespace) just before it mounts /proc, whose
 /// namespace limits must come after that unshare, and long before the tool
@@ -108,7 +110,7 @@ pub(super) fn direct_init(
     map: IdMap,
     cgroup_fds: Vec<std::os::fd::OwnedFd>,
     prepared: bool,
-    late_cgroup: bool,
+    deferred: Deferred,
 ) -> ! {
     // The launcher's death kills the sandbox. (pid 1 cannot see its parent's
     // pid: the end of the channel tells when the launcher has gone.)
@@ -118,7 +120,7 @@ pub(super) fn direct_init(
     // Into the run's cgroup before the tool exists (a failed move ends the
     // run). The kernel checks a write to these files against the opener's
     // credentials, the launcher's.
-    if !late_cgroup {
+    if !deferred.cgroup {
         join_cgroup(chan, &cgroup_fds);
     }
     drop(cgroup_fds);
@@ -133,7 +135,54 @@ pub(super) fn direct_init(
         // SAFETY: the launcher is gone; end without unwinding.
         unsafe { libc::_exit(125) }
     }
-    init_process(prep, chan, pipes, prepared, late_cgroup)
+    // A deferred network namespace is made from now on a thread, beside the
+    // view's build (the thread has the user namespace's capabilities, as
+    // pid 1 has; it starts after the credential change, which glibc would
+    // otherwise make it wait for).
+    let making = match deferred.net && prep.plan.network == NetworkMode::None {
+        true => match net::make_on_thread() {
+            Ok(m) => Some(m),
+            Err(e) => channel::fail(chan, "starting the network namespace's thread", e),
+        },
+        false => None,
+    };
+    init_process(prep, chan, pipes, prepared, deferred, making)
+}
+
+/// What pid 1 of a one-shot run does itself after its clone, while the
+/// launcher works beside it (see `direct_init`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Deferred {
+    /// The run's cgroup comes later (`Message::Join`): joined before /proc.
+    pub(super) cgroup: bool,
+    /// pid 1 was cloned without CLONE_NEWNET: its network namespace is made
+    /// on a thread while the view is built, and entered before /proc.
+    pub(super) net: bool,
+}
+
+/// In pid 1's own network namespace: loopback up, and the egress door.
+fn network_up(plan: &super::plan::SandboxPlan, chan: RawFd) {
+    if let Err(e) = net::loopback_up() {
+        channel::fail(chan, "bringing up loopback", e);
+    }
+    egress_door(plan, chan);
+}
+
+/// The egress proxy's door, for a plan with an egress list: a listener on
+/// the sandbox's loopback, handed to the launcher, which serves it from
+/// outside.
+fn egress_door(plan: &super::plan::SandboxPlan, chan: RawFd) {
+    if !plan.egress.is_empty() {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], plan::PROXY_PORT));
+        let listener = match std::net::TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) => channel::fail(chan, "opening the egress proxy listener", e),
+        };
+        if let Err(e) = channel::send_msg_fd(chan, &Message::ProxyListener, listener.as_raw_fd()) {
+            channel::fail(chan, "handing the egress listener to the launcher", e);
+        }
+        drop(listener);
+    }
 }
 
 /// Joins the run's cgroup (none: `fds` is empty) and unshares the cgroup
@@ -239,7 +288,8 @@ fn init_process(
     chan: RawFd,
     pipes: &Pipes,
     prepared: bool,
-    late_cgroup: bool,
+    deferred: Deferred,
+    mut making: Option<net::Making>,
 ) -> ! {
     let plan = &prep.plan;
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
@@ -261,36 +311,27 @@ fn init_process(
     if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
         channel::fail(chan, "setting the hostname", e);
     }
-    if plan.network == NetworkMode::None {
-        if let Err(e) = net::loopback_up() {
-            channel::fail(chan, "bringing up loopback", e);
-        }
-        // The egress proxy's door: a listener on the sandbox's own loopback,
-        // handed to the launcher, which serves it from outside.
-        if !plan.egress.is_empty() {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], plan::PROXY_PORT));
-            let listener = match std::net::TcpListener::bind(addr) {
-                Ok(l) => l,
-                Err(e) => channel::fail(chan, "opening the egress proxy listener", e),
-            };
-            if let Err(e) =
-                channel::send_msg_fd(chan, &Message::ProxyListener, listener.as_raw_fd())
-            {
-                channel::fail(chan, "handing the egress listener to the launcher", e);
-            }
-            drop(listener);
-        }
+    // The network namespace: pid 1's own from its clone, or being made on
+    // a thread (`making`), entered before the user namespace's limits.
+    if plan.network == NetworkMode::None && making.is_none() {
+        network_up(plan, chan);
     }
     let sources = match mounts::open_sources(plan, &prep.sources) {
         Ok(s) => s,
         Err(e) => channel::fail(chan, &e.step, e.source),
     };
-    let join = || {
-        if late_cgroup {
+    let mut before_limits = || {
+        if let Some(m) = making.take() {
+            if let Err((step, e)) = m.enter() {
+                channel::fail(chan, step, e);
+            }
+            egress_door(plan, chan);
+        }
+        if deferred.cgroup {
             join_late_cgroup(chan);
         }
     };
-    if let Err(e) = mounts::build_root(plan, &sources, &join) {
+    if let Err(e) = mounts::build_root(plan, &sources, &mut before_limits) {
         channel::fail(chan, &e.step, e.source);
     }
     drop(sources);

@@ -123,7 +123,11 @@ pub(super) fn start_fresh(
     run_cgroup: Option<&cgroup::RunCgroup>,
 ) -> Result<Started, SandboxError> {
     if fork::direct() {
-        start_direct(prep, pipes, map, run_cgroup, false)
+        let deferred = process::Deferred {
+            cgroup: false,
+            net: true,
+        };
+        start_direct(prep, pipes, map, run_cgroup, deferred)
     } else {
         start_setup(prep, pipes, map, run_cgroup)
     }
@@ -145,7 +149,11 @@ pub(super) fn start_before_cgroup(
     pipes: Pipes,
     map: IdMap,
 ) -> Result<Started, SandboxError> {
-    start_direct(prep, pipes, map, None, true)
+    let deferred = process::Deferred {
+        cgroup: true,
+        net: true,
+    };
+    start_direct(prep, pipes, map, None, deferred)
 }
 
 /// Hands pid 1 of [`start_before_cgroup`] the run's cgroup to join (none:
@@ -163,6 +171,7 @@ pub(super) fn send_join(
     }
     let raw: Vec<_> = joins.iter().map(|j| j.as_raw_fd()).collect();
     let join = Message::Join { cgroups: raw.len() };
+
     channel::send_msg_fds(chan.as_raw_fd(), &join, &raw)?;
     Ok(())
 }
@@ -172,7 +181,7 @@ fn start_direct(
     pipes: Pipes,
     map: IdMap,
     run_cgroup: Option<&cgroup::RunCgroup>,
-    late_cgroup: bool,
+    deferred: process::Deferred,
 ) -> Result<Started, SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let step = Instant::now();
@@ -181,22 +190,25 @@ fn start_direct(
     // single-threaded (nothing here starts threads, and a caller's
     // before-exec thread has ended: `BeforeExec::settle`), so the child may
     // allocate and run ordinary Rust code after the clone.
-    let cloned =
-        fork::clone_init(run_cgroup, namespaces::clone_flags(prep.plan.network)).map_err(|e| {
-            match e {
-                // Named as the unshare it replaces, with the same hint.
-                SandboxError::Os { what, source } if what == fork::CLONE_STEP => {
-                    SandboxError::Setup {
-                        step: format!(
-                            "unsharing namespaces ({}) for pid 1 (clone3)",
-                            prep.plan.namespaces.join(", ")
-                        ),
-                        error: source.to_string(),
-                    }
-                }
-                other => other,
-            }
-        })?;
+    // A deferred network namespace is pid 1's to make (see
+    // `process::Deferred`).
+    let mut flags = namespaces::clone_flags(prep.plan.network);
+    if deferred.net {
+        flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
+    }
+    let cloned = fork::clone_init(run_cgroup, flags).map_err(|e| {
+        match e {
+            // Named as the unshare it replaces, with the same hint.
+            SandboxError::Os { what, source } if what == fork::CLONE_STEP => SandboxError::Setup {
+                step: format!(
+                    "unsharing namespaces ({}) for pid 1 (clone3)",
+                    prep.plan.namespaces.join(", ")
+                ),
+                error: source.to_string(),
+            },
+            other => other,
+        }
+    })?;
     let init = match cloned.result {
         ForkResult::Child => {
             drop(parent_end);
@@ -207,7 +219,7 @@ fn start_direct(
                 map,
                 cloned.join,
                 false,
-                late_cgroup,
+                deferred,
             )
         }
         ForkResult::Parent { child } => child,

@@ -226,7 +226,14 @@ fn set_user_limits(plan: &SandboxPlan, proc_fd: &OwnedFd) -> Result<(), SetupErr
 }
 
 /// Builds `/proc` on its mount point (made with the root's).
-pub(super) fn build_proc(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupError> {
+/// Mounts the new /proc and masks it; `before_limits` runs just before the
+/// user namespace's limits are set (see `super::build_root`), and the
+/// limits come before /proc/sys turns read-only.
+pub(super) fn build_proc(
+    plan: &SandboxPlan,
+    src: &Sources,
+    before_limits: &mut dyn FnMut(),
+) -> Result<(), SetupError> {
     let proc_dir = Path::new(NEW_ROOT).join("proc");
     mount(
         Some("proc"),
@@ -237,7 +244,6 @@ pub(super) fn build_proc(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupE
     )
     .map_err(step("mounting proc on /proc"))?;
     let proc_fd = open_dir(&proc_dir).map_err(step("opening the new /proc"))?;
-    set_user_limits(plan, &proc_fd)?;
     let listing = list_dir(&proc_fd).map_err(step("listing the new /proc"))?;
     let kind_of = |name: &str| {
         listing
@@ -262,6 +268,8 @@ pub(super) fn build_proc(plan: &SandboxPlan, src: &Sources) -> Result<(), SetupE
             }
         }
     }
+    before_limits();
+    set_user_limits(plan, &proc_fd)?;
     for name in PROC_READ_ONLY {
         match kind_of(name) {
             None => continue,

@@ -169,13 +169,14 @@ pub(super) fn mounts_sys(plan: &SandboxPlan) -> bool {
     plan.sys && plan.network == NetworkMode::None
 }
 
-/// Builds the whole view and pivots into it; `before_proc` runs just before
-/// /proc is mounted (where pid 1 joins a late cgroup and unshares its
-/// cgroup namespace, which must precede the namespace limits set there).
+/// Builds the whole view and pivots into it; `before_limits` runs just
+/// before the user namespace's limits are set in the new /proc (where pid 1
+/// enters a network namespace made beside the build, joins a late cgroup
+/// and unshares its cgroup namespace: what must precede those limits).
 pub fn build_root(
     plan: &SandboxPlan,
     src: &Sources,
-    before_proc: &dyn Fn(),
+    before_limits: &mut dyn FnMut(),
 ) -> Result<(), SetupError> {
     let root = Path::new(NEW_ROOT);
     mount_fs(
@@ -245,8 +246,7 @@ pub fn build_root(
         set_attrs(&t, attrs, true)
             .map_err(step(format!("making {} {what}", b.target.display())))?;
     }
-    before_proc();
-    proc::build_proc(plan, src)?;
+    proc::build_proc(plan, src, before_limits)?;
     if mounts_sys(plan) {
         proc::build_sys(src)?;
     }

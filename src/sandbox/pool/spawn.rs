@@ -201,7 +201,7 @@ fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<Begun, Sandbo
             ForkResult::Child => {
                 drop(parent_end);
                 let fd = child_end.as_raw_fd();
-                process::direct_init(prep, fd, &none, map, cloned.join, true, false)
+                process::direct_init(prep, fd, &none, map, cloned.join, true, Default::default())
             }
             ForkResult::Parent { child } => {
                 tracing::debug!("pool: pid 1 (host pid {child}) {}", cloned.how);
