@@ -26,7 +26,7 @@ log=$dir/audit.jsonl
 aj_cmd="$aj --profiles benches/profiles --audit-log $log run --role bench true"
 # The run must have every mechanism on, or the comparison means nothing.
 steps=$($aj --profiles benches/profiles --audit-log "$log" -v run --role bench true 2>&1)
-for want in "synced in" "before-exec step done" "seccomp on" "Landlock full" "no_new_privs true" "sandbox: cgroup v"; do
+for want in "result record #[0-9]* synced, " "before-exec step done" "seccomp on" "Landlock full" "no_new_privs true" "sandbox: cgroup v"; do
   grep -q "$want" <<<"$steps" || { echo "sandbox.sh: '$want' missing from the -v run:"; echo "$steps"; exit 1; } >&2
 done
 # The broker, with its own state and log, serving the bench role to uid 0.

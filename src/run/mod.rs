@@ -11,7 +11,7 @@
 //! `audit`, `profile`, `state`) and the mechanisms (`sandbox`, `egress`);
 //! nothing but a front-end imports it.
 //!
-//! Size: about 730 lines: `call` reads as the step list of one call (see
+//! Size: about 760 lines: `call` reads as the step list of one call (see
 //! ENGINEERING.md), and its steps stay together (the result record is one
 //! of them, written from the sandbox's `AfterTool` hook); the request and
 //! outcome types are the part that could move out.

@@ -19,7 +19,10 @@
 //! prepared one), `fork.rs` (pid 1's clone3), `process.rs` (pid 1 and the
 //! tool's process),
 //! `watch.rs` (the launcher's event loop), `pool/` (prepared sandboxes),
-//! and one module per mechanism.
+//! and one module per mechanism. About 620 lines: [`launch_in`] is the
+//! launcher's whole run in order (the cgroup made before or beside pid 1,
+//! the before-exec step, the watch, the result's hand-over and the end),
+//! kept in one piece so that the order can be checked in one place.
 
 pub mod caps;
 pub mod cgroup;

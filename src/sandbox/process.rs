@@ -5,6 +5,12 @@
 //! setup process between the launcher and pid 1 (`fork.rs` says when).
 //! A prepared sandbox (`super::pool`) runs the same steps; its pid 1 stops
 //! after the view, reports `Ready` and waits for the one call it will serve.
+//!
+//! About 670 lines, over the usual bound: the order of the steps across the
+//! setup process, pid 1 (with its network namespace's thread and its late
+//! cgroup join) and the tool's process is the argument that nothing of the
+//! tool's runs before its confinement, and it reads best top to bottom in
+//! one file.
 
 use super::channel::{self, recv_msg, send_msg, Confinement, Message};
 use super::namespaces::{self, IdMap};
