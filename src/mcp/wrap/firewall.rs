@@ -99,6 +99,23 @@ pub(super) struct State {
     held: Vec<(Value, Value)>,
 }
 
+impl State {
+    /// Whether a client request with id `key` may go in flight: no request
+    /// in flight (forwarded, or a call held for the own listing) has that
+    /// id, and there is room for one more.
+    fn room_for(&self, key: &str) -> Result<(), String> {
+        if self.pending.contains_key(key) || self.held.iter().any(|(h, _)| rpc::id_key(h) == key) {
+            return Err(format!(
+                "request id {key} is already in use by a request in flight"
+            ));
+        }
+        if self.pending.len() + self.held.len() >= MAX_IN_FLIGHT {
+            return Err(format!("more than {MAX_IN_FLIGHT} requests in flight"));
+        }
+        Ok(())
+    }
+}
+
 /// One session's firewall.
 pub struct Firewall {
     pub ctx: Context,
@@ -330,14 +347,7 @@ impl Firewall {
     fn track(&self, id: &Value, p: Pending) -> Result<(), String> {
         let mut st = self.state();
         let key = rpc::id_key(id);
-        if st.pending.contains_key(&key) {
-            return Err(format!(
-                "request id {key} is already in use by a request in flight"
-            ));
-        }
-        if st.pending.len() >= MAX_IN_FLIGHT {
-            return Err(format!("more than {MAX_IN_FLIGHT} requests in flight"));
-        }
+        st.room_for(&key)?;
         st.pending.insert(key, p);
         Ok(())
     }
@@ -393,21 +403,16 @@ impl Firewall {
             let mut st = self.state();
             let info = st.tools.get(&tool).cloned();
             if info.is_none() && st.own_listed && !st.own_done {
-                let key = rpc::id_key(id);
-                let taken = st.pending.contains_key(&key)
-                    || st.held.iter().any(|(h, _)| rpc::id_key(h) == key);
-                if taken {
+                if let Err(why) = st.room_for(&rpc::id_key(id)) {
                     drop(st);
                     return vec![Out::Client(rpc::error_response(
                         id,
                         rpc::INVALID_REQUEST,
-                        &format!("request id {key} is already in use by a request in flight"),
+                        &why,
                     ))];
                 }
-                if st.held.len() + st.pending.len() < MAX_IN_FLIGHT {
-                    st.held.push((id.clone(), msg));
-                    return vec![];
-                }
+                st.held.push((id.clone(), msg));
+                return vec![];
             }
             info
         };

@@ -256,6 +256,12 @@ fn calls_made_before_the_own_listing_is_in_wait_for_it() {
         panic!()
     };
     assert_eq!(m["error"]["code"], -32600, "{m}");
+    // So is another request that reuses a waiting call's id.
+    let ping = fw.from_client(&line(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})));
+    let Out::Client(m) = &ping[0] else {
+        panic!("a ping reusing a waiting call's id was forwarded: {ping:?}")
+    };
+    assert_eq!(m["error"]["code"], -32600, "{m}");
     let out = fw.from_server(&line(json!({"jsonrpc": "2.0", "id": own, "result": {
         "tools": [{"name": "greet", "inputSchema": {"type": "object"}}]}})));
     assert_eq!(out.len(), 2, "{out:?}");
