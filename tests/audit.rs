@@ -1218,20 +1218,8 @@ fn a_user_log_is_private() {
 /// A shared object that makes every `fdatasync` fail with EIO, for
 /// LD_PRELOAD: the launcher's real sync fails, nothing in agentjail is faked.
 fn failing_sync_shim(env: &Env) -> Option<PathBuf> {
-    let src = env.path("failsync.c");
-    let so = env.path("failsync.so");
-    std::fs::write(
-        &src,
-        "#include <errno.h>\nint fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n",
-    )
-    .unwrap();
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&src)
-        .output()
-        .ok()?;
-    built.status.success().then_some(so)
+    // The flag `/` always exists: every sync fails.
+    common::flagged_sync_failure(&env.path(""), Path::new("/"))
 }
 
 /// The result record is synced on a thread while the sandbox ends: a sync
@@ -1250,16 +1238,19 @@ fn a_failing_sync_of_the_result_record_fails_the_run() {
         return skip_or_fail("no C compiler (cc) to build an fdatasync shim");
     };
     let md = marker_dir.path().display().to_string();
-    let out = Out(
-        env.cmd()
-            .env("LD_PRELOAD", &so)
-            .args(["run", "--role", "files_agent", "touch_file", "--param"])
-            .arg(format!("dir={md}"))
-            .args(["--param", "name=fail-syncs"])
-            .output()
-            .unwrap(),
-        "run (the result's fdatasync fails)".into(),
-    );
+    let touch = |name: &str, what: &str| {
+        Out(
+            env.cmd()
+                .env("LD_PRELOAD", &so)
+                .args(["run", "--role", "files_agent", "touch_file", "--param"])
+                .arg(format!("dir={md}"))
+                .args(["--param", &format!("name={name}")])
+                .output()
+                .unwrap(),
+            what.into(),
+        )
+    };
+    let out = touch("fail-syncs", "run (the result's fdatasync fails)");
     assert!(flag.exists(), "the tool did not run: {}", out.stderr());
     out.code_is(125);
     let err = out.stderr();
@@ -1281,16 +1272,7 @@ fn a_failing_sync_of_the_result_record_fails_the_run() {
     );
     // Without the flag the same call runs and its result is recorded.
     std::fs::remove_file(&flag).unwrap();
-    let ok = Out(
-        env.cmd()
-            .env("LD_PRELOAD", &so)
-            .args(["run", "--role", "files_agent", "touch_file", "--param"])
-            .arg(format!("dir={md}"))
-            .args(["--param", "name=other"])
-            .output()
-            .unwrap(),
-        "run (syncs work)".into(),
-    );
+    let ok = touch("other", "run (syncs work)");
     ok.code_is(0);
     assert!(
         env.records()

@@ -31,7 +31,8 @@ pub enum Message {
     /// The run's cgroup files to join (`cgroups` descriptors ride along),
     /// for a one-shot pid 1 made before its cgroup (cgroup v1: the launcher
     /// makes the cgroup while pid 1 builds the view). pid 1 joins them, then
-    /// unshares its cgroup namespace, before it mounts /proc.
+    /// unshares its cgroup namespace, in /proc's build (before the user
+    /// namespace's limits).
     Join { cgroups: usize },
     /// The launcher's before-exec step succeeded: the tool's process may
     /// install its filter and exec (it waits for this; anything else ends it).

@@ -287,7 +287,7 @@ fn launch_blocked(
     // The run's cgroup exists, with its limits, before any process of the
     // tool's does: made first (a prepared sandbox's pid 1 joined its cgroup
     // when it was made), or, on cgroup v1, while the new pid 1 builds the
-    // view (it joins before it forks the tool).
+    // view (it joins in /proc's build, before the tool exists).
     let late = warm.is_none() && cgroup_after_pid1(prep);
     let (mut run_cgroup, mut limits) = match warm.as_mut().and_then(|c| c.cgroup.take()) {
         Some(cg) => (Some(RunCg::Pooled(cg)), limits_for(prep)),

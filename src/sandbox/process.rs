@@ -106,9 +106,9 @@ pub(super) fn setup_process(
 /// the run's cgroup; then it says so, waits for its id maps, becomes the
 /// sandbox user and goes on as pid 1. With `deferred.cgroup` the cgroup does
 /// not exist yet: pid 1 builds the view meanwhile and joins it (then
-/// unshares its cgroup namespace) just before it mounts /proc, whose
-/// namespace limits must come after that unshare, and long before the tool
-/// exists. Never returns.
+/// unshares its cgroup namespace) in /proc's build, just before the user
+/// namespace's limits, which must come after that unshare, and long before
+/// the tool exists. Never returns.
 pub(super) fn direct_init(
     prep: &Prepared,
     chan: RawFd,
@@ -159,10 +159,11 @@ pub(super) fn direct_init(
 /// launcher works beside it (see `direct_init`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Deferred {
-    /// The run's cgroup comes later (`Message::Join`): joined before /proc.
+    /// The run's cgroup comes later (`Message::Join`): joined before the
+    /// user namespace's limits are set in /proc's build.
     pub(super) cgroup: bool,
     /// pid 1 was cloned without CLONE_NEWNET: its network namespace is made
-    /// on a thread while the view is built, and entered before /proc.
+    /// on a thread while the view is built, and entered at the same point.
     pub(super) net: bool,
 }
 

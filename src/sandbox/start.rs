@@ -123,11 +123,7 @@ pub(super) fn start_fresh(
     run_cgroup: Option<&cgroup::RunCgroup>,
 ) -> Result<Started, SandboxError> {
     if fork::direct() {
-        let deferred = process::Deferred {
-            cgroup: false,
-            net: true,
-        };
-        start_direct(prep, pipes, map, run_cgroup, deferred)
+        start_direct(prep, pipes, map, run_cgroup, false)
     } else {
         start_setup(prep, pipes, map, run_cgroup)
     }
@@ -143,17 +139,13 @@ pub(super) fn cgroup_after_pid1(prep: &Prepared) -> bool {
 
 /// A new sandbox whose cgroup is made once pid 1 exists: pid 1 builds the
 /// view while the launcher makes the cgroup, then takes it with
-/// [`send_join`] before it forks the tool.
+/// [`send_join`] in /proc's build, before the tool exists.
 pub(super) fn start_before_cgroup(
     prep: &Prepared,
     pipes: Pipes,
     map: IdMap,
 ) -> Result<Started, SandboxError> {
-    let deferred = process::Deferred {
-        cgroup: true,
-        net: true,
-    };
-    start_direct(prep, pipes, map, None, deferred)
+    start_direct(prep, pipes, map, None, true)
 }
 
 /// Hands pid 1 of [`start_before_cgroup`] the run's cgroup to join (none:
@@ -162,18 +154,26 @@ pub(super) fn send_join(
     chan: &OwnedFd,
     cg: Option<&cgroup::RunCgroup>,
 ) -> Result<(), SandboxError> {
-    let mut joins = Vec::new();
-    for f in cg.map(cgroup::RunCgroup::join_files).unwrap_or_default() {
-        joins.push(cgroup::open_join_file(&f).map_err(|e| SandboxError::Setup {
-            step: format!("opening {}", f.to_string_lossy()),
-            error: e.to_string(),
-        })?);
-    }
+    let joins = open_joins(cg)?;
     let raw: Vec<_> = joins.iter().map(|j| j.as_raw_fd()).collect();
     let join = Message::Join { cgroups: raw.len() };
-
     channel::send_msg_fds(chan.as_raw_fd(), &join, &raw)?;
     Ok(())
+}
+
+/// The run's cgroup files for pid 1 to join (`tasks` or `cgroup.procs`),
+/// opened here: the kernel checks the write against the opener.
+fn open_joins(cg: Option<&cgroup::RunCgroup>) -> Result<Vec<OwnedFd>, SandboxError> {
+    cg.map(cgroup::RunCgroup::join_files)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            cgroup::open_join_file(f).map_err(|e| SandboxError::Setup {
+                step: format!("opening {}", f.to_string_lossy()),
+                error: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn start_direct(
@@ -181,7 +181,7 @@ fn start_direct(
     pipes: Pipes,
     map: IdMap,
     run_cgroup: Option<&cgroup::RunCgroup>,
-    deferred: process::Deferred,
+    late_cgroup: bool,
 ) -> Result<Started, SandboxError> {
     let (parent_end, child_end) = channel::pair()?;
     let step = Instant::now();
@@ -190,12 +190,14 @@ fn start_direct(
     // single-threaded (nothing here starts threads, and a caller's
     // before-exec thread has ended: `BeforeExec::settle`), so the child may
     // allocate and run ordinary Rust code after the clone.
-    // A deferred network namespace is pid 1's to make (see
-    // `process::Deferred`).
+    // A one-shot pid 1 makes its own network namespace, beside the view's
+    // build (see `process::Deferred`).
+    let deferred = process::Deferred {
+        cgroup: late_cgroup,
+        net: true,
+    };
     let mut flags = namespaces::clone_flags(prep.plan.network);
-    if deferred.net {
-        flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
-    }
+    flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
     let cloned = fork::clone_init(run_cgroup, flags).map_err(|e| {
         match e {
             // Named as the unshare it replaces, with the same hint.
@@ -307,13 +309,7 @@ pub(super) fn start_warm(
         env: prep.c_env.iter().map(|a| text(a)).collect(),
         cgroups: run_cgroup.map_or(0, |c| c.dirs().len()),
     };
-    let mut joins = Vec::new();
-    for f in run_cgroup.map(|c| c.join_files()).unwrap_or_default() {
-        joins.push(cgroup::open_join_file(&f).map_err(|e| SandboxError::Setup {
-            step: format!("opening {}", f.to_string_lossy()),
-            error: e.to_string(),
-        })?);
-    }
+    let joins = open_joins(run_cgroup)?;
     // The lifeline: pid 1 ends the sandbox when this launcher's end closes.
     let (life_r, life_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(os("creating the lifeline"))?;

@@ -225,8 +225,8 @@ fn set_user_limits(plan: &SandboxPlan, proc_fd: &OwnedFd) -> Result<(), SetupErr
     Ok(())
 }
 
-/// Builds `/proc` on its mount point (made with the root's).
-/// Mounts the new /proc and masks it; `before_limits` runs just before the
+/// Builds `/proc` on its mount point (made with the root's): mounts it and
+/// masks it; `before_limits` runs just before the
 /// user namespace's limits are set (see `super::build_root`), and the
 /// limits come before /proc/sys turns read-only.
 pub(super) fn build_proc(
