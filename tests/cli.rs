@@ -3974,6 +3974,30 @@ fn the_version_fast_path_prints_what_clap_prints() {
 }
 
 #[test]
+fn the_binary_carries_its_own_unwinder() {
+    // build.rs links GCC's static unwinder where the toolchain has one, so
+    // that no start loads libgcc_s.so.1 (and runs its cpuid-heavy
+    // constructor). glibc's loader lists what it would load and exits.
+    let has_static = std::process::Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .is_some_and(|p| p.is_absolute() && p.exists());
+    if !has_static {
+        eprintln!("SKIP: this toolchain has no libgcc_eh.a; the binary loads libgcc_s.so.1");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentjail"))
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .output()
+        .expect("the binary starts");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("libc.so"), "no loader listing: {listed}");
+    assert!(!listed.contains("libgcc_s"), "{listed}");
+}
+
+#[test]
 fn each_command_s_help_starts_with_its_own_description() {
     // Subcommands are built only when parsed (clap's `defer`): a flattened
     // argument struct's doc comment must not replace the command's about.
