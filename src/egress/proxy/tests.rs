@@ -338,13 +338,29 @@ fn denials_get_403_naming_the_reason() {
     assert_eq!(h.event().protocol, "http");
 }
 
+/// A loopback port that refuses connections while the socket lives.
+fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+    use nix::sys::socket::SockaddrIn;
+    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    let at: SockaddrIn = getsockname(fd.as_raw_fd()).unwrap();
+    (fd, at.port())
+}
+
 #[test]
 fn garbage_gets_400_and_failures_502() {
     let o = origin();
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but never listening: connections to it are refused, and no
+    // other test can take the port while this test holds it.
+    let (_refusing, closed) = refusing_port();
     let h = start(
         &[
             format!("127.0.0.1:{}", o.port),
