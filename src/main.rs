@@ -228,6 +228,10 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             return broker_client::dispatch(&route, &cli);
         }
     }
+    // One call, made here: what its sandbox can use is started at once.
+    if matches!(cli.command, Command::Run { .. }) {
+        agentjail::run::prepare_one_shot();
+    }
     let ctx = Context {
         profiles: cli.profiles,
         audit_log: cli.audit_log,

@@ -167,6 +167,7 @@ fn allow_runs_and_its_result_is_audited() -> bool {
     assert_eq!(result["exit_code"], 0);
     assert_eq!(result["result"], "success");
     assert_eq!(result["session_id"], "s1");
+    assert_eq!(children(), Vec::<String>::new(), "processes left by a run");
     true
 }
 
@@ -193,6 +194,23 @@ fn deny_is_a_typed_outcome() {
     assert!(!records(&s.log)
         .iter()
         .any(|r| r["event_type"] == "tool_result"));
+    // A call that runs nothing leaves no process of its own behind (as
+    // root, the helper that made a network namespace ahead is reaped).
+    assert_eq!(
+        children(),
+        Vec::<String>::new(),
+        "processes left by a denied call"
+    );
+}
+
+/// This process's children, running or not yet reaped.
+fn children() -> Vec<String> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(list.split_whitespace().map(str::to_string));
+    }
+    found
 }
 
 fn bad_parameters_are_a_typed_outcome() {

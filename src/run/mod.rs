@@ -426,6 +426,28 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
 }
 
 /// Runs one call: decide, admit (budget, approval), audit, sandbox, audit.
+/// What [`prepare_one_shot`] started for this process's one call.
+static ONE_SHOT: std::sync::Mutex<Option<sandbox::net::Ahead>> = std::sync::Mutex::new(None);
+
+/// For a front-end that will make one call in this process, not served
+/// from a pool (`agentjail run` without a broker): starts, at once, what
+/// that call's sandbox can use before its profiles are even read, so that it
+/// is made while the front-end parses and the call is decided. Today that is
+/// the network namespace (root only, see [`sandbox::net::Ahead`]); the
+/// call's plan decides whether it is used. Unused (a denial, a plan
+/// without a network namespace of its own, another front-end), it ends
+/// with the process. The caller is single-threaded.
+pub fn prepare_one_shot() {
+    let ahead = sandbox::net::Ahead::start();
+    if let (Some(a), Ok(mut slot)) = (ahead, ONE_SHOT.lock()) {
+        *slot = Some(a);
+    }
+}
+
+fn take_one_shot() -> Option<sandbox::net::Ahead> {
+    ONE_SHOT.lock().ok().and_then(|mut slot| slot.take())
+}
+
 pub fn call(
     ctx: &Context,
     req: &CallRequest,
@@ -554,7 +576,10 @@ pub fn call(
         );
         // 7. Check the mechanisms the role requires and build the filters.
         let started = Instant::now();
-        let prepared = sandbox::prepare(p, program)?;
+        //    (With the network namespace made ahead for this process's one
+        //    call, if its front-end started one: `prepare_one_shot`.)
+        let ahead = (!warm::may_claim(ctx)).then(take_one_shot).flatten();
+        let prepared = sandbox::prepare(p, program)?.with_net_ahead(ahead);
         tracing::info!(
             "sandbox: mechanisms checked and filters built in {} (seccomp {}, Landlock ABI {})",
             ms(started),

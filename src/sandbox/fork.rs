@@ -149,6 +149,12 @@ pub fn clone_init(
     Ok(Cloned { result, join, how })
 }
 
+/// A plain `clone3` of the calling single-threaded process into new
+/// namespaces `flags` (no cgroup, `SIGCHLD`), for a helper child.
+pub(super) fn clone_plain(flags: nix::sched::CloneFlags) -> Result<ForkResult, Errno> {
+    clone3(flags.bits() as u64, None)
+}
+
 pub(super) const CLONE_STEP: &str = "making the sandbox's pid 1 (clone3 with new namespaces)";
 
 /// `clone3` with the namespace flags `ns`, `SIGCHLD`, and with

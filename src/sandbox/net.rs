@@ -50,26 +50,31 @@ pub fn make_on_thread() -> std::io::Result<Making> {
     let proc_dir = std::fs::File::open("/proc")?;
     let thread = std::thread::Builder::new()
         .stack_size(64 * 1024)
-        .spawn(move || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| ("unsharing the network namespace", e))?;
-            loopback_up().map_err(|e| ("bringing up loopback", e))?;
-            // SAFETY: openat with a directory descriptor we own and a
-            // NUL-terminated path; the result is checked.
-            let fd = unsafe {
-                libc::openat(
-                    proc_dir.as_raw_fd(),
-                    c"thread-self/ns/net".as_ptr(),
-                    libc::O_RDONLY | libc::O_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                return Err(("opening the new network namespace", Errno::last()));
-            }
-            // SAFETY: openat returned a new descriptor that nothing else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-        })?;
+        .spawn(move || make_here(&proc_dir))?;
     Ok(Making { thread })
+}
+
+/// Unshares a network namespace for the calling thread (owned by its user
+/// namespace, where it has the capabilities), brings its loopback up and
+/// opens it through `proc_dir`, the host's `/proc`.
+fn make_here(proc_dir: &std::fs::File) -> Result<OwnedFd, (&'static str, Errno)> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| ("unsharing the network namespace", e))?;
+    loopback_up().map_err(|e| ("bringing up loopback", e))?;
+    // SAFETY: openat with a directory descriptor we own and a
+    // NUL-terminated path; the result is checked.
+    let fd = unsafe {
+        libc::openat(
+            proc_dir.as_raw_fd(),
+            c"thread-self/ns/net".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(("opening the new network namespace", Errno::last()));
+    }
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl Making {
@@ -83,4 +88,144 @@ impl Making {
         nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| ("entering the new network namespace", e))
     }
+}
+
+/// A network namespace made ahead of a one-shot run's pid 1, while the
+/// launcher still loads the profiles and decides, by a short-lived child in
+/// a user namespace of its own (see [`Ahead::start`]). The launcher enters
+/// it for pid 1's clone only ([`Ahead::enter`]), and comes back.
+///
+/// The namespace is owned by that child's user namespace, which no process
+/// of the sandbox is in or below: pid 1 and the tool hold no capability
+/// over it (they never had one that mattered: loopback is up before they
+/// exist, and the tool has none at all). A plan that mounts `/sys` needs
+/// pid 1 to own its network namespace (sysfs asks for that) and does not
+/// use one.
+pub struct Ahead {
+    child: nix::unistd::Pid,
+    chan: OwnedFd,
+    /// The launcher's own network namespace, to come back to (taken by
+    /// [`Ahead::enter`]).
+    own: Option<OwnedFd>,
+}
+
+/// The launcher inside a namespace made [`Ahead`]: [`Back::leave`] returns it
+/// to its own. pid 1, cloned meanwhile, drops it (closing the descriptor).
+pub struct Back {
+    own: OwnedFd,
+}
+
+impl Ahead {
+    /// Starts making one. Only root can use it: entering a network namespace
+    /// that another user namespace owns takes CAP_SYS_ADMIN in the
+    /// launcher's own user namespace as well (an unprivileged launcher's pid
+    /// 1 makes its own on a thread, [`make_on_thread`]). `None` when not
+    /// root, or when the child cannot be made (the run goes on the usual
+    /// way; `-v` says why). The caller is single-threaded.
+    pub fn start() -> Option<Ahead> {
+        // (A launcher under a seccomp filter of its own goes through a
+        // setup process, which has no use for one: `fork::direct`.)
+        if !nix::unistd::Uid::effective().is_root() || !super::fork::direct() {
+            return None;
+        }
+        match Ahead::spawn() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::info!("sandbox: no network namespace made ahead: {e}");
+                None
+            }
+        }
+    }
+
+    fn spawn() -> Result<Ahead, String> {
+        let own = std::fs::File::open("/proc/thread-self/ns/net")
+            .map_err(|e| format!("opening the launcher's network namespace: {e}"))?;
+        let (mine, theirs) = super::channel::pair().map_err(|e| e.to_string())?;
+        let flags = nix::sched::CloneFlags::CLONE_NEWUSER;
+        match super::fork::clone_plain(flags).map_err(|e| format!("clone3: {}", e.desc()))? {
+            nix::unistd::ForkResult::Child => {
+                drop(mine);
+                ahead_child(theirs)
+            }
+            nix::unistd::ForkResult::Parent { child } => Ok(Ahead {
+                child,
+                chan: mine,
+                own: Some(OwnedFd::from(own)),
+            }),
+        }
+    }
+
+    /// Waits for the namespace and moves the calling thread into it, for
+    /// pid 1's clone; or why not (the child is reaped either way).
+    pub fn enter(mut self) -> Result<Back, String> {
+        let got = super::channel::recv_msg_fd(&self.chan);
+        let ns = match got {
+            Ok(Some((super::channel::Message::Ready, Some(fd)))) => fd,
+            Ok(Some((super::channel::Message::SetupFailed { step, error }, _))) => {
+                return Err(format!("{step}: {error}"));
+            }
+            Ok(other) => return Err(format!("unexpected answer from its maker: {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let own = self.own.take().ok_or("entered once already")?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("entering it: {}", e.desc()))?;
+        // (Drop reaps the child, which has ended or is about to.)
+        Ok(Back { own })
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // Unused, or used: the child ends once it has sent the namespace.
+        let _ = nix::sys::signal::kill(self.child, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.child, None);
+    }
+}
+
+impl Back {
+    /// Back into the launcher's own network namespace.
+    pub fn leave(self) -> Result<(), Errno> {
+        nix::sched::setns(&self.own, nix::sched::CloneFlags::CLONE_NEWNET)
+    }
+}
+
+/// The child of [`Ahead::start`], in its new user namespace with that
+/// namespace's capabilities: a new network namespace, loopback up, the
+/// namespace's descriptor sent back; then it ends. Never returns.
+fn ahead_child(chan: OwnedFd) -> ! {
+    use super::channel::{fail, send_msg_fd, Message};
+    crate::alloc::forked_child();
+    let raw = chan.as_raw_fd();
+    // Nothing of the launcher's but the channel: its stdio stays with it (a
+    // caller reading the launcher's output to its end never waits for this).
+    let raw_u = raw as libc::c_uint;
+    // SAFETY: close_range on descriptor ranges this process owns; the
+    // channel (raw) is left open, and nothing else is used afterwards.
+    unsafe {
+        if raw_u > 0 {
+            libc::syscall(libc::SYS_close_range, 0, raw_u - 1, 0);
+        }
+        libc::syscall(libc::SYS_close_range, raw_u + 1, libc::c_uint::MAX, 0);
+    }
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        fail(raw, "setting the parent-death signal", e);
+    }
+    let made = std::fs::File::open("/proc")
+        .map_err(|e| {
+            (
+                "opening /proc",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })
+        .and_then(|proc_dir| make_here(&proc_dir));
+    let ns = match made {
+        Ok(ns) => ns,
+        Err((step, e)) => fail(raw, step, e),
+    };
+    if let Err(e) = send_msg_fd(raw, &Message::Ready, ns.as_raw_fd()) {
+        fail(raw, "sending the new network namespace", e);
+    }
+    // SAFETY: the child's work is done; end without unwinding.
+    unsafe { libc::_exit(0) }
 }

@@ -145,7 +145,7 @@ pub(super) fn direct_init(
     // view's build (the thread has the user namespace's capabilities, as
     // pid 1 has; it starts after the credential change, which glibc would
     // otherwise make it wait for).
-    let making = match deferred.net && prep.plan.network == NetworkMode::None {
+    let making = match deferred.net == NetSetup::Thread && prep.plan.network == NetworkMode::None {
         true => match net::make_on_thread() {
             Ok(m) => Some(m),
             Err(e) => channel::fail(chan, "starting the network namespace's thread", e),
@@ -162,9 +162,21 @@ pub(super) struct Deferred {
     /// The run's cgroup comes later (`Message::Join`): joined before the
     /// user namespace's limits are set in /proc's build.
     pub(super) cgroup: bool,
-    /// pid 1 was cloned without CLONE_NEWNET: its network namespace is made
-    /// on a thread while the view is built, and entered at the same point.
-    pub(super) net: bool,
+    /// Where pid 1's network namespace comes from.
+    pub(super) net: NetSetup,
+}
+
+/// Where a pid 1's network namespace comes from (for a plan that has one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum NetSetup {
+    /// Its clone's (CLONE_NEWNET): pid 1 brings loopback up.
+    #[default]
+    Cloned,
+    /// pid 1 was cloned without CLONE_NEWNET: it makes its namespace on a
+    /// thread while the view is built, and enters it in /proc's build.
+    Thread,
+    /// Made ahead, loopback up (`net::Ahead`): pid 1 was cloned inside it.
+    Ready,
 }
 
 /// In pid 1's own network namespace: loopback up, and the egress door.
@@ -318,10 +330,14 @@ fn init_process(
     if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
         channel::fail(chan, "setting the hostname", e);
     }
-    // The network namespace: pid 1's own from its clone, or being made on
-    // a thread (`making`), entered before the user namespace's limits.
+    // The network namespace: pid 1's own from its clone, made ahead with
+    // its loopback up, or being made on a thread (`making`), entered before
+    // the user namespace's limits.
     if plan.network == NetworkMode::None && making.is_none() {
-        network_up(plan, chan);
+        match deferred.net {
+            NetSetup::Ready => egress_door(plan, chan),
+            NetSetup::Cloned | NetSetup::Thread => network_up(plan, chan),
+        }
     }
     let sources = match mounts::open_sources(plan, &prep.sources) {
         Ok(s) => s,

@@ -4,8 +4,9 @@
 //! one (one `Go` message with the stdio, a lifeline and the cgroup files).
 
 use super::channel::{self, recv_msg, send_msg, ChannelError, Message};
+use super::fork::Cloned;
 use super::namespaces::{self, IdMap};
-use super::{cgroup, fork, os, pool, process, watch, Pipes, Prepared, SandboxError};
+use super::{cgroup, fork, net, os, pool, process, watch, Pipes, Prepared, SandboxError};
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -190,15 +191,60 @@ fn start_direct(
     // single-threaded (nothing here starts threads, and a caller's
     // before-exec thread has ended: `BeforeExec::settle`), so the child may
     // allocate and run ordinary Rust code after the clone.
-    // A one-shot pid 1 makes its own network namespace, beside the view's
-    // build (see `process::Deferred`).
+    // A one-shot pid 1's network namespace: made ahead while the call was
+    // decided (`net::Ahead`, entered by the launcher for the clone only), or
+    // made by pid 1 itself, beside the view's build (see `process::Deferred`).
+    let mut net = process::NetSetup::Thread;
+    let back = match prep.take_net_ahead().map(net::Ahead::enter) {
+        Some(Ok(back)) => {
+            net = process::NetSetup::Ready;
+            tracing::info!(
+                "sandbox: network namespace made ahead, while the call was decided (loopback up); \
+                 pid 1 is cloned into it"
+            );
+            Some(back)
+        }
+        Some(Err(e)) => {
+            tracing::info!(
+                "sandbox: the network namespace made ahead is not used ({e}); pid 1 makes one"
+            );
+            None
+        }
+        None => None,
+    };
     let deferred = process::Deferred {
         cgroup: late_cgroup,
-        net: true,
+        net,
     };
     let mut flags = namespaces::clone_flags(prep.plan.network);
     flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
-    let cloned = fork::clone_init(run_cgroup, flags).map_err(|e| {
+    let cloned = fork::clone_init(run_cgroup, flags);
+    // The launcher goes back to its own network namespace at once; pid 1
+    // only closes its copy of the way back.
+    let back_home = match (&cloned, back) {
+        (Ok(c), Some(b)) if matches!(c.result, ForkResult::Child) => {
+            drop(b);
+            Ok(())
+        }
+        (_, Some(b)) => b.leave(),
+        (_, None) => Ok(()),
+    };
+    if let Err(e) = back_home {
+        // Never run on in the sandbox's network namespace: end the new pid 1.
+        if let Ok(Cloned {
+            result: ForkResult::Parent { child },
+            ..
+        }) = &cloned
+        {
+            let _ = nix::sys::signal::kill(*child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(*child, None);
+        }
+        return Err(SandboxError::Setup {
+            step: "returning to the launcher's network namespace after pid 1's clone".into(),
+            error: e.desc().to_string(),
+        });
+    }
+    let cloned = cloned.map_err(|e| {
         match e {
             // Named as the unshare it replaces, with the same hint.
             SandboxError::Os { what, source } if what == fork::CLONE_STEP => SandboxError::Setup {

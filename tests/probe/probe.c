@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -452,6 +453,34 @@ static void inotifies(int max) {
   printf("inotify=%d\ninotify_stop=%s\n", n, e ? errno_name(e) : "none");
 }
 
+/* The sandbox's loopback: a datagram sent to itself on 127.0.0.1 comes back
+   (loopback is up; TCP is Landlock's to refuse), then an attempt to take
+   loopback down (the tool may not). */
+static void loopback(void) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  struct timeval tv = {1, 0};
+  char buf[8];
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  long r = u < 0 ? -1 : bind(u, (struct sockaddr *)&a, sizeof a);
+  if (r == 0) r = getsockname(u, (struct sockaddr *)&a, &len);
+  if (r == 0) r = setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (r == 0) r = sendto(u, "lo", 2, 0, (struct sockaddr *)&a, sizeof a);
+  if (r >= 0) r = recv(u, buf, sizeof buf, 0) == 2 ? 0 : -1;
+  report("lo_datagram", r);
+  struct ifreq q;
+  memset(&q, 0, sizeof q);
+  strncpy(q.ifr_name, "lo", IFNAMSIZ - 1);
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  r = s < 0 ? -1 : ioctl(s, SIOCGIFFLAGS, &q);
+  printf("lo_up=%s\n", r == 0 && (q.ifr_flags & IFF_UP) ? "yes" : "no");
+  q.ifr_flags &= ~IFF_UP;
+  report("lo_down", r == 0 ? ioctl(s, SIOCSIFFLAGS, &q) : -1);
+}
+
 /* Tries to truncate the caller's files through the tool's stdout and stderr. */
 static void truncate_std(void) {
   report("ftruncate_stdout", ftruncate(1, 0));
@@ -494,6 +523,8 @@ int main(int argc, char **argv) {
     ptys(atoi(args[0]));
   } else if (strcmp(what, "inotify") == 0 && nargs == 1) {
     inotifies(atoi(args[0]));
+  } else if (strcmp(what, "loopback") == 0) {
+    loopback();
   } else if (strcmp(what, "truncate_std") == 0) {
     truncate_std();
   } else if (strcmp(what, "connect_abstract") == 0 && nargs == 1) {
