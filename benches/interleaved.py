@@ -8,7 +8,9 @@ batch after the other). Reports medians, minimums and the ratios to bwrap.
 
 Without binaries it times ./target/release/agentjail. Give two (for example
 an older build as before=/tmp/aj-old and after=./target/release/agentjail)
-to compare them in the same run. Needs bubblewrap (Debian: bubblewrap).
+to compare them in the same run. GAP=SECONDS waits that long before each
+command (calls spaced apart, as an agent's are, rather than back to back).
+Needs bubblewrap (Debian: bubblewrap).
 """
 import os
 import statistics
@@ -31,8 +33,10 @@ cmds = {name: [path, "--profiles", "benches/profiles", "--audit-log",
 cmds["bwrap"] = bwrap
 times = {k: [] for k in cmds}
 warmup = 10
+gap = float(os.environ.get("GAP", "0"))
 for i in range(runs + warmup):
     for name, cmd in cmds.items():
+        time.sleep(gap)
         start = time.perf_counter_ns()
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.perf_counter_ns()
