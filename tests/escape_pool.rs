@@ -155,3 +155,31 @@ fn dangerous_syscalls_fail_in_a_pooled_call() {
     }
     assert_eq!(s.finish(), 0);
 }
+
+#[test]
+fn a_pooled_call_gets_a_network_namespace_of_its_own_with_loopback_up() {
+    // The prepared sandbox's pid 1 makes its namespace on a thread while it
+    // builds its view (the owner's loop does not wait for it).
+    let Some((mut s, dir)) = serve() else { return };
+    let out = pooled(&mut s, &dir, "probe", json!({ "what": "loopback" }));
+    assert!(out.contains("lo_datagram=ok"), "{out}");
+    assert!(out.contains("lo_up=yes"), "{out}");
+    assert!(
+        !out.contains("lo_down=ok"),
+        "the tool took loopback down:\n{out}"
+    );
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..3 {
+        let ns = sh(&mut s, &dir, "readlink /proc/self/ns/net");
+        let ns = ns.trim().to_string();
+        assert!(ns.starts_with("net:["), "{ns}");
+        assert_ne!(ns, host.to_string_lossy(), "the host's network namespace");
+        assert!(
+            !seen.contains(&ns),
+            "two pooled calls shared {ns}: {seen:?}"
+        );
+        seen.push(ns);
+    }
+    assert_eq!(s.finish(), 0);
+}

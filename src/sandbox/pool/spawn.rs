@@ -178,8 +178,13 @@ fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<Begun, Sandbo
     .map_err(os("blocking signals"))?;
     // The owner is single-threaded (the broker checks this at start; `mcp
     // serve` too), so the child may run ordinary code.
+    // pid 1 makes its network namespace itself, on a thread beside its view's
+    // build (creating one is most of a clone's cost): the owner's loop is not
+    // held up by it.
     let made = if fork::direct() {
-        fork::clone_init(cgroup, namespaces::clone_flags(prep.plan.network)).map(Child::Init)
+        let mut flags = namespaces::clone_flags(prep.plan.network);
+        flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
+        fork::clone_init(cgroup, flags).map(Child::Init)
     } else {
         fork::fork_setup(cgroup).map(Child::Setup)
     };
@@ -201,7 +206,11 @@ fn start_in(prep: &Prepared, cgroup: Option<&RunCgroup>) -> Result<Begun, Sandbo
             ForkResult::Child => {
                 drop(parent_end);
                 let fd = child_end.as_raw_fd();
-                process::direct_init(prep, fd, &none, map, cloned.join, true, Default::default())
+                let deferred = process::Deferred {
+                    cgroup: false,
+                    net: process::NetSetup::Thread,
+                };
+                process::direct_init(prep, fd, &none, map, cloned.join, true, deferred)
             }
             ForkResult::Parent { child } => {
                 tracing::debug!("pool: pid 1 (host pid {child}) {}", cloned.how);
