@@ -11,7 +11,7 @@
 //! `audit`, `profile`, `state`) and the mechanisms (`sandbox`, `egress`);
 //! nothing but a front-end imports it.
 //!
-//! Size: about 760 lines: `call` reads as the step list of one call (see
+//! Size: about 750 lines: `call` reads as the step list of one call (see
 //! ENGINEERING.md), and its steps stay together (the result record is one
 //! of them, written from the sandbox's `AfterTool` hook); the request and
 //! outcome types are the part that could move out.
@@ -425,29 +425,19 @@ pub fn check(ctx: &Context, req: &CallRequest) -> Result<CheckReport, CallError>
     })
 }
 
-/// Runs one call: decide, admit (budget, approval), audit, sandbox, audit.
-/// What [`prepare_one_shot`] started for this process's one call.
-static ONE_SHOT: std::sync::Mutex<Option<sandbox::net::Ahead>> = std::sync::Mutex::new(None);
-
 /// For a front-end that will make one call in this process, not served
 /// from a pool (`agentjail run` without a broker): starts, at once, what
 /// that call's sandbox can use before its profiles are even read, so that it
 /// is made while the front-end parses and the call is decided. Today that is
 /// the network namespace (root only, see [`sandbox::net::Ahead`]); the
-/// call's plan decides whether it is used. Unused (a denial, a plan
-/// without a network namespace of its own, another front-end), it ends
-/// with the process. The caller is single-threaded.
+/// launch decides whether its plan can use it. Unused (a denial, a plan
+/// without a network namespace of its own), it ends with the process. The
+/// caller is single-threaded.
 pub fn prepare_one_shot() {
-    let ahead = sandbox::net::Ahead::start();
-    if let (Some(a), Ok(mut slot)) = (ahead, ONE_SHOT.lock()) {
-        *slot = Some(a);
-    }
+    sandbox::net::Ahead::start_for_this_process();
 }
 
-fn take_one_shot() -> Option<sandbox::net::Ahead> {
-    ONE_SHOT.lock().ok().and_then(|mut slot| slot.take())
-}
-
+/// Runs one call: decide, admit (budget, approval), audit, sandbox, audit.
 pub fn call(
     ctx: &Context,
     req: &CallRequest,
@@ -576,10 +566,7 @@ pub fn call(
         );
         // 7. Check the mechanisms the role requires and build the filters.
         let started = Instant::now();
-        //    (With the network namespace made ahead for this process's one
-        //    call, if its front-end started one: `prepare_one_shot`.)
-        let ahead = (!warm::may_claim(ctx)).then(take_one_shot).flatten();
-        let prepared = sandbox::prepare(p, program)?.with_net_ahead(ahead);
+        let prepared = sandbox::prepare(p, program)?;
         tracing::info!(
             "sandbox: mechanisms checked and filters built in {} (seccomp {}, Landlock ABI {})",
             ms(started),

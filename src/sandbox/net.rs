@@ -109,6 +109,9 @@ pub struct Ahead {
     own: Option<OwnedFd>,
 }
 
+/// What [`Ahead::start_for_this_process`] made, until a launch takes it.
+static STARTED: std::sync::Mutex<Option<Ahead>> = std::sync::Mutex::new(None);
+
 /// The launcher inside a namespace made [`Ahead`]: [`Back::leave`] returns it
 /// to its own. pid 1, cloned meanwhile, drops it (closing the descriptor).
 pub struct Back {
@@ -135,6 +138,25 @@ impl Ahead {
                 None
             }
         }
+    }
+
+    /// [`Ahead::start`], kept for this process's one launch, which takes it
+    /// with [`Ahead::take_for`] (see `crate::run::prepare_one_shot`).
+    pub fn start_for_this_process() {
+        let ahead = Ahead::start();
+        if let (Some(a), Ok(mut slot)) = (ahead, STARTED.lock()) {
+            *slot = Some(a);
+        }
+    }
+
+    /// The namespace [`Ahead::start_for_this_process`] made, for a plan
+    /// that can use it: one with a network namespace of its own that mounts
+    /// no `/sys`. Otherwise it stays (and ends with the process).
+    pub(super) fn take_for(plan: &super::plan::SandboxPlan) -> Option<Ahead> {
+        if plan.network != super::plan::NetworkMode::None || plan.sys {
+            return None;
+        }
+        STARTED.lock().ok().and_then(|mut slot| slot.take())
     }
 
     fn spawn() -> Result<Ahead, String> {

@@ -27,30 +27,6 @@ pub struct Prepared {
     pub(super) c_program: CString,
     pub(super) c_argv: Vec<CString>,
     pub(super) c_env: Vec<CString>,
-    /// A network namespace made ahead for a one-shot launch (see
-    /// [`Prepared::with_net_ahead`]); taken by the launch that uses it.
-    pub(super) net_ahead: std::sync::Mutex<Option<super::net::Ahead>>,
-}
-
-impl Prepared {
-    /// Lets a one-shot launch of this plan use a network namespace made
-    /// ahead ([`super::net::Ahead`]) instead of making one in pid 1: where
-    /// the plan has a network namespace of its own and mounts no `/sys`.
-    /// Otherwise (and by a prepared sandbox) it is dropped unused.
-    pub fn with_net_ahead(self, ahead: Option<super::net::Ahead>) -> Prepared {
-        let usable = self.plan.network == plan::NetworkMode::None && !self.plan.sys;
-        if let (Some(a), true) = (ahead, usable) {
-            if let Ok(mut slot) = self.net_ahead.lock() {
-                *slot = Some(a);
-            }
-        }
-        self
-    }
-
-    /// The namespace made ahead, if this launch is the first to ask.
-    pub(super) fn take_net_ahead(&self) -> Option<super::net::Ahead> {
-        self.net_ahead.lock().ok().and_then(|mut slot| slot.take())
-    }
 }
 
 /// Why a program cannot be run.
@@ -202,7 +178,6 @@ pub fn prepare(plan: SandboxPlan, program: PathBuf) -> Result<Prepared, SandboxE
         c_program,
         c_argv,
         c_env,
-        net_ahead: std::sync::Mutex::new(None),
     })
 }
 

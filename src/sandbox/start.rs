@@ -195,7 +195,7 @@ fn start_direct(
     // decided (`net::Ahead`, entered by the launcher for the clone only), or
     // made by pid 1 itself, beside the view's build (see `process::Deferred`).
     let mut net = process::NetSetup::Thread;
-    let back = match prep.take_net_ahead().map(net::Ahead::enter) {
+    let back = match net::Ahead::take_for(&prep.plan).map(net::Ahead::enter) {
         Some(Ok(back)) => {
             net = process::NetSetup::Ready;
             tracing::info!(
