@@ -251,3 +251,98 @@ fn ahead_child(chan: OwnedFd) -> ! {
     // SAFETY: the child's work is done; end without unwinding.
     unsafe { libc::_exit(0) }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::sandbox::channel::{self, Message};
+    use std::os::fd::RawFd;
+
+    /// The calling thread's network namespace, as the kernel names it.
+    fn here() -> std::path::PathBuf {
+        std::fs::read_link("/proc/thread-self/ns/net").unwrap()
+    }
+
+    /// What a stand-in maker sends on its end of the channel.
+    type Say = Box<dyn FnOnce(RawFd)>;
+
+    /// An `Ahead` whose maker said what `say` sends, then went away (a
+    /// child that only ends stands in for it, for the reap).
+    fn answered(say: impl FnOnce(RawFd)) -> Ahead {
+        let (mine, theirs) = channel::pair().unwrap();
+        // SAFETY: the child only ends; nothing runs in it.
+        let child = match unsafe { nix::unistd::fork() }.unwrap() {
+            // SAFETY: _exit ends the child without running anything of the parent's.
+            nix::unistd::ForkResult::Child => unsafe { libc::_exit(0) },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        say(theirs.as_raw_fd());
+        drop(theirs);
+        let own = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+        Ahead {
+            child,
+            chan: mine,
+            own: Some(OwnedFd::from(own)),
+        }
+    }
+
+    #[test]
+    fn a_bad_or_missing_answer_is_refused_and_the_launcher_stays_home() {
+        let home = here();
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let cases: Vec<(&str, Say)> = vec![
+            // The maker ended without a word (half-sent: nothing at all).
+            ("closed", Box::new(|_| {})),
+            (
+                "failed",
+                Box::new(|fd| {
+                    let m = Message::SetupFailed {
+                        step: "unsharing the network namespace".into(),
+                        error: "EPERM".into(),
+                    };
+                    channel::send_msg(fd, &m).unwrap();
+                }),
+            ),
+            // Ready, but no namespace rides along.
+            (
+                "no descriptor",
+                Box::new(|fd| channel::send_msg(fd, &Message::Ready).unwrap()),
+            ),
+            // Another protocol's word.
+            (
+                "wrong word",
+                Box::new(|fd| channel::send_msg(fd, &Message::Proceed).unwrap()),
+            ),
+            // Not a message at all, and larger than any.
+            (
+                "garbage",
+                Box::new(|fd| {
+                    let junk = vec![b'{'; 60 * 1024];
+                    // SAFETY: a write of a buffer we own to a socket we hold.
+                    unsafe { libc::write(fd, junk.as_ptr().cast(), junk.len()) };
+                }),
+            ),
+            // A descriptor that is no network namespace.
+            (
+                "not a namespace",
+                Box::new(move |fd| {
+                    channel::send_msg_fd(fd, &Message::Ready, devnull.as_raw_fd()).unwrap()
+                }),
+            ),
+        ];
+        for (name, say) in cases {
+            let ahead = answered(say);
+            let child = ahead.child;
+            let got = ahead.enter();
+            assert!(got.is_err(), "{name}: entered");
+            assert_eq!(here(), home, "{name}: the launcher left its namespace");
+            // The maker was reaped: no zombie is left under its pid.
+            assert_eq!(
+                nix::sys::signal::kill(child, None),
+                Err(Errno::ESRCH),
+                "{name}: the maker was not reaped"
+            );
+        }
+    }
+}
