@@ -168,18 +168,21 @@ fn a_pooled_call_gets_a_network_namespace_of_its_own_with_loopback_up() {
         !out.contains("lo_down=ok"),
         "the tool took loopback down:\n{out}"
     );
-    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    // By cookie, not `net:[N]`: a freed namespace's inode number is given
+    // to the next one made.
+    let host = common::host_netns_cookie().to_string();
     let mut seen: Vec<String> = Vec::new();
     for _ in 0..3 {
-        let ns = sh(&mut s, &dir, "readlink /proc/self/ns/net");
-        let ns = ns.trim().to_string();
-        assert!(ns.starts_with("net:["), "{ns}");
-        assert_ne!(ns, host.to_string_lossy(), "the host's network namespace");
-        assert!(
-            !seen.contains(&ns),
-            "two pooled calls shared {ns}: {seen:?}"
-        );
-        seen.push(ns);
+        let out = pooled(&mut s, &dir, "probe", json!({ "what": "netns" }));
+        let c = out
+            .lines()
+            .find_map(|l| l.strip_prefix("netns_cookie="))
+            .unwrap_or_else(|| panic!("no cookie: {out}"))
+            .to_string();
+        assert!(c.parse::<u64>().is_ok(), "{out}");
+        assert_ne!(c, host, "the host's network namespace");
+        assert!(!seen.contains(&c), "two pooled calls shared {c}: {seen:?}");
+        seen.push(c);
     }
     assert_eq!(s.finish(), 0);
 }

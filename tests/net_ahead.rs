@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::{for_each_mode, probe_available, profiles_with, unique_number, ModeKind, GUARD};
+use common::{
+    for_each_mode, host_netns_cookie, probe_available, profiles_with, unique_number, ModeKind,
+    GUARD,
+};
 
 /// The `-v` line of a run whose network namespace was made ahead.
 const AHEAD: &str = "network namespace made ahead";
@@ -45,19 +48,23 @@ fn loopback_is_up_usable_and_the_tool_cannot_take_it_down() {
 
 #[test]
 fn no_two_runs_share_a_network_namespace_nor_the_host_s() {
+    // Compared by cookie: the kernel gives a freed namespace's inode number
+    // to the next one made, so two runs one after the other can show the
+    // same `net:[N]` without sharing anything.
     if !probe_available() {
         return;
     }
-    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let script = format!("{GUARD}echo net=$(readlink /proc/self/ns/net)");
+    let host = host_netns_cookie().to_string();
     for_each_mode(|m| {
-        let seen: Vec<String> = (0..3).map(|_| m.sh(&script).get("net")).collect();
-        for (i, ns) in seen.iter().enumerate() {
-            assert!(ns.starts_with("net:["), "[{}] {seen:?}", m.name);
-            assert_ne!(ns, &host.to_string_lossy(), "[{}] the host's", m.name);
+        let seen: Vec<String> = (0..3)
+            .map(|_| m.probe("netns", &[]).get("netns_cookie"))
+            .collect();
+        for (i, c) in seen.iter().enumerate() {
+            assert!(c.parse::<u64>().is_ok(), "[{}] {seen:?}", m.name);
+            assert_ne!(c, &host, "[{}] the host's", m.name);
             assert!(
-                !seen[..i].contains(ns),
-                "[{}] two runs shared {ns}: {seen:?}",
+                !seen[..i].contains(c),
+                "[{}] two runs shared the namespace {c}: {seen:?}",
                 m.name
             );
         }

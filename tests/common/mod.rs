@@ -326,6 +326,32 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
+/// This process's network namespace cookie (`SO_NETNS_COOKIE`), to compare
+/// with the probe's `netns` answer: a cookie, unlike the namespace's inode
+/// number, is never handed out again after the namespace is freed.
+pub fn host_netns_cookie() -> u64 {
+    // SAFETY: a plain socket call; the descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are live locals of the sizes passed.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    assert_eq!(r, 0, "getsockopt(SO_NETNS_COOKIE): {err}");
+    cookie
+}
+
 /// True when the probe was built; otherwise reports the skip.
 pub fn probe_available() -> bool {
     match &fixture().probe_error {

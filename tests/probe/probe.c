@@ -481,6 +481,23 @@ static void loopback(void) {
   report("lo_down", r == 0 ? ioctl(s, SIOCSIFFLAGS, &q) : -1);
 }
 
+/* The network namespace's cookie: unlike its inode number, which the
+   kernel hands out again once a namespace is freed, a cookie is never reused
+   while the machine runs, so runs that never overlap can still be told apart. */
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+static void netns(void) {
+  unsigned long long cookie = 0;
+  socklen_t len = sizeof cookie;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  long r = s < 0 ? -1 : getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  if (r == 0)
+    printf("netns_cookie=%llu\n", cookie);
+  else
+    report("netns_cookie", r);
+}
+
 /* Tries to truncate the caller's files through the tool's stdout and stderr. */
 static void truncate_std(void) {
   report("ftruncate_stdout", ftruncate(1, 0));
@@ -525,6 +542,8 @@ int main(int argc, char **argv) {
     inotifies(atoi(args[0]));
   } else if (strcmp(what, "loopback") == 0) {
     loopback();
+  } else if (strcmp(what, "netns") == 0) {
+    netns();
   } else if (strcmp(what, "truncate_std") == 0) {
     truncate_std();
   } else if (strcmp(what, "connect_abstract") == 0 && nargs == 1) {
