@@ -62,8 +62,11 @@ const PROC_MASKED_HOST: &[&str] = &[
     "diskstats",
     "schedstat",
     "pressure",
-    "sys/kernel/random/boot_id",
 ];
+
+/// Masked once `sys` is read-only: a mask made before that bind (which is
+/// recursive) would be copied into it, two mounts where one does.
+const PROC_MASKED_IN_SYS: &[&str] = &["sys/kernel/random/boot_id"];
 
 /// sysfs entries masked when a plan mounts /sys: the crash-dump layout, the
 /// kernel's build notes, firmware tables (ACPI, DMI, EFI), the machine's DMI ids.
@@ -289,6 +292,9 @@ pub(super) fn build_proc(
         .map_err(step(format!("binding /proc/{name}")))?;
         set_attrs(&p, RO | libc::MOUNT_ATTR_NOEXEC, true)
             .map_err(step(format!("making /proc/{name} read-only")))?;
+    }
+    for name in PROC_MASKED_IN_SYS {
+        masker.mask_beneath(&proc_fd, &proc_dir, "proc", name)?;
     }
     Ok(())
 }
