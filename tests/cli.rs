@@ -49,7 +49,14 @@ impl Env {
 
     /// `agentjail` with a clean environment and this test's audit log.
     fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("agentjail").unwrap();
+        let mut c = Command::from_std(self.std_cmd());
+        c.timeout(Duration::from_secs(60));
+        c
+    }
+
+    /// [`Env::cmd`] as the standard library's `Command` (for `pre_exec`).
+    fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentjail"));
         for v in [
             "AGENTJAIL_ROLE",
             "AGENTJAIL_AGENT",
@@ -73,8 +80,7 @@ impl Env {
             .env_remove("AGENTJAIL_APPROVAL_HOOK")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_STATE_HOME", home.join("state"))
-            .timeout(Duration::from_secs(60));
+            .env("XDG_STATE_HOME", home.join("state"));
         c
     }
 
@@ -4013,5 +4019,44 @@ fn each_command_s_help_starts_with_its_own_description() {
         let out = env.run(args);
         out.code(0);
         assert!(out.stdout.starts_with(first), "{args:?}: {}", out.context());
+    }
+}
+
+/// A caller that closed stdin, stdout or stderr before starting agentjail:
+/// the files agentjail opens (the audit log first) must not take those
+/// numbers, or what is printed to "stdout" or "stderr" (here `-v`'s log
+/// lines) would land in the audit log.
+/// The closed descriptors are /dev/null to agentjail, as in any program
+/// Rust's runtime starts.
+#[test]
+fn closed_standard_descriptors_are_not_reused_for_the_audit_log() {
+    use std::os::unix::process::CommandExt;
+    for closed in [&[1][..], &[2][..], &[0, 1, 2][..]] {
+        let env = Env::new();
+        let mut c = env.std_cmd();
+        // -v: log lines go to stderr while the decision record's log is
+        // open (its sync overlaps the sandbox's build).
+        c.args(["-v", "run", "--role", "files_agent", "echo_text"])
+            .args(["--param", "text=hello"])
+            .stdin(std::process::Stdio::inherit())
+            .stdout(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::inherit());
+        let fds = closed.to_vec();
+        // SAFETY: the closure only calls close(2), which is
+        // async-signal-safe, between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                for fd in &fds {
+                    libc::close(*fd);
+                }
+                Ok(())
+            });
+        }
+        let status = c.status().unwrap();
+        assert_eq!(status.code(), Some(0), "run with {closed:?} closed");
+        // Every line of the log is a record (records() fails on any other):
+        // the decision and the result.
+        let records = env.records();
+        assert_eq!(records.len(), 2, "with {closed:?} closed: {records:?}");
     }
 }
