@@ -174,10 +174,9 @@ fn standard_start() -> Result<(), String> {
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EBADF) {
             continue;
         }
-        // SAFETY: open with a NUL-terminated path; the lowest free number
+        // SAFETY: open with a NUL-terminated path. The lowest free number
         // is `fd` itself, as those below it are open (checked above).
-        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if got != fd {
+        if unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } < 0 {
             return Err(format!(
                 "descriptor {fd} (stdin, stdout or stderr) is closed and /dev/null could not be \
                  opened in its place: {}",
@@ -191,8 +190,8 @@ fn standard_start() -> Result<(), String> {
 }
 
 /// `agentjail --version` (or `-V`) alone, where the answer before `main`
-/// does not apply: printed before clap builds its command tree, which is about half the instructions of such a start
-/// (callgrind).
+/// does not apply: printed before clap builds its command tree, which is
+/// about half the instructions of such a start (callgrind).
 fn version_fast_path() {
     let mut args = std::env::args_os().skip(1);
     let (Some(a), None) = (args.next(), args.next()) else {
